@@ -1,0 +1,14 @@
+// Package fusefs serves a primary directory through FUSE and turns every kernel request that changes
+// something into a call on the mirror core (package mirror). It holds no replication logic of its own:
+// reads are served by go-fuse's loopback from the primary, and changes go through mirror.Mirror, which
+// applies them to the primary and then to the mirror.
+//
+// Invariants kept here:
+//   - No change to a mirrored file can bypass the daemon: handles of mirrored files never offer kernel
+//     passthrough (FilePassthroughFder), copy_file_range answers ENOSYS so the kernel falls back to
+//     reads and writes through the mount, O_TMPFILE is refused, and the writeback cache stays off.
+//   - Files that are not mirrored (the engine's region files) use go-fuse's LoopbackFile, which may use
+//     passthrough: they are served at native speed and never reach the mirror.
+//   - The metadata area (mirror.MetaDir) at the root is invisible and unwritable through the mount.
+//   - Errors cross into the kernel once, as errnos, through toErrno.
+package fusefs

@@ -1,0 +1,58 @@
+package fusefs
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/mirrorctl/mirrorctl/mirror"
+)
+
+// Options are the optional settings of a mount.
+type Options struct {
+	// AllowOther lets users other than the mounting one in, with the kernel checking permissions
+	// (default_permissions). Needs root or user_allow_other in /etc/fuse.conf.
+	AllowOther bool
+	Debug      bool
+	// DisablePassthrough turns kernel passthrough off even for unmirrored files.
+	DisablePassthrough bool
+}
+
+// Mount serves m.Primary at mountpoint with every change mirrored through m. The caller waits on the
+// returned server and unmounts it.
+func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(m.Primary, &st); err != nil {
+		return nil, fmt.Errorf("stat primary %s: %w", m.Primary, err)
+	}
+	data := &fs.LoopbackRoot{Path: m.Primary, Dev: uint64(st.Dev)}
+	root := &node{LoopbackNode: &fs.LoopbackNode{RootData: data}, m: m}
+	data.RootNode = root
+
+	timeout := time.Second
+	mo := fuse.MountOptions{
+		FsName:      m.Primary,
+		Name:        "mirrorctl",
+		AllowOther:  o.AllowOther,
+		Debug:       o.Debug,
+		DirectMount: syscall.Geteuid() == 0,
+		MaxWrite:    1 << 20,
+	}
+	if o.AllowOther {
+		mo.Options = append(mo.Options, "default_permissions")
+	}
+	if o.DisablePassthrough {
+		mo.DisabledCapabilities |= fuse.CAP_PASSTHROUGH
+	}
+	server, err := fs.Mount(mountpoint, root, &fs.Options{
+		MountOptions: mo,
+		EntryTimeout: &timeout,
+		AttrTimeout:  &timeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	return server, nil
+}

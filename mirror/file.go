@@ -1,0 +1,259 @@
+package mirror
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// File is a file open on both sides: the primary's descriptor and the mirror's, opened together so that
+// the pair keeps naming the same file after a rename or an unlink. Writes go to the primary, then to the
+// mirror at the same offset, under a lock shared by every handle of the same primary inode, so that
+// overlapping writes reach both sides in the same order.
+type File struct {
+	m      *Mirror
+	Rel    string // the name at open time, for messages and the dirty record
+	P      int    // primary descriptor; reads use it
+	q      int    // mirror descriptor; -1 when not mirrored or the mirror could not open it
+	lock   *sync.Mutex
+	closed bool
+}
+
+// openFlags are the flags mirrorctl opens backing files with: the kernel sends explicit offsets, so
+// O_APPEND must go; O_DIRECT's alignment rules cannot be met with FUSE's buffers.
+func openFlags(flags int) int {
+	return flags &^ (unix.O_APPEND | unix.O_DIRECT | unix.O_EXCL)
+}
+
+// OpenFile opens rel on the primary and, when it is mirrored and opened for writing, on the mirror.
+// With O_CREAT the file is created on both sides with the owner o.
+func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, error) {
+	if IsMeta(rel) {
+		return nil, fmt.Errorf("open %s: %w", rel, unix.EPERM)
+	}
+	create := flags&unix.O_CREAT != 0
+	pflags := flags &^ (unix.O_APPEND | unix.O_DIRECT)
+	p, err := m.primary.open(rel, pflags|unix.O_NOFOLLOW, mode)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{m: m, Rel: rel, P: p, q: -1}
+	var st unix.Stat_t
+	if err := unix.Fstat(p, &st); err != nil {
+		unix.Close(p)
+		return nil, err
+	}
+	f.lock = &m.locks[st.Ino%uint64(len(m.locks))]
+	if create {
+		m.dirChanged(rel)
+		if err := o.apply(m.primary, rel); err != nil {
+			unix.Close(p)
+			return nil, err
+		}
+	}
+	writable := flags&(unix.O_WRONLY|unix.O_RDWR) != 0 || flags&unix.O_TRUNC != 0
+	if !writable && !create || !m.policy.Mirrored(rel) || m.skipMirror(rel) {
+		return f, nil
+	}
+	err = m.mirrorOnly("open", rel, func(t *tree) error {
+		q, err := t.open(rel, openFlags(flags)|unix.O_NOFOLLOW, mode)
+		if err != nil {
+			return err
+		}
+		// A file the primary just created is empty; a stale mirror file of that name must be too.
+		if create && st.Size == 0 {
+			if err := unix.Ftruncate(q, 0); err != nil {
+				unix.Close(q)
+				return err
+			}
+		}
+		if create {
+			if err := o.apply(t, rel); err != nil {
+				unix.Close(q)
+				return err
+			}
+		}
+		f.q = q
+		return nil
+	})
+	if err != nil {
+		unix.Close(p)
+		return nil, err
+	}
+	return f, nil
+}
+
+// Mirrored reports whether changes through f reach the mirror.
+func (f *File) Mirrored() bool { return f.q >= 0 }
+
+// mirrorHalf runs the mirror half of a change through f, applying the error policy.
+func (f *File) mirrorHalf(op string, fn func(q int) error) error {
+	if f.q < 0 {
+		return nil
+	}
+	if f.m.skipMirror(f.Rel) {
+		return nil
+	}
+	if err := fn(f.q); err != nil {
+		return f.m.mirrorFailed(op, f.Rel, err)
+	}
+	f.m.stats.ops.Add(1)
+	return nil
+}
+
+func pwriteAll(fd int, data []byte, off int64) error {
+	for len(data) > 0 {
+		n, err := unix.Pwrite(fd, data, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data, off = data[n:], off+int64(n)
+	}
+	return nil
+}
+
+// WriteAt writes data at off on the primary, then the same bytes at the same offset on the mirror.
+func (f *File) WriteAt(data []byte, off int64) (int, error) {
+	f.lock.Lock()
+	defer f.lock.Unlock()
+	f.m.stats.inFlight.Add(1)
+	defer f.m.stats.inFlight.Add(-1)
+	n, err := unix.Pwrite(f.P, data, off)
+	if err != nil {
+		return 0, err
+	}
+	f.m.stats.writes.Add(1)
+	err = f.mirrorHalf("write", func(q int) error { return pwriteAll(q, data[:n], off) })
+	if err != nil {
+		return 0, err
+	}
+	if f.q >= 0 {
+		f.m.stats.bytes.Add(int64(n))
+	}
+	return n, nil
+}
+
+// Truncate sets the size on both sides.
+func (f *File) Truncate(size int64) error {
+	f.lock.Lock()
+	defer f.lock.Unlock()
+	if err := unix.Ftruncate(f.P, size); err != nil {
+		return err
+	}
+	return f.mirrorHalf("truncate", func(q int) error { return unix.Ftruncate(q, size) })
+}
+
+// Allocate runs fallocate (including hole punching) on both sides.
+func (f *File) Allocate(mode uint32, off, length int64) error {
+	f.lock.Lock()
+	defer f.lock.Unlock()
+	if err := unix.Fallocate(f.P, mode, off, length); err != nil {
+		return err
+	}
+	return f.mirrorHalf("fallocate", func(q int) error { return unix.Fallocate(q, mode, off, length) })
+}
+
+// Setattr changes attributes through the open descriptors, so it works on unlinked files too.
+func (f *File) Setattr(a SetAttr) error {
+	if a.Size != nil {
+		if err := f.Truncate(*a.Size); err != nil {
+			return err
+		}
+	}
+	apply := func(fd int) error {
+		if a.Mode != nil {
+			if err := unix.Fchmod(fd, *a.Mode&07777); err != nil {
+				return err
+			}
+		}
+		if a.UID != nil || a.GID != nil {
+			uid, gid := ownerArgs(a)
+			if err := unix.Fchown(fd, uid, gid); err != nil {
+				return err
+			}
+		}
+		if a.Atime != nil || a.Mtime != nil {
+			return unix.UtimesNanoAt(fd, "", a.times(), unix.AT_EMPTY_PATH)
+		}
+		return nil
+	}
+	if a.Mode == nil && a.UID == nil && a.GID == nil && a.Atime == nil && a.Mtime == nil {
+		return nil
+	}
+	if err := apply(f.P); err != nil {
+		return err
+	}
+	return f.mirrorHalf("setattr", apply)
+}
+
+// copyTimes gives the mirror file the primary's timestamps, so a later start can compare them.
+func (f *File) copyTimes() error {
+	var st unix.Stat_t
+	if err := unix.Fstat(f.P, &st); err != nil {
+		return err
+	}
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	return f.mirrorHalf("utimens", func(q int) error { return unix.UtimesNanoAt(q, "", ts, unix.AT_EMPTY_PATH) })
+}
+
+// Sync makes the file durable on both sides (fdatasync when datasync), together with every directory
+// entry created or renamed since the last sync. The two sides are synced in parallel.
+func (f *File) Sync(datasync bool) error {
+	if f.q >= 0 {
+		if err := f.copyTimes(); err != nil {
+			return err
+		}
+	}
+	do := unix.Fsync
+	if datasync {
+		do = unix.Fdatasync
+	}
+	var qerr error
+	var wg sync.WaitGroup
+	if f.q >= 0 && !f.m.skipMirror(f.Rel) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			qerr = do(f.q)
+			f.m.stats.mirrorSync.observe(time.Since(start))
+		}()
+	}
+	start := time.Now()
+	perr := do(f.P)
+	f.m.stats.primarySync.observe(time.Since(start))
+	wg.Wait()
+	if perr != nil {
+		return perr
+	}
+	if qerr != nil {
+		if err := f.m.mirrorFailed("fsync", f.Rel, qerr); err != nil {
+			return err
+		}
+	}
+	return f.m.syncDirtyDirs()
+}
+
+// Close gives the mirror the primary's timestamps and closes both descriptors.
+func (f *File) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	var err error
+	if f.q >= 0 {
+		err = f.copyTimes()
+		if cerr := unix.Close(f.q); err == nil && cerr != nil {
+			err = f.m.mirrorFailed("close", f.Rel, cerr)
+		}
+	}
+	if cerr := unix.Close(f.P); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}

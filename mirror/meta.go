@@ -1,0 +1,204 @@
+package mirror
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// State is where a mirror stands.
+type State string
+
+const (
+	StateNew      State = "new"      // never synced
+	StateSyncing  State = "syncing"  // a sync is copying; contents may be partial
+	StateInSync   State = "in-sync"  // equal to the primary; nothing running
+	StateServing  State = "serving"  // a mount keeps it equal to the primary
+	StateDegraded State = "degraded" // the mirror missed changes; resync needed
+	StatePromoted State = "promoted" // turned into a production environment; no longer a mirror
+)
+
+// Identity names a tree as a primary environment: an id that survives restarts and a generation that
+// changes at every promotion, so that a stale copy cannot pass for the current one.
+type Identity struct {
+	ID         string    `json:"id"`
+	Generation uint64    `json:"generation"`
+	Created    time.Time `json:"created"`
+	// PromotedFrom is the identity of the primary that this tree mirrored before it was promoted.
+	PromotedFrom string `json:"promoted_from,omitempty"`
+	// SupersededBy is set on an old primary when its mirror was promoted past it.
+	SupersededBy string `json:"superseded_by,omitempty"`
+}
+
+// Record is the mirror's own metadata: whom it mirrors and in what state.
+type Record struct {
+	Version      int       `json:"version"`
+	PrimaryID    string    `json:"primary_id"`
+	PrimaryPath  string    `json:"primary_path"`
+	Generation   uint64    `json:"generation"`
+	State        State     `json:"state"`
+	Clean        bool      `json:"clean"` // the last writer stopped cleanly
+	MountPoint   string    `json:"mount_point,omitempty"`
+	PID          int       `json:"pid,omitempty"`
+	Updated      time.Time `json:"updated"`
+	LastSync     time.Time `json:"last_sync,omitempty"`
+	PromotedAt   time.Time `json:"promoted_at,omitempty"`
+	DegradedNote string    `json:"degraded_note,omitempty"`
+	// Sealed maps a complete log file (relative path) to its SHA-256, recorded when it was sealed.
+	Sealed map[string]string `json:"sealed,omitempty"`
+}
+
+// Degraded is kept on the primary side while the mirror misses changes: the mirror may be unwritable.
+type Degraded struct {
+	Since  time.Time `json:"since"`
+	Reason string    `json:"reason"`
+	// Dirty lists the paths changed since Since: what a resync must copy.
+	Dirty []string `json:"dirty"`
+}
+
+const (
+	identityFile = "identity.json"
+	recordFile   = "mirror.json"
+	degradedFile = "degraded.json"
+)
+
+// ErrCorruptMeta is returned when a metadata file cannot be parsed.
+var ErrCorruptMeta = errors.New("corrupt metadata")
+
+func metaPath(dir, name string) string { return filepath.Join(dir, MetaDir, name) }
+
+func readJSON(p string, v any) (bool, error) {
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", p, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("%s: %w (%v): move it aside and run a full sync to rebuild it", p, ErrCorruptMeta, err)
+	}
+	return true, nil
+}
+
+func writeJSON(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	md := filepath.Join(dir, MetaDir)
+	if err := os.MkdirAll(md, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", md, err)
+	}
+	return WriteFileDurable(filepath.Join(md, name), append(b, '\n'))
+}
+
+// WriteFileDurable replaces path atomically: write a temporary file, fsync it, rename it over path,
+// fsync the directory.
+func WriteFileDurable(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("fsync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir makes the entries of a directory durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+// ReadIdentity returns the identity of the environment in dir, and false if it has none yet.
+func ReadIdentity(dir string) (Identity, bool, error) {
+	var id Identity
+	ok, err := readJSON(metaPath(dir, identityFile), &id)
+	return id, ok, err
+}
+
+// WriteIdentity durably records dir's identity.
+func WriteIdentity(dir string, id Identity) error { return writeJSON(dir, identityFile, id) }
+
+// EnsureIdentity returns dir's identity, creating generation 1 if it has none.
+func EnsureIdentity(dir string) (Identity, error) {
+	id, ok, err := ReadIdentity(dir)
+	if err != nil || ok {
+		return id, err
+	}
+	id = Identity{ID: newID(), Generation: 1, Created: time.Now().UTC()}
+	return id, WriteIdentity(dir, id)
+}
+
+// NewGeneration returns the identity a promoted tree takes: a new id, the next generation.
+func NewGeneration(old Identity, from string) Identity {
+	return Identity{ID: newID(), Generation: old.Generation + 1, Created: time.Now().UTC(), PromotedFrom: from}
+}
+
+// ReadRecord returns the mirror record of dir, and false if dir was never a mirror.
+func ReadRecord(dir string) (Record, bool, error) {
+	var r Record
+	ok, err := readJSON(metaPath(dir, recordFile), &r)
+	return r, ok, err
+}
+
+// WriteRecord durably records dir's mirror record.
+func WriteRecord(dir string, r Record) error {
+	r.Version = 1
+	r.Updated = time.Now().UTC()
+	return writeJSON(dir, recordFile, r)
+}
+
+// ReadDegraded returns the degraded marker kept on the primary side, if any.
+func ReadDegraded(primary string) (Degraded, bool, error) {
+	var d Degraded
+	ok, err := readJSON(metaPath(primary, degradedFile), &d)
+	return d, ok, err
+}
+
+// WriteDegraded durably records the degraded marker on the primary side.
+func WriteDegraded(primary string, d Degraded) error { return writeJSON(primary, degradedFile, d) }
+
+// ClearDegraded removes the degraded marker once the mirror is whole again.
+func ClearDegraded(primary string) error {
+	err := os.Remove(metaPath(primary, degradedFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return SyncDir(filepath.Join(primary, MetaDir))
+}

@@ -1,0 +1,458 @@
+package mirror
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrorPolicy says what a failure of the mirror does to the application.
+type ErrorPolicy int
+
+const (
+	// Degrade keeps the application running on the primary, marks the mirror degraded durably (on the
+	// primary side) and records every path that changes from then on, for a later resync.
+	Degrade ErrorPolicy = iota
+	// Fail returns the mirror's error to the application.
+	Fail
+)
+
+// ParseErrorPolicy parses the --on-mirror-error value.
+func ParseErrorPolicy(s string) (ErrorPolicy, error) {
+	switch s {
+	case "degrade", "":
+		return Degrade, nil
+	case "fail":
+		return Fail, nil
+	}
+	return 0, fmt.Errorf("--on-mirror-error %q is not a policy: use degrade or fail", s)
+}
+
+// Owner is who creates a file; applied on both sides when mirrorctl runs as root.
+type Owner struct {
+	UID, GID int
+	Set      bool
+}
+
+// Mirror applies changes to the primary and then to the mirror. All methods are safe for concurrent
+// use. Relative paths are slash-separated and must not be in the metadata area.
+type Mirror struct {
+	Primary string // absolute path of the primary directory
+	Target  string // absolute path of the mirror directory
+
+	primary, mirror *tree
+	policy          Policy
+	onError         ErrorPolicy
+	log             *slog.Logger
+	stats           counters
+	locks           [64]sync.Mutex // striped by primary inode: serialises each primary+mirror write pair
+
+	mu        sync.Mutex          // guards the fields below
+	dirtyDirs map[string]struct{} // directories whose entries changed since their last fsync
+	degraded  *Degraded           // non-nil once the mirror missed a change
+}
+
+// Options are the optional settings of Open.
+type Options struct {
+	OnError ErrorPolicy
+	Logger  *slog.Logger
+}
+
+// Open prepares a Mirror between two existing directories.
+func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
+	p, err := openTree(primary)
+	if err != nil {
+		return nil, fmt.Errorf("primary: %w", err)
+	}
+	q, err := openTree(target)
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("mirror: %w", err)
+	}
+	lg := o.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	m := &Mirror{
+		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
+		onError: o.OnError, log: lg, dirtyDirs: map[string]struct{}{},
+	}
+	m.stats.started = time.Now()
+	if d, ok, err := ReadDegraded(p.root); err != nil {
+		m.Close()
+		return nil, err
+	} else if ok {
+		m.degraded = &d
+	}
+	return m, nil
+}
+
+// Close releases the trees' descriptors.
+func (m *Mirror) Close() error {
+	return errors.Join(m.primary.close(), m.mirror.close())
+}
+
+// Mirrored reports whether rel reaches the mirror.
+func (m *Mirror) Mirrored(rel string) bool { return m.policy.Mirrored(rel) }
+
+// Degraded returns the degraded marker, or nil when the mirror is whole.
+func (m *Mirror) Degraded() *Degraded {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.degraded == nil {
+		return nil
+	}
+	d := *m.degraded
+	d.Dirty = append([]string(nil), d.Dirty...)
+	return &d
+}
+
+// MirrorError is a failure of the mirror side of an operation; the primary side succeeded.
+type MirrorError struct {
+	Op, Rel string
+	Err     error
+}
+
+func (e *MirrorError) Error() string {
+	return fmt.Sprintf("mirror %s %s: %v", e.Op, e.Rel, e.Err)
+}
+func (e *MirrorError) Unwrap() error { return e.Err }
+
+// isDegraded tells whether mirror halves are being skipped; if so it records rel as dirty.
+func (m *Mirror) skipMirror(rel string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.degraded == nil {
+		return false
+	}
+	m.addDirtyLocked(rel)
+	return true
+}
+
+// addDirtyLocked records rel in the degraded marker, durably, the first time it changes.
+func (m *Mirror) addDirtyLocked(rel string) {
+	i := sort.SearchStrings(m.degraded.Dirty, rel)
+	if i < len(m.degraded.Dirty) && m.degraded.Dirty[i] == rel {
+		return
+	}
+	m.degraded.Dirty = append(m.degraded.Dirty, "")
+	copy(m.degraded.Dirty[i+1:], m.degraded.Dirty[i:])
+	m.degraded.Dirty[i] = rel
+	if err := WriteDegraded(m.Primary, *m.degraded); err != nil {
+		m.log.Error("cannot record a changed path in the degraded marker", "path", rel, "err", err)
+	}
+}
+
+// mirrorFailed applies the error policy to a failure of the mirror side of op on rel.
+func (m *Mirror) mirrorFailed(op, rel string, err error) error {
+	m.stats.mirrorErrors.Add(1)
+	if m.onError == Fail {
+		m.log.Error("mirror failed; returning the error to the application", "op", op, "path", rel, "err", err)
+		return &MirrorError{Op: op, Rel: rel, Err: err}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.degraded == nil {
+		m.degraded = &Degraded{Since: time.Now().UTC(), Reason: (&MirrorError{Op: op, Rel: rel, Err: err}).Error()}
+		m.log.Error("mirror failed: now DEGRADED, serving from the primary alone; run resync once the mirror disk is back", "op", op, "path", rel, "err", err)
+	}
+	m.addDirtyLocked(rel)
+	return nil
+}
+
+// apply runs fn on the primary and, if that succeeded and rel is mirrored, on the mirror.
+func (m *Mirror) apply(op, rel string, fn func(t *tree) error) error {
+	if IsMeta(rel) {
+		return fmt.Errorf("%s %s: the metadata area is not writable through the mount: %w", op, rel, unix.EPERM)
+	}
+	m.stats.inFlight.Add(1)
+	defer m.stats.inFlight.Add(-1)
+	if err := fn(m.primary); err != nil {
+		return err
+	}
+	if !m.policy.Mirrored(rel) || m.skipMirror(rel) {
+		return nil
+	}
+	if err := fn(m.mirror); err != nil {
+		return m.mirrorFailed(op, rel, err)
+	}
+	m.stats.ops.Add(1)
+	return nil
+}
+
+func (m *Mirror) dirChanged(rels ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rel := range rels {
+		m.dirtyDirs[parentDir(rel)] = struct{}{}
+	}
+}
+
+func parentDir(rel string) string {
+	d := path.Dir(rel)
+	if d == "" {
+		return "."
+	}
+	return d
+}
+
+func (o Owner) apply(t *tree, rel string) error {
+	if !o.Set || os.Geteuid() != 0 {
+		return nil
+	}
+	return t.lchown(rel, o.UID, o.GID)
+}
+
+// Mkdir creates directory rel on both sides.
+func (m *Mirror) Mkdir(rel string, mode uint32, o Owner) error {
+	defer m.dirChanged(rel)
+	return m.apply("mkdir", rel, func(t *tree) error {
+		if err := t.mkdir(rel, mode); err != nil {
+			return err
+		}
+		return o.apply(t, rel)
+	})
+}
+
+// Mknod creates a special file on both sides.
+func (m *Mirror) Mknod(rel string, mode uint32, dev int, o Owner) error {
+	defer m.dirChanged(rel)
+	return m.apply("mknod", rel, func(t *tree) error {
+		if err := t.mknod(rel, mode, dev); err != nil {
+			return err
+		}
+		return o.apply(t, rel)
+	})
+}
+
+// Symlink creates symbolic link rel pointing at target on both sides. The target is stored as text and
+// never followed by mirrorctl.
+func (m *Mirror) Symlink(target, rel string, o Owner) error {
+	defer m.dirChanged(rel)
+	return m.apply("symlink", rel, func(t *tree) error {
+		if err := t.symlink(target, rel); err != nil {
+			return err
+		}
+		return o.apply(t, rel)
+	})
+}
+
+// Unlink removes file rel on both sides.
+func (m *Mirror) Unlink(rel string) error {
+	defer m.dirChanged(rel)
+	return m.apply("unlink", rel, func(t *tree) error { return t.unlink(rel) })
+}
+
+// Rmdir removes directory rel on both sides.
+func (m *Mirror) Rmdir(rel string) error {
+	defer m.dirChanged(rel)
+	return m.apply("rmdir", rel, func(t *tree) error { return t.rmdir(rel) })
+}
+
+// Rename renames oldRel to newRel with renameat2 flags on both sides. When the two names fall on
+// different sides of the policy, the mirror drops the old name or receives a fresh copy of the new.
+func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
+	if IsMeta(newRel) || IsMeta(oldRel) {
+		return unix.EPERM
+	}
+	defer m.dirChanged(oldRel, newRel)
+	oldIn, newIn := m.policy.Mirrored(oldRel), m.policy.Mirrored(newRel)
+	if oldIn == newIn {
+		return m.apply("rename", newRel, func(t *tree) error { return t.rename(oldRel, newRel, flags) })
+	}
+	if err := m.primary.rename(oldRel, newRel, flags); err != nil {
+		return err
+	}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		return errors.Join(m.refresh("rename", oldRel), m.refresh("rename", newRel))
+	}
+	if oldIn {
+		return m.mirrorOnly("rename", oldRel, func(t *tree) error { return t.removeAll(oldRel) })
+	}
+	return m.refresh("rename", newRel)
+}
+
+// Link makes newRel a hard link of oldRel on both sides.
+func (m *Mirror) Link(oldRel, newRel string) error {
+	defer m.dirChanged(newRel)
+	if m.policy.Mirrored(oldRel) || !m.policy.Mirrored(newRel) {
+		return m.apply("link", newRel, func(t *tree) error { return t.link(oldRel, newRel) })
+	}
+	if err := m.primary.link(oldRel, newRel); err != nil {
+		return err
+	}
+	return m.refresh("link", newRel)
+}
+
+// mirrorOnly runs the mirror half of an operation whose primary half already succeeded.
+func (m *Mirror) mirrorOnly(op, rel string, fn func(t *tree) error) error {
+	if m.skipMirror(rel) {
+		return nil
+	}
+	if err := fn(m.mirror); err != nil {
+		return m.mirrorFailed(op, rel, err)
+	}
+	m.stats.ops.Add(1)
+	return nil
+}
+
+// refresh copies rel from the primary to the mirror (or removes it there) as a whole.
+func (m *Mirror) refresh(op, rel string) error {
+	if !m.policy.Mirrored(rel) {
+		return nil
+	}
+	return m.mirrorOnly(op, rel, func(*tree) error {
+		var r SyncReport
+		return m.syncPath(rel, true, &r, nil)
+	})
+}
+
+// SetAttr is a change of attributes; nil fields are left alone.
+type SetAttr struct {
+	Mode         *uint32
+	UID, GID     *int
+	Size         *int64
+	Atime, Mtime *unix.Timespec // UTIME_NOW and UTIME_OMIT are honoured
+}
+
+func (a SetAttr) times() []unix.Timespec {
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+	if a.Atime != nil {
+		ts[0] = *a.Atime
+	}
+	if a.Mtime != nil {
+		ts[1] = *a.Mtime
+	}
+	return ts
+}
+
+func ownerArgs(a SetAttr) (int, int) {
+	uid, gid := -1, -1
+	if a.UID != nil {
+		uid = *a.UID
+	}
+	if a.GID != nil {
+		gid = *a.GID
+	}
+	return uid, gid
+}
+
+// Setattr changes rel's attributes on both sides by path.
+func (m *Mirror) Setattr(rel string, a SetAttr) error {
+	return m.apply("setattr", rel, func(t *tree) error {
+		if a.Mode != nil {
+			if err := t.chmod(rel, *a.Mode); err != nil {
+				return err
+			}
+		}
+		if a.UID != nil || a.GID != nil {
+			uid, gid := ownerArgs(a)
+			if err := t.lchown(rel, uid, gid); err != nil {
+				return err
+			}
+		}
+		// Truncate before setting times, so an explicit mtime is not clobbered.
+		if a.Size != nil {
+			if err := t.truncate(rel, *a.Size); err != nil {
+				return err
+			}
+		}
+		if a.Atime != nil || a.Mtime != nil {
+			return t.utimens(rel, a.times())
+		}
+		return nil
+	})
+}
+
+// Setxattr sets an extended attribute on both sides.
+func (m *Mirror) Setxattr(rel, attr string, data []byte, flags int) error {
+	return m.apply("setxattr", rel, func(t *tree) error { return t.setxattr(rel, attr, data, flags) })
+}
+
+// Removexattr removes an extended attribute on both sides.
+func (m *Mirror) Removexattr(rel, attr string) error {
+	return m.apply("removexattr", rel, func(t *tree) error { return t.removexattr(rel, attr) })
+}
+
+// SyncDir makes directory rel, and every directory whose entries changed since its last fsync, durable
+// on both sides.
+func (m *Mirror) SyncDir(rel string) error {
+	m.dirChanged(path.Join(rel, "x"))
+	return m.syncDirtyDirs()
+}
+
+// syncDirtyDirs fsyncs every directory whose entries changed, on both sides in parallel.
+func (m *Mirror) syncDirtyDirs() error {
+	m.mu.Lock()
+	if len(m.dirtyDirs) == 0 {
+		m.mu.Unlock()
+		return nil
+	}
+	dirs := make([]string, 0, len(m.dirtyDirs))
+	for d := range m.dirtyDirs {
+		dirs = append(dirs, d)
+	}
+	m.dirtyDirs = map[string]struct{}{}
+	m.mu.Unlock()
+
+	var failed []string
+	var firstErr error
+	for _, d := range dirs {
+		err := m.both("fsync-dir", d, func(t *tree) error {
+			err := t.syncDir(d)
+			if errors.Is(err, unix.ENOENT) {
+				return nil // removed since: nothing to make durable
+			}
+			return err
+		})
+		if err != nil {
+			failed = append(failed, d)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	if len(failed) > 0 {
+		m.mu.Lock()
+		for _, d := range failed {
+			m.dirtyDirs[d] = struct{}{}
+		}
+		m.mu.Unlock()
+	}
+	return firstErr
+}
+
+// both runs a durability step on the primary and the mirror at the same time and applies the error
+// policy to the mirror's result.
+func (m *Mirror) both(op, rel string, fn func(t *tree) error) error {
+	mirrored := m.policy.Mirrored(rel) && !m.skipMirror(rel)
+	var qerr error
+	var wg sync.WaitGroup
+	if mirrored {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			qerr = fn(m.mirror)
+			m.stats.mirrorSync.observe(time.Since(start))
+		}()
+	}
+	start := time.Now()
+	perr := fn(m.primary)
+	m.stats.primarySync.observe(time.Since(start))
+	wg.Wait()
+	if perr != nil {
+		return perr
+	}
+	if qerr != nil {
+		return m.mirrorFailed(op, rel, qerr)
+	}
+	return nil
+}

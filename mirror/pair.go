@@ -1,0 +1,154 @@
+package mirror
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// ErrBadPair marks a refusal of a primary/mirror pair; the message says what to do.
+var ErrBadPair = errors.New("unusable primary and mirror pair")
+
+type pairError struct{ msg string }
+
+func (e *pairError) Error() string { return e.msg }
+func (e *pairError) Unwrap() error { return ErrBadPair }
+
+func refuse(format string, args ...any) error { return &pairError{msg: fmt.Sprintf(format, args...)} }
+
+// within reports whether path a is b or lies inside b (both absolute, symlinks resolved).
+func within(a, b string) bool {
+	return a == b || strings.HasPrefix(a, strings.TrimSuffix(b, "/")+"/")
+}
+
+// resolve returns the absolute, symlink-free form of p; for a path that does not exist yet, of its
+// parent plus the last name.
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		return r, nil
+	}
+	parent, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(parent, filepath.Base(abs)), nil
+}
+
+// Pair is a checked primary and mirror directory.
+type Pair struct {
+	Primary, Mirror string // absolute, symlinks resolved
+	// SameFileSystem is true when both lie on one file system: that is no protection against a dead disk.
+	SameFileSystem bool
+	MirrorExists   bool
+}
+
+// CheckPair checks a primary and mirror directory before anything is written: the primary must be a
+// directory, the mirror a directory or a name whose parent exists, and neither may contain the other.
+func CheckPair(primary, mirror string) (Pair, error) {
+	var p Pair
+	if primary == "" || mirror == "" {
+		return p, refuse("both --primary and --mirror are needed")
+	}
+	pst, err := os.Stat(primary)
+	if err != nil {
+		return p, refuse("primary %s: %v: give the environment directory of the database with --primary", primary, errors.Unwrap(err))
+	}
+	if !pst.IsDir() {
+		return p, refuse("primary %s is not a directory: give the environment directory with --primary", primary)
+	}
+	if p.Primary, err = resolve(primary); err != nil {
+		return p, fmt.Errorf("primary %s: %w", primary, err)
+	}
+	if p.Mirror, err = resolve(mirror); err != nil {
+		return p, refuse("mirror %s: its parent directory does not exist: create it on the second disk first", mirror)
+	}
+	if p.Primary == p.Mirror {
+		return p, refuse("primary and mirror are the same directory (%s): the mirror must be on a second disk", p.Primary)
+	}
+	if within(p.Mirror, p.Primary) {
+		return p, refuse("mirror %s is inside the primary %s: put it on a second disk", p.Mirror, p.Primary)
+	}
+	if within(p.Primary, p.Mirror) {
+		return p, refuse("primary %s is inside the mirror %s: give two separate directories", p.Primary, p.Mirror)
+	}
+	mst, err := os.Stat(p.Mirror)
+	switch {
+	case err == nil && !mst.IsDir():
+		return p, refuse("mirror %s exists and is not a directory: give a directory on the second disk", p.Mirror)
+	case err == nil:
+		p.MirrorExists = true
+		p.SameFileSystem = pst.Sys().(*syscall.Stat_t).Dev == mst.Sys().(*syscall.Stat_t).Dev
+	case errors.Is(err, os.ErrNotExist):
+		if parent, err := os.Stat(filepath.Dir(p.Mirror)); err == nil {
+			p.SameFileSystem = pst.Sys().(*syscall.Stat_t).Dev == parent.Sys().(*syscall.Stat_t).Dev
+		}
+	default:
+		return p, refuse("mirror %s: %v", p.Mirror, err)
+	}
+	return p, nil
+}
+
+// ClaimOptions relax the identity checks of Claim.
+type ClaimOptions struct {
+	// Rebuild allows a mirror that belongs to another primary, or that was promoted, to be overwritten
+	// with this primary's content.
+	Rebuild bool
+}
+
+// Claim checks that the mirror may receive the primary's content and records the pairing: the
+// primary's identity (created at first use) and the mirror's record. It refuses a mirror that belongs
+// to another primary or that was promoted (split brain), and a primary that a promotion superseded,
+// unless o.Rebuild.
+func Claim(p Pair, o ClaimOptions) (Identity, Record, error) {
+	id, ok, err := ReadIdentity(p.Primary)
+	if err != nil {
+		return id, Record{}, err
+	}
+	if ok && id.SupersededBy != "" && !o.Rebuild {
+		return id, Record{}, refuse("primary %s was superseded: its mirror was promoted to generation %s; the promoted copy is the production environment now. Mount that one as the primary, or pass --rebuild-mirror to start over from this one", p.Primary, id.SupersededBy)
+	}
+	rec, hasRec, err := ReadRecord(p.Mirror)
+	if err != nil {
+		return id, rec, err
+	}
+	mid, mHasID, err := ReadIdentity(p.Mirror)
+	if err != nil {
+		return id, rec, err
+	}
+	if !o.Rebuild {
+		if hasRec && rec.State == StatePromoted || mHasID && !hasRec {
+			return id, rec, refuse("mirror %s is a promoted environment (generation %d), not a mirror: mirroring %s onto it would overwrite it with older data. Mount it as the primary instead, or pass --rebuild-mirror to overwrite it on purpose", p.Mirror, mid.Generation, p.Primary)
+		}
+		if hasRec && ok && rec.PrimaryID != id.ID {
+			return id, rec, refuse("mirror %s belongs to another primary (%s, id %.8s): pass --rebuild-mirror to overwrite it with %s", p.Mirror, rec.PrimaryPath, rec.PrimaryID, p.Primary)
+		}
+		if hasRec && !ok {
+			return id, rec, refuse("mirror %s belongs to primary %s (id %.8s) but %s has no mirrorctl identity: pass --rebuild-mirror to overwrite the mirror with it", p.Mirror, rec.PrimaryPath, rec.PrimaryID, p.Primary)
+		}
+		if !hasRec && p.MirrorExists {
+			if ents, err := os.ReadDir(p.Mirror); err == nil && len(ents) > 0 && !onlyMeta(ents) {
+				return id, rec, refuse("mirror %s is not empty and was never a mirrorctl mirror: pass --rebuild-mirror to overwrite its content with %s", p.Mirror, p.Primary)
+			}
+		}
+	}
+	if !ok {
+		id = Identity{}
+	}
+	return id, rec, nil
+}
+
+func onlyMeta(ents []os.DirEntry) bool {
+	for _, e := range ents {
+		if e.Name() != MetaDir {
+			return false
+		}
+	}
+	return true
+}

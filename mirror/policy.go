@@ -1,0 +1,67 @@
+package mirror
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// MetaDir is the name of the metadata area at the top of both trees. It is never mirrored, compared or
+// shown through the mount.
+const MetaDir = ".mirrorctl"
+
+// Policy says which paths (slash-separated, relative to the tree's root) are mirrored. Files that are
+// not mirrored are still served from the primary; they simply never reach the mirror.
+type Policy interface {
+	Mirrored(rel string) bool
+}
+
+// PolicyFunc adapts a function to a Policy.
+type PolicyFunc func(rel string) bool
+
+// Mirrored implements Policy.
+func (f PolicyFunc) Mirrored(rel string) bool { return f(rel) }
+
+// IsMeta reports whether rel lies in the metadata area.
+func IsMeta(rel string) bool {
+	return rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/")
+}
+
+// Exclusions is the usual Policy: a path is mirrored unless it is in the metadata area, the engine says
+// it is rebuilt by recovery (Rebuilt), or it matches one of the globs. A glob without a slash matches
+// the file's base name at any depth; a glob with a slash matches the whole relative path.
+type Exclusions struct {
+	Globs   []string
+	Rebuilt func(rel string) bool
+}
+
+// NewExclusions checks the globs and returns the policy.
+func NewExclusions(globs []string, rebuilt func(rel string) bool) (*Exclusions, error) {
+	for _, g := range globs {
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("exclude pattern %q is not a valid glob: %w", g, err)
+		}
+	}
+	return &Exclusions{Globs: globs, Rebuilt: rebuilt}, nil
+}
+
+// Mirrored implements Policy.
+func (e *Exclusions) Mirrored(rel string) bool {
+	if IsMeta(rel) {
+		return false
+	}
+	if e.Rebuilt != nil && e.Rebuilt(rel) {
+		return false
+	}
+	base := path.Base(rel)
+	for _, g := range e.Globs {
+		subject := base
+		if strings.Contains(g, "/") {
+			subject = rel
+		}
+		if ok, _ := path.Match(g, subject); ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,150 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// StartOptions tune Start.
+type StartOptions struct {
+	Claim    ClaimOptions
+	Holder   Holder // who takes the mirror's lock
+	Serve    bool   // a mount will keep the mirror in sync after Start: record it as serving
+	Full     bool   // compare every file's content even after a clean stop
+	Keep     func(rel string) bool
+	Progress func(done, total int64)
+	Mirror   Options
+	Policy   Policy
+}
+
+// Session is a mirror claimed, locked and brought up to date: what a mount serves, or what a sync
+// leaves behind when it ends.
+type Session struct {
+	*Mirror
+	Pair     Pair
+	Identity Identity
+	// Previous is the mirror record found at start; Report is what the initial sync did.
+	Previous    Record
+	HadRecord   bool
+	Report      SyncReport
+	FullCompare bool
+	lock        *Lock
+	serve       bool
+}
+
+// Start claims the mirror for the primary, takes its lock, and brings it up to date: by metadata after
+// a clean stop, by content after an unclean one (a killed mount, a crash, an interrupted sync, a
+// degraded period). Nothing is written before every check passed.
+func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
+	_, rec, err := Claim(p, o.Claim)
+	if err != nil {
+		return nil, err
+	}
+	_, hadRec, _ := ReadRecord(p.Mirror)
+	if !p.MirrorExists {
+		pst, err := os.Stat(p.Primary)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(p.Mirror, pst.Mode().Perm()); err != nil {
+			return nil, fmt.Errorf("create mirror %s: %w", p.Mirror, err)
+		}
+		if err := SyncDir(filepath.Dir(p.Mirror)); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := TryLock(p.Mirror, o.Holder)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: lock, serve: o.Serve}
+	fail := func(err error) (*Session, error) {
+		if s.Mirror != nil {
+			s.Mirror.Close()
+		}
+		lock.Unlock()
+		return nil, err
+	}
+	if s.Identity, err = EnsureIdentity(p.Primary); err != nil {
+		return fail(err)
+	}
+	if o.Claim.Rebuild {
+		if err := os.Remove(metaPath(p.Mirror, identityFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fail(err)
+		}
+	}
+	_, degraded, err := ReadDegraded(p.Primary)
+	if err != nil {
+		return fail(err)
+	}
+	s.FullCompare = o.Full || !hadRec || !rec.Clean || rec.State != StateInSync || degraded ||
+		rec.PrimaryID != s.Identity.ID
+	next := Record{PrimaryID: s.Identity.ID, PrimaryPath: p.Primary, Generation: s.Identity.Generation,
+		State: StateSyncing, Sealed: rec.Sealed, LastSync: rec.LastSync}
+	if err := WriteRecord(p.Mirror, next); err != nil {
+		return fail(err)
+	}
+	if s.Mirror, err = Open(p.Primary, p.Mirror, o.Policy, o.Mirror); err != nil {
+		return fail(err)
+	}
+	s.Mirror.degraded = nil // the sync below repairs whatever the marker named
+	s.Report, err = s.Mirror.Sync(ctx, SyncOptions{Full: s.FullCompare, Keep: o.Keep, Progress: o.Progress})
+	if err != nil {
+		return fail(fmt.Errorf("bring mirror %s up to date: %w", p.Mirror, err))
+	}
+	if degraded {
+		if err := ClearDegraded(p.Primary); err != nil {
+			return fail(err)
+		}
+	}
+	next.LastSync = time.Now().UTC()
+	next.State, next.Clean = StateInSync, true
+	if o.Serve {
+		next.State, next.Clean = StateServing, false
+		next.PID = os.Getpid()
+		next.MountPoint = o.Holder.MountPoint
+	}
+	if err := WriteRecord(p.Mirror, next); err != nil {
+		return fail(err)
+	}
+	return s, nil
+}
+
+// Stop flushes both sides to disk, records whether the mirror is in sync (or degraded) and that it
+// stopped cleanly, and releases the lock.
+func (s *Session) Stop() error {
+	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
+	rec, _, err := ReadRecord(s.Pair.Mirror)
+	if err == nil {
+		rec.Clean = true
+		rec.PID = 0
+		rec.MountPoint = ""
+		rec.State = StateInSync
+		if d := s.Mirror.Degraded(); d != nil {
+			rec.State = StateDegraded
+			rec.DegradedNote = d.Reason
+		}
+		err = WriteRecord(s.Pair.Mirror, rec)
+	}
+	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock())
+	return errors.Join(errs...)
+}
+
+func syncfs(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("syncfs %s: %w", dir, err)
+	}
+	return nil
+}

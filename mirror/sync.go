@@ -1,0 +1,505 @@
+package mirror
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SyncOptions tune Sync.
+type SyncOptions struct {
+	// Full compares the content of every file. Without it, a regular file whose size, mode, owner and
+	// modification time already match is trusted: right after a clean stop, and far cheaper.
+	Full bool
+	// Keep says which paths that exist only on the mirror must stay (retained log files).
+	Keep func(rel string) bool
+	// Progress, if set, is called now and then with the bytes examined so far and the total.
+	Progress func(done, total int64)
+}
+
+// SyncReport says what a sync did.
+type SyncReport struct {
+	Examined      int           `json:"examined"`       // entries looked at
+	Copied        int           `json:"copied"`         // entries created or changed on the mirror
+	Removed       int           `json:"removed"`        // entries removed from the mirror
+	BytesCopied   int64         `json:"bytes_copied"`   // bytes written to the mirror
+	BytesExamined int64         `json:"bytes_examined"` // bytes of primary files looked at
+	Duration      time.Duration `json:"duration_ns"`
+}
+
+const chunkSize = 1 << 20
+
+// syncer carries one sync's state.
+type syncer struct {
+	m        *Mirror
+	ctx      context.Context
+	o        SyncOptions
+	r        *SyncReport
+	total    int64
+	pbuf     []byte
+	qbuf     []byte
+	lastTick time.Time
+}
+
+// Sync brings the mirror up to date with the primary: only what differs is copied, everything written
+// is fsynced, and the directories it changed are fsynced. It is safe to re-run after an interruption.
+// It must not run while the mirror is being served by a mount.
+func (m *Mirror) Sync(ctx context.Context, o SyncOptions) (SyncReport, error) {
+	start := time.Now()
+	var r SyncReport
+	s := &syncer{m: m, ctx: ctx, o: o, r: &r, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
+	if o.Progress != nil {
+		s.total = m.primaryBytes(".")
+	}
+	err := s.entry(".")
+	if err == nil {
+		err = m.mirror.syncDir(".")
+	}
+	r.Duration = time.Since(start)
+	if o.Progress != nil {
+		o.Progress(r.BytesExamined, s.total)
+	}
+	return r, err
+}
+
+// primaryBytes adds up the sizes of the mirrored regular files under rel, for progress.
+func (m *Mirror) primaryBytes(rel string) int64 {
+	entries, err := m.primary.readDir(rel)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range entries {
+		child := path.Join(rel, e.Name())
+		if !m.policy.Mirrored(child) {
+			continue
+		}
+		if e.IsDir() {
+			n += m.primaryBytes(child)
+		} else if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+// syncPath brings one path (and what is under it) up to date, or removes it from the mirror when the
+// primary no longer has it.
+func (m *Mirror) syncPath(rel string, full bool, r *SyncReport, keep func(string) bool) error {
+	s := &syncer{m: m, ctx: context.Background(), o: SyncOptions{Full: full, Keep: keep}, r: r,
+		pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
+	if _, err := m.primary.lstat(rel); errors.Is(err, unix.ENOENT) {
+		if err := m.mirror.removeAll(rel); err != nil {
+			return err
+		}
+		return m.mirror.syncDir(parentDir(rel))
+	}
+	if err := s.entry(rel); err != nil {
+		return err
+	}
+	return m.mirror.syncDir(parentDir(rel))
+}
+
+func fileType(st *unix.Stat_t) uint32 { return st.Mode & unix.S_IFMT }
+
+// entry syncs rel, recursively for a directory.
+func (s *syncer) entry(rel string) error {
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	m := s.m
+	pst, err := m.primary.lstat(rel)
+	if err != nil {
+		return fmt.Errorf("primary %s: %w", rel, err)
+	}
+	s.r.Examined++
+	qst, qerr := m.mirror.lstat(rel)
+	if qerr == nil && fileType(&qst) != fileType(&pst) {
+		if err := m.mirror.removeAll(rel); err != nil {
+			return fmt.Errorf("mirror %s: remove entry of the wrong type: %w", rel, err)
+		}
+		s.r.Removed++
+		qerr = unix.ENOENT
+	}
+	if qerr != nil && !errors.Is(qerr, unix.ENOENT) {
+		return fmt.Errorf("mirror %s: %w", rel, qerr)
+	}
+	exists := qerr == nil
+	switch fileType(&pst) {
+	case unix.S_IFDIR:
+		if !exists {
+			if err := m.mirror.mkdir(rel, pst.Mode&07777); err != nil {
+				return fmt.Errorf("mirror %s: mkdir: %w", rel, err)
+			}
+			s.r.Copied++
+		}
+		if err := s.dir(rel); err != nil {
+			return err
+		}
+	case unix.S_IFREG:
+		if err := s.file(rel, &pst, exists, &qst); err != nil {
+			return err
+		}
+	case unix.S_IFLNK:
+		target, err := m.primary.readlink(rel)
+		if err != nil {
+			return fmt.Errorf("primary %s: readlink: %w", rel, err)
+		}
+		if exists {
+			if cur, err := m.mirror.readlink(rel); err == nil && cur == target {
+				break
+			}
+			if err := m.mirror.unlink(rel); err != nil {
+				return fmt.Errorf("mirror %s: %w", rel, err)
+			}
+		}
+		if err := m.mirror.symlink(target, rel); err != nil {
+			return fmt.Errorf("mirror %s: symlink: %w", rel, err)
+		}
+		s.r.Copied++
+	default: // devices, fifos, sockets
+		if !exists {
+			if err := m.mirror.mknod(rel, pst.Mode, int(pst.Rdev)); err != nil {
+				return fmt.Errorf("mirror %s: mknod: %w", rel, err)
+			}
+			s.r.Copied++
+		}
+	}
+	return s.attrs(rel, &pst)
+}
+
+// attrs gives the mirror entry the primary's mode, owner and times.
+func (s *syncer) attrs(rel string, pst *unix.Stat_t) error {
+	t := s.m.mirror
+	if rel == "." {
+		return nil // the roots may differ on purpose (different mount points)
+	}
+	if os.Geteuid() == 0 {
+		if err := t.lchown(rel, int(pst.Uid), int(pst.Gid)); err != nil {
+			return fmt.Errorf("mirror %s: chown: %w", rel, err)
+		}
+	}
+	if err := t.chmod(rel, pst.Mode&07777); err != nil {
+		return fmt.Errorf("mirror %s: chmod: %w", rel, err)
+	}
+	if err := t.utimens(rel, []unix.Timespec{pst.Atim, pst.Mtim}); err != nil {
+		return fmt.Errorf("mirror %s: utimens: %w", rel, err)
+	}
+	return nil
+}
+
+// dir syncs the children of directory rel and removes what the mirror has in excess.
+func (s *syncer) dir(rel string) error {
+	m := s.m
+	pents, err := m.primary.readDir(rel)
+	if err != nil {
+		return fmt.Errorf("primary %s: %w", rel, err)
+	}
+	want := map[string]bool{}
+	for _, e := range pents {
+		child := path.Join(rel, e.Name())
+		if !m.policy.Mirrored(child) {
+			continue
+		}
+		want[e.Name()] = true
+		if err := s.entry(child); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // removed on the primary while we walked
+			}
+			return err
+		}
+	}
+	qents, err := m.mirror.readDir(rel)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", rel, err)
+	}
+	changed := false
+	for _, e := range qents {
+		child := path.Join(rel, e.Name())
+		if want[e.Name()] || !m.policy.Mirrored(child) || (s.o.Keep != nil && s.o.Keep(child)) {
+			continue
+		}
+		if err := m.mirror.removeAll(child); err != nil {
+			return fmt.Errorf("mirror %s: remove: %w", child, err)
+		}
+		s.r.Removed++
+		changed = true
+	}
+	if changed {
+		return m.mirror.syncDir(rel)
+	}
+	return nil
+}
+
+func sameMeta(p, q *unix.Stat_t) bool {
+	return p.Size == q.Size && p.Mode == q.Mode && p.Uid == q.Uid && p.Gid == q.Gid &&
+		p.Mtim == q.Mtim
+}
+
+// file copies what differs between the primary's regular file and the mirror's, chunk by chunk.
+func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_t) error {
+	if exists && !s.o.Full && sameMeta(pst, qst) {
+		s.r.BytesExamined += pst.Size
+		s.tick()
+		return nil
+	}
+	m := s.m
+	p, err := m.primary.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("primary %s: %w", rel, err)
+	}
+	defer unix.Close(p)
+	q, err := m.mirror.open(rel, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", rel, err)
+	}
+	defer unix.Close(q)
+	var qsize int64
+	if exists {
+		qsize = qst.Size
+	}
+	wrote := !exists
+	var copied int64
+	for off := int64(0); ; off += chunkSize {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		n, err := readFull(p, s.pbuf, off)
+		if err != nil {
+			return fmt.Errorf("primary %s: read: %w", rel, err)
+		}
+		if n == 0 {
+			break
+		}
+		same := false
+		if off < qsize {
+			k, err := readFull(q, s.qbuf[:n], off)
+			if err != nil {
+				return fmt.Errorf("mirror %s: read: %w", rel, err)
+			}
+			same = k == n && bytes.Equal(s.pbuf[:n], s.qbuf[:n])
+		}
+		if !same {
+			if err := pwriteAll(q, s.pbuf[:n], off); err != nil {
+				return fmt.Errorf("mirror %s: write: %w", rel, err)
+			}
+			s.r.BytesCopied += int64(n)
+			copied += int64(n)
+			wrote = true
+		}
+		s.r.BytesExamined += int64(n)
+		s.tick()
+		if n < chunkSize {
+			break
+		}
+	}
+	var now unix.Stat_t
+	if err := unix.Fstat(p, &now); err != nil {
+		return err
+	}
+	if qsize != now.Size || wrote {
+		if err := unix.Ftruncate(q, now.Size); err != nil {
+			return fmt.Errorf("mirror %s: truncate: %w", rel, err)
+		}
+		wrote = wrote || copied > 0 || qsize != now.Size
+	}
+	if wrote {
+		s.r.Copied++
+		if err := unix.Fsync(q); err != nil {
+			return fmt.Errorf("mirror %s: fsync: %w", rel, err)
+		}
+	}
+	return nil
+}
+
+func (s *syncer) tick() {
+	if s.o.Progress == nil || time.Since(s.lastTick) < time.Second {
+		return
+	}
+	s.lastTick = time.Now()
+	s.o.Progress(s.r.BytesExamined, s.total)
+}
+
+// readFull reads up to len(buf) bytes at off; fewer only at the end of the file.
+func readFull(fd int, buf []byte, off int64) (int, error) {
+	n := 0
+	for n < len(buf) {
+		k, err := unix.Pread(fd, buf[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			break
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// Difference is one way in which the mirror does not match the primary.
+type Difference struct {
+	Rel  string `json:"path"`
+	What string `json:"what"`
+}
+
+func (d Difference) String() string { return d.Rel + ": " + d.What }
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	Keep func(rel string) bool // paths allowed to exist only on the mirror (retained logs)
+}
+
+// Verify compares every mirrored entry's type, size, mode, owner, symlink target and content, and lists
+// the differences. Unmirrored paths and the metadata area are skipped.
+func (m *Mirror) Verify(ctx context.Context, o VerifyOptions) ([]Difference, error) {
+	v := &verifier{m: m, ctx: ctx, o: o, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
+	err := v.dir(".")
+	sort.Slice(v.diffs, func(i, j int) bool { return v.diffs[i].Rel < v.diffs[j].Rel })
+	return v.diffs, err
+}
+
+type verifier struct {
+	m          *Mirror
+	ctx        context.Context
+	o          VerifyOptions
+	diffs      []Difference
+	pbuf, qbuf []byte
+}
+
+func (v *verifier) add(rel, format string, args ...any) {
+	v.diffs = append(v.diffs, Difference{Rel: rel, What: fmt.Sprintf(format, args...)})
+}
+
+func (v *verifier) dir(rel string) error {
+	m := v.m
+	pents, err := m.primary.readDir(rel)
+	if err != nil {
+		return fmt.Errorf("primary %s: %w", rel, err)
+	}
+	qents, err := m.mirror.readDir(rel)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", rel, err)
+	}
+	onMirror := map[string]bool{}
+	for _, e := range qents {
+		onMirror[e.Name()] = true
+	}
+	seen := map[string]bool{}
+	for _, e := range pents {
+		child := path.Join(rel, e.Name())
+		if !m.policy.Mirrored(child) {
+			continue
+		}
+		seen[e.Name()] = true
+		if !onMirror[e.Name()] {
+			v.add(child, "missing on the mirror")
+			continue
+		}
+		if err := v.entry(child); err != nil {
+			return err
+		}
+	}
+	for _, e := range qents {
+		child := path.Join(rel, e.Name())
+		if seen[e.Name()] || !m.policy.Mirrored(child) || (v.o.Keep != nil && v.o.Keep(child)) {
+			continue
+		}
+		v.add(child, "only on the mirror")
+	}
+	return nil
+}
+
+func (v *verifier) entry(rel string) error {
+	if err := v.ctx.Err(); err != nil {
+		return err
+	}
+	m := v.m
+	pst, err := m.primary.lstat(rel)
+	if err != nil {
+		return fmt.Errorf("primary %s: %w", rel, err)
+	}
+	qst, err := m.mirror.lstat(rel)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", rel, err)
+	}
+	if fileType(&pst) != fileType(&qst) {
+		v.add(rel, "type differs: primary %s, mirror %s", typeName(&pst), typeName(&qst))
+		return nil
+	}
+	if pst.Mode&07777 != qst.Mode&07777 && fileType(&pst) != unix.S_IFLNK {
+		v.add(rel, "mode differs: primary %04o, mirror %04o", pst.Mode&07777, qst.Mode&07777)
+	}
+	if pst.Uid != qst.Uid || pst.Gid != qst.Gid {
+		v.add(rel, "owner differs: primary %d:%d, mirror %d:%d", pst.Uid, pst.Gid, qst.Uid, qst.Gid)
+	}
+	switch fileType(&pst) {
+	case unix.S_IFDIR:
+		return v.dir(rel)
+	case unix.S_IFLNK:
+		pt, _ := m.primary.readlink(rel)
+		qt, _ := m.mirror.readlink(rel)
+		if pt != qt {
+			v.add(rel, "symlink target differs: primary %q, mirror %q", pt, qt)
+		}
+	case unix.S_IFREG:
+		if pst.Size != qst.Size {
+			v.add(rel, "size differs: primary %d, mirror %d", pst.Size, qst.Size)
+			return nil
+		}
+		return v.content(rel)
+	}
+	return nil
+}
+
+func (v *verifier) content(rel string) error {
+	p, err := v.m.primary.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("primary %s: %w", rel, err)
+	}
+	defer unix.Close(p)
+	q, err := v.m.mirror.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", rel, err)
+	}
+	defer unix.Close(q)
+	for off := int64(0); ; off += chunkSize {
+		n, err := readFull(p, v.pbuf, off)
+		if err != nil {
+			return fmt.Errorf("primary %s: read: %w", rel, err)
+		}
+		k, err := readFull(q, v.qbuf, off)
+		if err != nil {
+			return fmt.Errorf("mirror %s: read: %w", rel, err)
+		}
+		if n != k || !bytes.Equal(v.pbuf[:n], v.qbuf[:k]) {
+			v.add(rel, "content differs in the MiB at offset %d", off)
+			return nil
+		}
+		if n < chunkSize {
+			return nil
+		}
+	}
+}
+
+func typeName(st *unix.Stat_t) string {
+	switch fileType(st) {
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFREG:
+		return "file"
+	case unix.S_IFLNK:
+		return "symlink"
+	default:
+		return "special file"
+	}
+}

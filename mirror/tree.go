@@ -1,0 +1,248 @@
+package mirror
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// tree is one side of the mirror (the primary or the mirror directory). Every operation resolves its
+// path beneath the tree's root with openat2(RESOLVE_BENEATH), so neither a hostile relative path nor a
+// symbolic link inside the tree can make mirrorctl touch a file outside it.
+type tree struct {
+	root string // absolute path, for messages
+	fd   int    // O_PATH descriptor of the root; owned by the tree, closed by close
+}
+
+func openTree(root string) (*tree, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(abs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", abs, err)
+	}
+	return &tree{root: abs, fd: fd}, nil
+}
+
+func (t *tree) close() error { return unix.Close(t.fd) }
+
+// abs is for messages and for walking with the standard library; never for writing.
+func (t *tree) abs(rel string) string { return filepath.Join(t.root, filepath.FromSlash(rel)) }
+
+// cleanRel checks a slash-separated relative path: no absolute paths, no "..", no empty names.
+func cleanRel(rel string) (string, error) {
+	if rel == "" || rel == "." {
+		return ".", nil
+	}
+	c := path.Clean(rel)
+	if path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("path %q leaves the tree: %w", rel, unix.EXDEV)
+	}
+	return c, nil
+}
+
+const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
+
+// open opens rel beneath the root.
+func (t *tree) open(rel string, flags int, mode uint32) (int, error) {
+	c, err := cleanRel(rel)
+	if err != nil {
+		return -1, err
+	}
+	for {
+		fd, err := unix.Openat2(t.fd, c, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode & 07777), Resolve: resolveFlags})
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// parent opens the directory holding rel and returns its descriptor and rel's last name.
+func (t *tree) parent(rel string) (int, string, error) {
+	c, err := cleanRel(rel)
+	if err != nil {
+		return -1, "", err
+	}
+	if c == "." {
+		return -1, "", fmt.Errorf("the root has no parent: %w", unix.EINVAL)
+	}
+	dir, name := path.Split(c)
+	if dir == "" {
+		dir = "."
+	}
+	fd, err := t.open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return -1, "", err
+	}
+	return fd, name, nil
+}
+
+// procPath names the entry name inside the directory open at dirfd without following a symlink at
+// any earlier component; used for the calls that have no *at form (xattrs).
+func procPath(dirfd int, name string) string {
+	return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name
+}
+
+// at runs fn with the parent directory of rel and rel's last name.
+func (t *tree) at(rel string, fn func(dirfd int, name string) error) error {
+	dirfd, name, err := t.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	return fn(dirfd, name)
+}
+
+func (t *tree) mkdir(rel string, mode uint32) error {
+	return t.at(rel, func(d int, n string) error { return unix.Mkdirat(d, n, mode) })
+}
+
+func (t *tree) mknod(rel string, mode uint32, dev int) error {
+	return t.at(rel, func(d int, n string) error { return unix.Mknodat(d, n, mode, dev) })
+}
+
+func (t *tree) symlink(target, rel string) error {
+	return t.at(rel, func(d int, n string) error { return unix.Symlinkat(target, d, n) })
+}
+
+func (t *tree) unlink(rel string) error {
+	return t.at(rel, func(d int, n string) error { return unix.Unlinkat(d, n, 0) })
+}
+
+func (t *tree) rmdir(rel string) error {
+	return t.at(rel, func(d int, n string) error { return unix.Unlinkat(d, n, unix.AT_REMOVEDIR) })
+}
+
+func (t *tree) rename(oldRel, newRel string, flags uint) error {
+	return t.at(oldRel, func(od int, on string) error {
+		return t.at(newRel, func(nd int, nn string) error {
+			return unix.Renameat2(od, on, nd, nn, flags)
+		})
+	})
+}
+
+func (t *tree) link(oldRel, newRel string) error {
+	return t.at(oldRel, func(od int, on string) error {
+		return t.at(newRel, func(nd int, nn string) error { return unix.Linkat(od, on, nd, nn, 0) })
+	})
+}
+
+func (t *tree) lchown(rel string, uid, gid int) error {
+	return t.at(rel, func(d int, n string) error { return unix.Fchownat(d, n, uid, gid, unix.AT_SYMLINK_NOFOLLOW) })
+}
+
+// chmod changes the mode of rel; symbolic links have no mode of their own and are left alone.
+func (t *tree) chmod(rel string, mode uint32) error {
+	return t.at(rel, func(d int, n string) error {
+		var st unix.Stat_t
+		if err := unix.Fstatat(d, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return nil
+		}
+		return unix.Fchmodat(d, n, mode&07777, 0)
+	})
+}
+
+func (t *tree) utimens(rel string, ts []unix.Timespec) error {
+	return t.at(rel, func(d int, n string) error { return unix.UtimesNanoAt(d, n, ts, unix.AT_SYMLINK_NOFOLLOW) })
+}
+
+func (t *tree) truncate(rel string, size int64) error {
+	fd, err := t.open(rel, unix.O_WRONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Ftruncate(fd, size)
+}
+
+func (t *tree) setxattr(rel, attr string, data []byte, flags int) error {
+	return t.at(rel, func(d int, n string) error { return unix.Lsetxattr(procPath(d, n), attr, data, flags) })
+}
+
+func (t *tree) removexattr(rel, attr string) error {
+	return t.at(rel, func(d int, n string) error { return unix.Lremovexattr(procPath(d, n), attr) })
+}
+
+func (t *tree) lstat(rel string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	c, err := cleanRel(rel)
+	if err != nil {
+		return st, err
+	}
+	if c == "." {
+		return st, unix.Fstatat(t.fd, "", &st, unix.AT_EMPTY_PATH)
+	}
+	err = t.at(c, func(d int, n string) error { return unix.Fstatat(d, n, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	return st, err
+}
+
+func (t *tree) readlink(rel string) (string, error) {
+	var target string
+	err := t.at(rel, func(d int, n string) error {
+		buf := make([]byte, unix.PathMax)
+		k, err := unix.Readlinkat(d, n, buf)
+		if err != nil {
+			return err
+		}
+		target = string(buf[:k])
+		return nil
+	})
+	return target, err
+}
+
+// syncDir makes the entries of directory rel durable.
+func (t *tree) syncDir(rel string) error {
+	fd, err := t.open(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fsync(fd)
+}
+
+// readDir lists the names in directory rel.
+func (t *tree) readDir(rel string) ([]os.DirEntry, error) {
+	fd, err := t.open(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), t.abs(rel))
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+// removeAll removes rel and everything beneath it, without following symbolic links.
+func (t *tree) removeAll(rel string) error {
+	st, err := t.lstat(rel)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return t.unlink(rel)
+	}
+	entries, err := t.readDir(rel)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := t.removeAll(path.Join(rel, e.Name())); err != nil {
+			return err
+		}
+	}
+	return t.rmdir(rel)
+}
