@@ -1,0 +1,168 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/urfave/cli/v2"
+)
+
+// statusReport is what `status` shows, and what the mount process answers on its control socket.
+type statusReport struct {
+	State      mirror.State     `json:"state"`
+	Live       bool             `json:"live"` // figures come from a running mount process
+	MountPoint string           `json:"mount_point,omitempty"`
+	PID        int              `json:"pid,omitempty"`
+	Primary    string           `json:"primary"`
+	Mirror     string           `json:"mirror"`
+	Generation uint64           `json:"generation,omitempty"`
+	LastSync   time.Time        `json:"last_sync,omitempty"`
+	Clean      bool             `json:"clean_stop"`
+	Stats      *mirror.Stats    `json:"stats,omitempty"`
+	Degraded   *mirror.Degraded `json:"degraded,omitempty"`
+	Note       string           `json:"note,omitempty"`
+}
+
+func liveStatus(s *mirror.Session, mp string) any {
+	st := s.Stats()
+	r := statusReport{State: mirror.StateServing, Live: true, MountPoint: mp, PID: os.Getpid(),
+		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st}
+	if d := s.Degraded(); d != nil {
+		r.State, r.Degraded = mirror.StateDegraded, d
+	}
+	if rec, ok, err := mirror.ReadRecord(s.Pair.Mirror); err == nil && ok {
+		r.LastSync = rec.LastSync
+	}
+	return r
+}
+
+// offlineStatus reads what the metadata of a mirror directory says.
+func offlineStatus(primary, target string) (statusReport, error) {
+	r := statusReport{Primary: primary, Mirror: target}
+	rec, ok, err := mirror.ReadRecord(target)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		if _, isEnv, _ := mirror.ReadIdentity(target); isEnv {
+			r.State = mirror.StatePromoted
+			return r, nil
+		}
+		r.State = mirror.StateNew
+		r.Note = "never synced: run mirrorctl mount or mirrorctl sync"
+		return r, nil
+	}
+	r.State, r.Clean, r.LastSync, r.Generation = rec.State, rec.Clean, rec.LastSync, rec.Generation
+	if r.Primary == "" {
+		r.Primary = rec.PrimaryPath
+	}
+	if rec.State == mirror.StateServing {
+		if h, _ := mirror.ReadHolder(target); !processAlive(h.PID) || !rec.Clean {
+			r.Note = "the mount that served this mirror is gone without a clean stop: the next mount or sync compares by content and repairs it"
+		}
+	}
+	if d, ok, err := mirror.ReadDegraded(r.Primary); err == nil && ok {
+		r.State, r.Degraded = mirror.StateDegraded, &d
+	}
+	return r, nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show where a mount or a mirror stands",
+		ArgsUsage: "[MOUNTPOINT]",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"},
+			&cli.StringFlag{Name: "mirror", Usage: "a mirror directory to report on when no mount serves it", TakesFile: true},
+			&cli.StringFlag{Name: "primary", Usage: "its primary directory (for the degraded marker)", TakesFile: true},
+		},
+		Action: runStatus,
+	}
+}
+
+func runStatus(c *cli.Context) error {
+	var r statusReport
+	switch {
+	case c.NArg() == 1:
+		mp, err := filepath.Abs(c.Args().First())
+		if err != nil {
+			return err
+		}
+		if err := queryStatus(mp, &r); err != nil {
+			mi, ok := readMountInfo(mp)
+			if !ok {
+				return fmt.Errorf("no mirrorctl mount serves %s: give the mount point of a running mount, or --mirror DIR for a stopped mirror", mp)
+			}
+			if r, err = offlineStatus(mi.Primary, mi.Mirror); err != nil {
+				return err
+			}
+			r.MountPoint = mp
+			r.Note = "the mount process (pid " + fmt.Sprint(mi.PID) + ") does not answer; if it was killed, run mirrorctl unmount " + mp
+		}
+	case c.NArg() == 0 && c.String("mirror") != "":
+		var err error
+		if r, err = offlineStatus(c.String("primary"), c.String("mirror")); err != nil {
+			return err
+		}
+	default:
+		return usageError("status needs a MOUNTPOINT argument or --mirror DIR")
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printStatus(c.App.Writer, r)
+	if r.State == mirror.StateDegraded {
+		return &exitError{code: 3, err: errors.New("mirror is DEGRADED: it misses changes; run mirrorctl sync (or remount) once its disk works")}
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, r statusReport) {
+	state := string(r.State)
+	if r.State == mirror.StateDegraded {
+		state = "DEGRADED"
+	}
+	fmt.Fprintf(w, "state:       %s\n", state)
+	if r.MountPoint != "" {
+		fmt.Fprintf(w, "mount point: %s", r.MountPoint)
+		if r.PID != 0 {
+			fmt.Fprintf(w, " (pid %d)", r.PID)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "primary:     %s\nmirror:      %s\n", r.Primary, r.Mirror)
+	if r.Generation != 0 {
+		fmt.Fprintf(w, "generation:  %d\n", r.Generation)
+	}
+	if !r.LastSync.IsZero() {
+		fmt.Fprintf(w, "last sync:   %s (%s)\n", r.LastSync.Local().Format(time.RFC3339), humanize.Time(r.LastSync))
+	}
+	if d := r.Degraded; d != nil {
+		fmt.Fprintf(w, "degraded:    since %s (%s): %s\n", d.Since.Local().Format(time.RFC3339), humanize.Time(d.Since), d.Reason)
+		fmt.Fprintf(w, "out of date: %d paths\n", len(d.Dirty))
+	}
+	if s := r.Stats; s != nil {
+		fmt.Fprintf(w, "uptime:      %s\n", s.Uptime.Round(time.Second))
+		fmt.Fprintf(w, "mirrored:    %s in %s writes, %s operations\n", humanize.IBytes(uint64(s.BytesMirrored)), humanize.Comma(s.Writes), humanize.Comma(s.OpsMirrored))
+		fmt.Fprintf(w, "pending:     %d operations\n", s.Pending)
+		fmt.Fprintf(w, "fsync:       primary %s (mean %s, max %s), mirror %s (mean %s, max %s)\n",
+			humanize.Comma(s.PrimaryFsync.Count), s.PrimaryFsync.Mean.Round(time.Microsecond), s.PrimaryFsync.Max.Round(time.Microsecond),
+			humanize.Comma(s.MirrorFsync.Count), s.MirrorFsync.Mean.Round(time.Microsecond), s.MirrorFsync.Max.Round(time.Microsecond))
+		if s.MirrorErrors > 0 {
+			fmt.Fprintf(w, "mirror errors: %d\n", s.MirrorErrors)
+		}
+	}
+	if r.Note != "" {
+		fmt.Fprintf(w, "note:        %s\n", r.Note)
+	}
+}

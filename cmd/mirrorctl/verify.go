@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/urfave/cli/v2"
+)
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "compare every mirrored file of primary and mirror; exit 0 only if they match",
+		Flags: []cli.Flag{
+			primaryFlag, mirrorFlag, excludeFlag,
+			&cli.BoolFlag{Name: "json", Usage: "print the differences as JSON"},
+		},
+		Action: runVerify,
+	}
+}
+
+func runVerify(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return usageError("verify takes no arguments: mirrorctl verify --primary DIR --mirror DIR")
+	}
+	primary, err := requireDir(c, "primary")
+	if err != nil {
+		return err
+	}
+	target, err := requireDir(c, "mirror")
+	if err != nil {
+		return err
+	}
+	policy, err := policyFor(c)
+	if err != nil {
+		return err
+	}
+	pair, err := mirror.CheckPair(primary, target)
+	if err != nil {
+		return err
+	}
+	if !pair.MirrorExists {
+		return fmt.Errorf("mirror %s does not exist: run mirrorctl sync or mount first", pair.Mirror)
+	}
+	m, err := mirror.Open(pair.Primary, pair.Mirror, policy, mirror.Options{})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	diffs, err := m.Verify(c.Context, mirror.VerifyOptions{})
+	if err != nil {
+		return err
+	}
+	out := c.App.Writer
+	if c.Bool("json") {
+		if diffs == nil {
+			diffs = []mirror.Difference{}
+		}
+		if err := json.NewEncoder(out).Encode(map[string]any{"match": len(diffs) == 0, "differences": diffs}); err != nil {
+			return err
+		}
+	} else {
+		for _, d := range diffs {
+			fmt.Fprintln(out, d)
+		}
+	}
+	if len(diffs) > 0 {
+		return errors.New(fmt.Sprintf("mirror %s differs from %s in %d places: run mirrorctl sync to repair it (or remount)", pair.Mirror, pair.Primary, len(diffs)))
+	}
+	if !c.Bool("json") {
+		fmt.Fprintf(out, "mirror %s matches %s\n", pair.Mirror, pair.Primary)
+	}
+	return nil
+}
