@@ -1,0 +1,288 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin is the mirrorctl binary built once for the whole package.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mirrorctl-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "mirrorctl")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/mirrorctl")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building mirrorctl:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireAll is set by .ci/run: a test that cannot run is then a failure, not a skip.
+var requireAll = os.Getenv("MIRRORCTL_REQUIRE_ALL") == "1"
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if requireAll {
+		t.Fatalf("cannot run (MIRRORCTL_REQUIRE_ALL=1): %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// needFUSE skips (or fails under CI) unless this process is root and /dev/fuse opens.
+func needFUSE(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root for FUSE mounts with allow_other and loop devices")
+	}
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		skipOrFail(t, "needs /dev/fuse: %v", err)
+	}
+	f.Close()
+}
+
+// needTool skips (or fails under CI) unless a program is installed.
+func needTool(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			skipOrFail(t, "needs %s (make deps installs it)", n)
+		}
+	}
+}
+
+// result is what a finished mirrorctl command said.
+type result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+}
+
+// mirrorctl runs the binary to completion with a time limit.
+func mirrorctl(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("mirrorctl %v: %v", args, err)
+	}
+	return r
+}
+
+// mustRun runs mirrorctl and fails the test unless it exits 0.
+func mustRun(t *testing.T, args ...string) result {
+	t.Helper()
+	r := mirrorctl(t, args...)
+	if r.Code != 0 {
+		t.Fatalf("mirrorctl %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a polling reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Mount is a running `mirrorctl mount` process.
+type Mount struct {
+	Primary, Mirror, Point string
+	cmd                    *exec.Cmd
+	out                    *syncBuffer
+	done                   chan struct{}
+	err                    error
+}
+
+// Output is what the mount process printed so far (stdout and stderr).
+func (m *Mount) Output() string { return m.out.String() }
+
+// Exited reports whether the mount process has ended.
+func (m *Mount) Exited() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// PID is the mount process's id.
+func (m *Mount) PID() int { return m.cmd.Process.Pid }
+
+// dirs makes a primary, a mirror and a mount point directory under one temporary directory.
+func dirs(t *testing.T) (primary, mirrorDir, mp string) {
+	t.Helper()
+	base := t.TempDir()
+	primary, mirrorDir, mp = filepath.Join(base, "primary"), filepath.Join(base, "mirror"), filepath.Join(base, "mnt")
+	for _, d := range []string{primary, mirrorDir, mp} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return
+}
+
+// startMount starts `mirrorctl mount` and waits until it serves; the test's cleanup stops it and
+// removes the mount whatever happened.
+func startMount(t *testing.T, primary, mirrorDir, mp string, extra ...string) *Mount {
+	t.Helper()
+	m, err := tryMount(t, primary, mirrorDir, mp, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// tryMount is startMount that returns the failure instead of ending the test.
+func tryMount(t *testing.T, primary, mirrorDir, mp string, extra ...string) (*Mount, error) {
+	t.Helper()
+	args := append([]string{"mount", "--primary", primary, "--mirror", mirrorDir}, extra...)
+	args = append(args, mp)
+	m := &Mount{Primary: primary, Mirror: mirrorDir, Point: mp, out: &syncBuffer{}, done: make(chan struct{})}
+	m.cmd = exec.Command(bin, args...)
+	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := m.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { m.err = m.cmd.Wait(); close(m.done) }()
+	t.Cleanup(func() { m.cleanup(t) })
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(m.Output(), "serving ") || !isMountPoint(mp) {
+		if m.Exited() {
+			return nil, fmt.Errorf("mount exited before serving: %v\n%s", m.err, m.Output())
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("mount not serving after 2 minutes:\n%s", m.Output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return m, nil
+}
+
+// Stop unmounts cleanly through `mirrorctl unmount` and waits for the process to end.
+func (m *Mount) Stop(t *testing.T) {
+	t.Helper()
+	mustRun(t, "unmount", m.Point)
+	select {
+	case <-m.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("mount process still running a minute after unmount:\n%s", m.Output())
+	}
+	if m.err != nil {
+		t.Fatalf("mount process ended with %v:\n%s", m.err, m.Output())
+	}
+}
+
+// Kill ends the mount process with SIGKILL, as a crash would, and removes the dead mount.
+func (m *Mount) Kill(t *testing.T) {
+	t.Helper()
+	_ = m.cmd.Process.Signal(syscall.SIGKILL)
+	<-m.done
+	lazyUnmount(m.Point)
+}
+
+func (m *Mount) cleanup(t *testing.T) {
+	if !m.Exited() {
+		_ = syscall.Unmount(m.Point, 0)
+		select {
+		case <-m.done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+			<-m.done
+		}
+	}
+	lazyUnmount(m.Point)
+	if t.Failed() {
+		t.Logf("mount process output:\n%s", m.Output())
+	}
+}
+
+func lazyUnmount(mp string) {
+	for isMountPoint(mp) {
+		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil {
+			return
+		}
+	}
+}
+
+// isMountPoint reads /proc/self/mountinfo, which works on a dead FUSE mount too.
+func isMountPoint(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyClean runs `mirrorctl verify` and fails the test with the differences unless it exits 0.
+func verifyClean(t *testing.T, primary, mirrorDir string) {
+	t.Helper()
+	r := mirrorctl(t, "verify", "--primary", primary, "--mirror", mirrorDir)
+	if r.Code != 0 {
+		t.Fatalf("verify found differences: %s", r)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
