@@ -18,6 +18,7 @@ type File struct {
 	P      int    // primary descriptor; reads use it
 	q      int    // mirror descriptor; -1 when not mirrored or the mirror could not open it
 	lock   *sync.Mutex
+	isLog  bool
 	closed bool
 }
 
@@ -40,6 +41,8 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 		return nil, err
 	}
 	f := &File{m: m, Rel: rel, P: p, q: -1}
+	n, isLog := m.isLog(rel)
+	f.isLog = isLog
 	var st unix.Stat_t
 	if err := unix.Fstat(p, &st); err != nil {
 		unix.Close(p)
@@ -81,6 +84,9 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	if err != nil {
 		unix.Close(p)
 		return nil, err
+	}
+	if create && isLog {
+		m.logCreated(rel, n)
 	}
 	return f, nil
 }
@@ -128,6 +134,9 @@ func (f *File) WriteAt(data []byte, off int64) (int, error) {
 		return 0, err
 	}
 	f.m.stats.writes.Add(1)
+	if f.isLog {
+		f.m.stats.logBytes.Add(int64(n))
+	}
 	err = f.mirrorHalf("write", func(q int) error { return pwriteAll(q, data[:n], off) })
 	if err != nil {
 		return 0, err

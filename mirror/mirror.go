@@ -54,15 +54,33 @@ type Mirror struct {
 	stats           counters
 	locks           [64]sync.Mutex // striped by primary inode: serialises each primary+mirror write pair
 
-	mu        sync.Mutex          // guards the fields below
-	dirtyDirs map[string]struct{} // directories whose entries changed since their last fsync
-	degraded  *Degraded           // non-nil once the mirror missed a change
+	logs      LogNamer
+	retention Retention
+	needed    func(n uint32) bool
+	sealQueue chan string // logs to seal, in order; owned by the sealer goroutine once started
+	sealDone  chan struct{}
+	sealOnce  sync.Once
+
+	mu         sync.Mutex          // guards the fields below
+	dirtyDirs  map[string]struct{} // directories whose entries changed since their last fsync
+	degraded   *Degraded           // non-nil once the mirror missed a change
+	sealed     map[string]string   // sealed log file -> SHA-256
+	currentLog string              // the newest log file created through the mount
+	currentNum uint32
 }
 
 // Options are the optional settings of Open.
 type Options struct {
 	OnError ErrorPolicy
 	Logger  *slog.Logger
+	// Logs recognises the engine's log files: they are sealed at rotation and retained on the mirror
+	// after the primary removes them.
+	Logs LogNamer
+	// Retention says how long retained logs are kept; the zero value keeps them all.
+	Retention Retention
+	// Needed reports whether normal recovery of the mirror still needs log number n; such a log is never
+	// dropped by retention.
+	Needed func(n uint32) bool
 }
 
 // Open prepares a Mirror between two existing directories.
@@ -83,6 +101,15 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	m := &Mirror{
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
 		onError: o.OnError, log: lg, dirtyDirs: map[string]struct{}{},
+		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
+	}
+	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
+		for k, v := range rec.Sealed {
+			m.sealed[k] = v
+		}
+	}
+	if m.logs != nil {
+		m.startSealer()
 	}
 	m.stats.started = time.Now()
 	if d, ok, err := ReadDegraded(p.root); err != nil {
@@ -94,8 +121,9 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	return m, nil
 }
 
-// Close releases the trees' descriptors.
+// Close waits for pending seals and releases the trees' descriptors.
 func (m *Mirror) Close() error {
+	m.Drain()
 	return errors.Join(m.primary.close(), m.mirror.close())
 }
 
@@ -246,6 +274,9 @@ func (m *Mirror) Symlink(target, rel string, o Owner) error {
 
 // Unlink removes file rel on both sides.
 func (m *Mirror) Unlink(rel string) error {
+	if _, ok := m.isLog(rel); ok && m.policy.Mirrored(rel) {
+		return m.unlinkLog(rel)
+	}
 	defer m.dirChanged(rel)
 	return m.apply("unlink", rel, func(t *tree) error { return t.unlink(rel) })
 }

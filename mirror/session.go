@@ -99,6 +99,10 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	if err != nil {
 		return fail(fmt.Errorf("bring mirror %s up to date: %w", p.Mirror, err))
 	}
+	s.Mirror.scanLogs()
+	if err := s.Mirror.ApplyRetention(); err != nil {
+		return fail(err)
+	}
 	if degraded {
 		if err := ClearDegraded(p.Primary); err != nil {
 			return fail(err)
@@ -120,6 +124,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 // Stop flushes both sides to disk, records whether the mirror is in sync (or degraded) and that it
 // stopped cleanly, and releases the lock.
 func (s *Session) Stop() error {
+	s.Mirror.Drain()
 	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
 	rec, _, err := ReadRecord(s.Pair.Mirror)
 	if err == nil {

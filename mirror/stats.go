@@ -11,6 +11,8 @@ type counters struct {
 	ops          atomic.Int64 // operations applied to the mirror
 	writes       atomic.Int64
 	bytes        atomic.Int64 // bytes written to the mirror
+	logBytes     atomic.Int64 // bytes written to log files
+	retained     atomic.Int64 // log files kept on the mirror after the primary removed them
 	inFlight     atomic.Int64 // operations between their primary and mirror halves
 	mirrorErrors atomic.Int64
 	primarySync  latency
@@ -58,6 +60,7 @@ type Stats struct {
 	MirrorErrors  int64         `json:"mirror_errors"`
 	PrimaryFsync  SyncStats     `json:"primary_fsync"`
 	MirrorFsync   SyncStats     `json:"mirror_fsync"`
+	Logs          *LogStats     `json:"logs,omitempty"`
 }
 
 // Stats returns the current figures.
@@ -72,5 +75,20 @@ func (m *Mirror) Stats() Stats {
 		MirrorErrors:  c.mirrorErrors.Load(),
 		PrimaryFsync:  c.primarySync.snapshot(),
 		MirrorFsync:   c.mirrorSync.snapshot(),
+		Logs:          m.logStats(),
 	}
+}
+
+func (m *Mirror) logStats() *LogStats {
+	if m.logs == nil {
+		return nil
+	}
+	m.mu.Lock()
+	ls := &LogStats{Current: m.currentLog, Sealed: len(m.sealed), BytesWritten: m.stats.logBytes.Load(),
+		Retained: int(m.stats.retained.Load())}
+	m.mu.Unlock()
+	if up := time.Since(m.stats.started).Seconds(); up > 0 {
+		ls.BytesPerSec = float64(ls.BytesWritten) / up
+	}
+	return ls
 }

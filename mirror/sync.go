@@ -3,8 +3,11 @@ package mirror
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"sort"
@@ -223,7 +226,7 @@ func (s *syncer) dir(rel string) error {
 	changed := false
 	for _, e := range qents {
 		child := path.Join(rel, e.Name())
-		if want[e.Name()] || !m.policy.Mirrored(child) || (s.o.Keep != nil && s.o.Keep(child)) {
+		if want[e.Name()] || !m.policy.Mirrored(child) || m.keep(child, s.o.Keep) {
 			continue
 		}
 		if err := m.mirror.removeAll(child); err != nil {
@@ -245,7 +248,7 @@ func sameMeta(p, q *unix.Stat_t) bool {
 
 // file copies what differs between the primary's regular file and the mirror's, chunk by chunk.
 func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_t) error {
-	if exists && !s.o.Full && sameMeta(pst, qst) {
+	if exists && (!s.o.Full && sameMeta(pst, qst) || s.m.trustedLog(rel, pst, qst)) {
 		s.r.BytesExamined += pst.Size
 		s.tick()
 		return nil
@@ -411,7 +414,7 @@ func (v *verifier) dir(rel string) error {
 	}
 	for _, e := range qents {
 		child := path.Join(rel, e.Name())
-		if seen[e.Name()] || !m.policy.Mirrored(child) || (v.o.Keep != nil && v.o.Keep(child)) {
+		if seen[e.Name()] || !m.policy.Mirrored(child) || m.keep(child, v.o.Keep) {
 			continue
 		}
 		v.add(child, "only on the mirror")
@@ -455,6 +458,9 @@ func (v *verifier) entry(rel string) error {
 		if pst.Size != qst.Size {
 			v.add(rel, "size differs: primary %d, mirror %d", pst.Size, qst.Size)
 			return nil
+		}
+		if sum, ok := m.Sealed()[rel]; ok {
+			return v.sealed(rel, sum)
 		}
 		return v.content(rel)
 	}
@@ -502,4 +508,43 @@ func typeName(st *unix.Stat_t) string {
 	default:
 		return "special file"
 	}
+}
+
+// keep reports whether a path found only on the mirror stays: a retained log, or what keep says.
+func (m *Mirror) keep(rel string, keep func(string) bool) bool {
+	if _, ok := m.isLog(rel); ok {
+		return true
+	}
+	return keep != nil && keep(rel)
+}
+
+// trustedLog reports whether rel is a sealed log of unchanged size: complete logs never change, so its
+// content is not compared again.
+func (m *Mirror) trustedLog(rel string, pst, qst *unix.Stat_t) bool {
+	if pst.Size != qst.Size {
+		return false
+	}
+	m.mu.Lock()
+	_, ok := m.sealed[rel]
+	m.mu.Unlock()
+	return ok
+}
+
+// sealed checks a sealed log on the mirror against the checksum recorded when it was sealed, without
+// reading the primary.
+func (v *verifier) sealed(rel, sum string) error {
+	fd, err := v.m.mirror.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", rel, err)
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("mirror %s: read: %w", rel, err)
+	}
+	if hex.EncodeToString(h.Sum(nil)) != sum {
+		v.add(rel, "sealed log file does not match the checksum recorded when it was sealed: the mirror's copy is damaged")
+	}
+	return nil
 }

@@ -158,6 +158,14 @@ func printStatus(w io.Writer, r statusReport) {
 		fmt.Fprintf(w, "fsync:       primary %s (mean %s, max %s), mirror %s (mean %s, max %s)\n",
 			humanize.Comma(s.PrimaryFsync.Count), s.PrimaryFsync.Mean.Round(time.Microsecond), s.PrimaryFsync.Max.Round(time.Microsecond),
 			humanize.Comma(s.MirrorFsync.Count), s.MirrorFsync.Mean.Round(time.Microsecond), s.MirrorFsync.Max.Round(time.Microsecond))
+		if l := s.Logs; l != nil {
+			cur := l.Current
+			if cur == "" {
+				cur = "none yet"
+			}
+			fmt.Fprintf(w, "logs:        current %s, %d sealed, %d retained on the mirror, %s written (%s/s)\n",
+				cur, l.Sealed, l.Retained, humanize.IBytes(uint64(l.BytesWritten)), humanize.IBytes(uint64(l.BytesPerSec)))
+		}
 		if s.MirrorErrors > 0 {
 			fmt.Fprintf(w, "mirror errors: %d\n", s.MirrorErrors)
 		}
