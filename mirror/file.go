@@ -19,6 +19,7 @@ type File struct {
 	q      int    // mirror descriptor; -1 when not mirrored or the mirror could not open it
 	lock   *sync.Mutex
 	isLog  bool
+	want   bool // changes through this handle belong on the mirror (reopened after a resync)
 	closed bool
 }
 
@@ -35,6 +36,9 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 		return nil, fmt.Errorf("open %s: %w", rel, unix.EPERM)
 	}
 	create := flags&unix.O_CREAT != 0
+	if create {
+		defer m.nsShared()()
+	}
 	pflags := flags &^ (unix.O_APPEND | unix.O_DIRECT)
 	p, err := m.primary.open(rel, pflags|unix.O_NOFOLLOW, mode)
 	if err != nil {
@@ -57,7 +61,8 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 		}
 	}
 	writable := flags&(unix.O_WRONLY|unix.O_RDWR) != 0 || flags&unix.O_TRUNC != 0
-	if !writable && !create || !m.policy.Mirrored(rel) || m.skipMirror(rel) {
+	f.want = (writable || create) && m.policy.Mirrored(rel)
+	if !f.want || m.skipMirror(rel) {
 		return f, nil
 	}
 	err = m.mirrorOnly("open", rel, func(t *tree) error {
@@ -94,6 +99,23 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 // Mirrored reports whether changes through f reach the mirror.
 func (f *File) Mirrored() bool { return f.q >= 0 }
 
+// reopenMirror opens the mirror's file for a handle opened while the mirror was degraded, once a
+// resync made the path clean again. The caller holds f.lock.
+func (f *File) reopenMirror() {
+	if f.q >= 0 || !f.want {
+		return
+	}
+	if f.m.skipMirror(f.Rel) {
+		return
+	}
+	q, err := f.m.mirror.open(f.Rel, unix.O_RDWR|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		f.m.mirrorFailed("reopen", f.Rel, err)
+		return
+	}
+	f.q = q
+}
+
 // mirrorHalf runs the mirror half of a change through f, applying the error policy.
 func (f *File) mirrorHalf(op string, fn func(q int) error) error {
 	if f.q < 0 {
@@ -127,6 +149,7 @@ func pwriteAll(fd int, data []byte, off int64) error {
 func (f *File) WriteAt(data []byte, off int64) (int, error) {
 	f.lock.Lock()
 	defer f.lock.Unlock()
+	f.reopenMirror()
 	f.m.stats.inFlight.Add(1)
 	defer f.m.stats.inFlight.Add(-1)
 	n, err := unix.Pwrite(f.P, data, off)
@@ -151,6 +174,7 @@ func (f *File) WriteAt(data []byte, off int64) (int, error) {
 func (f *File) Truncate(size int64) error {
 	f.lock.Lock()
 	defer f.lock.Unlock()
+	f.reopenMirror()
 	if err := unix.Ftruncate(f.P, size); err != nil {
 		return err
 	}
@@ -161,6 +185,7 @@ func (f *File) Truncate(size int64) error {
 func (f *File) Allocate(mode uint32, off, length int64) error {
 	f.lock.Lock()
 	defer f.lock.Unlock()
+	f.reopenMirror()
 	if err := unix.Fallocate(f.P, mode, off, length); err != nil {
 		return err
 	}

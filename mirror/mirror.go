@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -61,7 +62,14 @@ type Mirror struct {
 	sealDone  chan struct{}
 	sealOnce  sync.Once
 
-	mu         sync.Mutex          // guards the fields below
+	// ns is held shared by every namespace change and exclusively by a resync of one path, so that a
+	// path cannot change while it is copied.
+	ns           sync.RWMutex
+	degradedFlag atomic.Bool // mirrors degraded != nil, for the write path's fast check
+
+	mu         sync.Mutex // guards the fields below
+	resyncing  bool       // a resync is copying dirty paths; the others reach the mirror again
+	lastResync ResyncAttempt
 	dirtyDirs  map[string]struct{} // directories whose entries changed since their last fsync
 	degraded   *Degraded           // non-nil once the mirror missed a change
 	sealed     map[string]string   // sealed log file -> SHA-256
@@ -117,6 +125,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		return nil, err
 	} else if ok {
 		m.degraded = &d
+		m.degradedFlag.Store(true)
 	}
 	return m, nil
 }
@@ -153,11 +162,19 @@ func (e *MirrorError) Error() string {
 }
 func (e *MirrorError) Unwrap() error { return e.Err }
 
-// isDegraded tells whether mirror halves are being skipped; if so it records rel as dirty.
+// skipMirror tells whether the mirror half of a change to rel must be skipped because the mirror is
+// degraded; if so it records rel as dirty. While a resync runs, only dirty paths (and what lies below
+// a dirty directory) are skipped.
 func (m *Mirror) skipMirror(rel string) bool {
+	if !m.degradedFlag.Load() {
+		return false
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.degraded == nil {
+		return false
+	}
+	if m.resyncing && !m.dirtyLocked(rel) {
 		return false
 	}
 	m.addDirtyLocked(rel)
@@ -187,12 +204,23 @@ func (m *Mirror) mirrorFailed(op, rel string, err error) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.resyncing {
+		m.resyncing = false
+		m.log.Error("mirror failed during resync: resync stopped", "op", op, "path", rel, "err", err)
+	}
 	if m.degraded == nil {
 		m.degraded = &Degraded{Since: time.Now().UTC(), Reason: (&MirrorError{Op: op, Rel: rel, Err: err}).Error()}
+		m.degradedFlag.Store(true)
 		m.log.Error("mirror failed: now DEGRADED, serving from the primary alone; run resync once the mirror disk is back", "op", op, "path", rel, "err", err)
 	}
 	m.addDirtyLocked(rel)
 	return nil
+}
+
+// nsShared holds the namespace lock shared until the returned function is called.
+func (m *Mirror) nsShared() func() {
+	m.ns.RLock()
+	return m.ns.RUnlock
 }
 
 // apply runs fn on the primary and, if that succeeded and rel is mirrored, on the mirror.
@@ -240,6 +268,7 @@ func (o Owner) apply(t *tree, rel string) error {
 
 // Mkdir creates directory rel on both sides.
 func (m *Mirror) Mkdir(rel string, mode uint32, o Owner) error {
+	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("mkdir", rel, func(t *tree) error {
 		if err := t.mkdir(rel, mode); err != nil {
@@ -251,6 +280,7 @@ func (m *Mirror) Mkdir(rel string, mode uint32, o Owner) error {
 
 // Mknod creates a special file on both sides.
 func (m *Mirror) Mknod(rel string, mode uint32, dev int, o Owner) error {
+	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("mknod", rel, func(t *tree) error {
 		if err := t.mknod(rel, mode, dev); err != nil {
@@ -263,6 +293,7 @@ func (m *Mirror) Mknod(rel string, mode uint32, dev int, o Owner) error {
 // Symlink creates symbolic link rel pointing at target on both sides. The target is stored as text and
 // never followed by mirrorctl.
 func (m *Mirror) Symlink(target, rel string, o Owner) error {
+	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("symlink", rel, func(t *tree) error {
 		if err := t.symlink(target, rel); err != nil {
@@ -274,6 +305,7 @@ func (m *Mirror) Symlink(target, rel string, o Owner) error {
 
 // Unlink removes file rel on both sides.
 func (m *Mirror) Unlink(rel string) error {
+	defer m.nsShared()()
 	if _, ok := m.isLog(rel); ok && m.policy.Mirrored(rel) {
 		return m.unlinkLog(rel)
 	}
@@ -283,6 +315,7 @@ func (m *Mirror) Unlink(rel string) error {
 
 // Rmdir removes directory rel on both sides.
 func (m *Mirror) Rmdir(rel string) error {
+	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("rmdir", rel, func(t *tree) error { return t.rmdir(rel) })
 }
@@ -293,8 +326,18 @@ func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
 	if IsMeta(newRel) || IsMeta(oldRel) {
 		return unix.EPERM
 	}
+	defer m.nsShared()()
 	defer m.dirChanged(oldRel, newRel)
 	oldIn, newIn := m.policy.Mirrored(oldRel), m.policy.Mirrored(newRel)
+	if m.degradedFlag.Load() {
+		// Both names are dirty, or neither: a resync must never see one side of a rename.
+		m.mu.Lock()
+		if m.degraded != nil && (!m.resyncing || m.dirtyLocked(oldRel) || m.dirtyLocked(newRel)) {
+			m.addDirtyLocked(oldRel)
+			m.addDirtyLocked(newRel)
+		}
+		m.mu.Unlock()
+	}
 	if oldIn == newIn {
 		return m.apply("rename", newRel, func(t *tree) error { return t.rename(oldRel, newRel, flags) })
 	}
@@ -312,6 +355,7 @@ func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
 
 // Link makes newRel a hard link of oldRel on both sides.
 func (m *Mirror) Link(oldRel, newRel string) error {
+	defer m.nsShared()()
 	defer m.dirChanged(newRel)
 	if m.policy.Mirrored(oldRel) || !m.policy.Mirrored(newRel) {
 		return m.apply("link", newRel, func(t *tree) error { return t.link(oldRel, newRel) })
@@ -377,6 +421,7 @@ func ownerArgs(a SetAttr) (int, int) {
 
 // Setattr changes rel's attributes on both sides by path.
 func (m *Mirror) Setattr(rel string, a SetAttr) error {
+	defer m.nsShared()()
 	return m.apply("setattr", rel, func(t *tree) error {
 		if a.Mode != nil {
 			if err := t.chmod(rel, *a.Mode); err != nil {
@@ -404,11 +449,13 @@ func (m *Mirror) Setattr(rel string, a SetAttr) error {
 
 // Setxattr sets an extended attribute on both sides.
 func (m *Mirror) Setxattr(rel, attr string, data []byte, flags int) error {
+	defer m.nsShared()()
 	return m.apply("setxattr", rel, func(t *tree) error { return t.setxattr(rel, attr, data, flags) })
 }
 
 // Removexattr removes an extended attribute on both sides.
 func (m *Mirror) Removexattr(rel, attr string) error {
+	defer m.nsShared()()
 	return m.apply("removexattr", rel, func(t *tree) error { return t.removexattr(rel, attr) })
 }
 

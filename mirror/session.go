@@ -95,6 +95,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 		return fail(err)
 	}
 	s.Mirror.degraded = nil // the sync below repairs whatever the marker named
+	s.Mirror.degradedFlag.Store(false)
 	s.Report, err = s.Mirror.Sync(ctx, SyncOptions{Full: s.FullCompare, Keep: o.Keep, Progress: o.Progress})
 	if err != nil {
 		return fail(fmt.Errorf("bring mirror %s up to date: %w", p.Mirror, err))

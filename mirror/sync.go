@@ -99,6 +99,9 @@ func (m *Mirror) syncPath(rel string, full bool, r *SyncReport, keep func(string
 	s := &syncer{m: m, ctx: context.Background(), o: SyncOptions{Full: full, Keep: keep}, r: r,
 		pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
 	if _, err := m.primary.lstat(rel); errors.Is(err, unix.ENOENT) {
+		if m.keep(rel, keep) {
+			return nil // a retained log
+		}
 		if err := m.mirror.removeAll(rel); err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ func readMountInfo(mountPoint string) (mountInfo, bool) {
 }
 
 // serveControl starts the status endpoint; the returned function stops it and removes its files.
-func serveControl(mi mountInfo, status func() any) (func(), error) {
+func serveControl(mi mountInfo, status func() any, resync func(context.Context) (any, error)) (func(), error) {
 	if err := os.MkdirAll(runtimeDir(), 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", runtimeDir(), err)
 	}
@@ -71,6 +71,20 @@ func serveControl(mi mountInfo, status func() any) (func(), error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(status())
 	})
+	mux.HandleFunc("/resync", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		res, err := resync(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			w.WriteHeader(http.StatusConflict)
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "attempt": res})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() {
@@ -85,20 +99,40 @@ func serveControl(mi mountInfo, status func() any) (func(), error) {
 // errNoMount says that no mount process answers for a mount point.
 var errNoMount = errors.New("no running mount")
 
-// queryStatus asks the mount process serving mountPoint for its status.
-func queryStatus(mountPoint string, v any) error {
+func controlClient(mountPoint string, timeout time.Duration) *http.Client {
 	sock := runtimeName(mountPoint) + ".sock"
-	client := &http.Client{
-		Timeout: 5 * time.Second,
+	return &http.Client{
+		Timeout: timeout,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		}},
 	}
-	resp, err := client.Get("http://mirrorctl/status")
+}
+
+// queryStatus asks the mount process serving mountPoint for its status.
+func queryStatus(mountPoint string, v any) error {
+	resp, err := controlClient(mountPoint, 5*time.Second).Get("http://mirrorctl/status")
 	if err != nil {
 		return fmt.Errorf("%w at %s", errNoMount, mountPoint)
 	}
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// requestResync asks the mount process serving mountPoint to resync its mirror and waits for the end.
+func requestResync(mountPoint string) (map[string]any, error) {
+	resp, err := controlClient(mountPoint, 0).Post("http://mirrorctl/resync", "application/json", nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s", errNoMount, mountPoint)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("%v", v["error"])
+	}
+	return v, nil
 }

@@ -22,6 +22,7 @@ func newApp() *cli.App {
 			statusCommand(),
 			syncCommand(),
 			verifyCommand(),
+			resyncCommand(),
 			promoteCommand(),
 			drillCommand(),
 			workloadCommand(),

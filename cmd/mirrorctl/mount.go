@@ -29,11 +29,12 @@ func mountCommand() *cli.Command {
 		Usage:     "serve the primary at MOUNTPOINT and mirror every change to the mirror directory",
 		ArgsUsage: "MOUNTPOINT",
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag,
+			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
+			&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "while degraded, try a resync this often (0: only on mirrorctl resync)"},
 		},
 		Action: runMount,
 	}
@@ -55,11 +56,19 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	policy, err := policyFor(c)
+	eng, err := engineFor(c)
+	if err != nil {
+		return err
+	}
+	policy, err := policyFor(c, eng)
 	if err != nil {
 		return err
 	}
 	pair, err := mirror.CheckPair(primary, target)
+	if err != nil {
+		return err
+	}
+	mo, err := mirrorOptions(c, eng, pair.Mirror)
 	if err != nil {
 		return err
 	}
@@ -88,7 +97,7 @@ func runMount(c *cli.Context) error {
 		Full:     c.Bool("full"),
 		Policy:   policy,
 		Progress: progressPrinter(out),
-		Mirror:   mirror.Options{OnError: onErr, Logger: logger},
+		Mirror:   withPolicy(mo, onErr, logger),
 	})
 	if err != nil {
 		return err
@@ -102,7 +111,8 @@ func runMount(c *cli.Context) error {
 		return joinStop(s, fmt.Errorf("%w: is /dev/fuse usable and fusermount3 installed?", err))
 	}
 	stopControl, err := serveControl(mountInfo{PID: os.Getpid(), MountPoint: mp, Primary: pair.Primary, Mirror: pair.Mirror},
-		func() any { return liveStatus(s, mp) })
+		func() any { return liveStatus(s, mp) },
+		func(ctx context.Context) (any, error) { return s.Resync(ctx) })
 	if err != nil {
 		server.Unmount()
 		return joinStop(s, err)
@@ -112,6 +122,9 @@ func runMount(c *cli.Context) error {
 	logger.Info("serving", "mountpoint", mp, "primary", pair.Primary, "mirror", pair.Mirror)
 
 	go unmountOnSignal(ctx, server, mp, logger)
+	if iv := c.Duration("resync-interval"); iv > 0 {
+		go retryResync(ctx, s.Mirror, iv, logger)
+	}
 	server.Wait()
 	if err := s.Stop(); err != nil {
 		return fmt.Errorf("stopping: %w", err)
@@ -174,5 +187,31 @@ func progressPrinter(out io.Writer) func(done, total int64) {
 		rate := float64(done) / el.Seconds()
 		fmt.Fprintf(out, "  %s of %s (%.0f%%), %s/s\n", humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)),
 			100*float64(done)/float64(max(total, 1)), humanize.IBytes(uint64(rate)))
+	}
+}
+
+func withPolicy(o mirror.Options, onErr mirror.ErrorPolicy, logger *slog.Logger) mirror.Options {
+	o.OnError, o.Logger = onErr, logger
+	return o
+}
+
+// retryResync tries a resync every interval while the mirror is degraded, until ctx ends.
+func retryResync(ctx context.Context, m *mirror.Mirror, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if m.Degraded() == nil {
+				continue
+			}
+			if a, err := m.Resync(ctx); err != nil {
+				logger.Warn("automatic resync failed; will try again", "err", err, "next", every)
+			} else {
+				logger.Info("automatic resync: mirror in sync again", "paths", a.Paths, "bytes", a.Bytes)
+			}
+		}
 	}
 }

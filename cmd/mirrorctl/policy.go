@@ -1,10 +1,9 @@
 package main
 
 import (
-	"fmt"
-	"path"
-	"strings"
+	"context"
 
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
@@ -15,15 +14,38 @@ var excludeFlag = &cli.StringSliceFlag{
 	Usage: "do not mirror files matching `GLOB` (base name, or relative path if it has a slash); repeatable",
 }
 
+// retainFlag is --retain-logs.
+var retainFlag = &cli.StringFlag{
+	Name:  "retain-logs",
+	Value: "all",
+	Usage: "how long the mirror keeps log files the primary removed: all, a count (20), a size (10GiB) or an age (72h, 7d); logs normal recovery needs are always kept",
+}
+
 // policyFor is the mirroring policy: everything but the engine's region files and --exclude globs.
-func policyFor(c *cli.Context) (*mirror.Exclusions, error) {
+func policyFor(c *cli.Context, eng engine.Engine) (*mirror.Exclusions, error) {
 	p, err := mirror.NewExclusions(c.StringSlice("exclude"), func(rel string) bool {
-		return strings.HasPrefix(path.Base(rel), "__db.") // TODO engine
+		return eng.Classify(rel) == engine.ClassRegion
 	})
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
 	return p, nil
+}
+
+// mirrorOptions are the core's options for an engine: its logs and the retention policy.
+func mirrorOptions(c *cli.Context, eng engine.Engine, mirrorDir string) (mirror.Options, error) {
+	ret, err := mirror.ParseRetention(c.String("retain-logs"))
+	if err != nil {
+		return mirror.Options{}, usageError("%v", err)
+	}
+	return mirror.Options{
+		Logs:      eng.LogNumber,
+		Retention: ret,
+		Needed: func(n uint32) bool {
+			tail, err := eng.TailStart(context.Background(), mirrorDir)
+			return err != nil || n >= tail // when in doubt, keep it
+		},
+	}, nil
 }
 
 func requireDir(c *cli.Context, name string) (string, error) {
@@ -33,5 +55,3 @@ func requireDir(c *cli.Context, name string) (string, error) {
 	}
 	return v, nil
 }
-
-var _ = fmt.Sprint

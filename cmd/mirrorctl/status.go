@@ -16,18 +16,19 @@ import (
 
 // statusReport is what `status` shows, and what the mount process answers on its control socket.
 type statusReport struct {
-	State      mirror.State     `json:"state"`
-	Live       bool             `json:"live"` // figures come from a running mount process
-	MountPoint string           `json:"mount_point,omitempty"`
-	PID        int              `json:"pid,omitempty"`
-	Primary    string           `json:"primary"`
-	Mirror     string           `json:"mirror"`
-	Generation uint64           `json:"generation,omitempty"`
-	LastSync   time.Time        `json:"last_sync,omitempty"`
-	Clean      bool             `json:"clean_stop"`
-	Stats      *mirror.Stats    `json:"stats,omitempty"`
-	Degraded   *mirror.Degraded `json:"degraded,omitempty"`
-	Note       string           `json:"note,omitempty"`
+	State      mirror.State          `json:"state"`
+	Live       bool                  `json:"live"` // figures come from a running mount process
+	MountPoint string                `json:"mount_point,omitempty"`
+	PID        int                   `json:"pid,omitempty"`
+	Primary    string                `json:"primary"`
+	Mirror     string                `json:"mirror"`
+	Generation uint64                `json:"generation,omitempty"`
+	LastSync   time.Time             `json:"last_sync,omitempty"`
+	Clean      bool                  `json:"clean_stop"`
+	Stats      *mirror.Stats         `json:"stats,omitempty"`
+	Degraded   *mirror.Degraded      `json:"degraded,omitempty"`
+	Resync     *mirror.ResyncAttempt `json:"last_resync,omitempty"`
+	Note       string                `json:"note,omitempty"`
 }
 
 func liveStatus(s *mirror.Session, mp string) any {
@@ -36,6 +37,9 @@ func liveStatus(s *mirror.Session, mp string) any {
 		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st}
 	if d := s.Degraded(); d != nil {
 		r.State, r.Degraded = mirror.StateDegraded, d
+	}
+	if a := s.LastResync(); !a.At.IsZero() || a.Active {
+		r.Resync = &a
 	}
 	if rec, ok, err := mirror.ReadRecord(s.Pair.Mirror); err == nil && ok {
 		r.LastSync = rec.LastSync
@@ -150,6 +154,16 @@ func printStatus(w io.Writer, r statusReport) {
 	if d := r.Degraded; d != nil {
 		fmt.Fprintf(w, "degraded:    since %s (%s): %s\n", d.Since.Local().Format(time.RFC3339), humanize.Time(d.Since), d.Reason)
 		fmt.Fprintf(w, "out of date: %d paths\n", len(d.Dirty))
+	}
+	if a := r.Resync; a != nil {
+		switch {
+		case a.Active:
+			fmt.Fprintf(w, "resync:      running since %s\n", a.At.Local().Format(time.RFC3339))
+		case a.Error != "":
+			fmt.Fprintf(w, "resync:      last attempt %s failed: %s\n", humanize.Time(a.At), a.Error)
+		default:
+			fmt.Fprintf(w, "resync:      last one %s: %d paths, %s copied in %s\n", humanize.Time(a.At), a.Paths, humanize.IBytes(uint64(a.Bytes)), a.Took.Round(time.Millisecond))
+		}
 	}
 	if s := r.Stats; s != nil {
 		fmt.Fprintf(w, "uptime:      %s\n", s.Uptime.Round(time.Second))

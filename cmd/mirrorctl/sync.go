@@ -16,7 +16,7 @@ func syncCommand() *cli.Command {
 		Name:  "sync",
 		Usage: "bring a mirror up to date with its primary (no mount running): only what differs is copied",
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag,
+			primaryFlag, mirrorFlag, excludeFlag, retainFlag, bdbUtilsFlag, rebuildFlag, fullFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		},
 		Action: runSync,
@@ -35,11 +35,19 @@ func runSync(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	policy, err := policyFor(c)
+	eng, err := engineFor(c)
+	if err != nil {
+		return err
+	}
+	policy, err := policyFor(c, eng)
 	if err != nil {
 		return err
 	}
 	pair, err := mirror.CheckPair(primary, target)
+	if err != nil {
+		return err
+	}
+	mo, err := mirrorOptions(c, eng, pair.Mirror)
 	if err != nil {
 		return err
 	}
@@ -54,6 +62,7 @@ func runSync(c *cli.Context) error {
 		Full:     c.Bool("full"),
 		Policy:   policy,
 		Progress: progress,
+		Mirror:   mo,
 	})
 	if err != nil {
 		return err

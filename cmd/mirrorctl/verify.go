@@ -14,7 +14,7 @@ func verifyCommand() *cli.Command {
 		Name:  "verify",
 		Usage: "compare every mirrored file of primary and mirror; exit 0 only if they match",
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag,
+			primaryFlag, mirrorFlag, excludeFlag, retainFlag, bdbUtilsFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print the differences as JSON"},
 		},
 		Action: runVerify,
@@ -33,7 +33,11 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	policy, err := policyFor(c)
+	eng, err := engineFor(c)
+	if err != nil {
+		return err
+	}
+	policy, err := policyFor(c, eng)
 	if err != nil {
 		return err
 	}
@@ -41,10 +45,14 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	mo, err := mirrorOptions(c, eng, pair.Mirror)
+	if err != nil {
+		return err
+	}
 	if !pair.MirrorExists {
 		return fmt.Errorf("mirror %s does not exist: run mirrorctl sync or mount first", pair.Mirror)
 	}
-	m, err := mirror.Open(pair.Primary, pair.Mirror, policy, mirror.Options{})
+	m, err := mirror.Open(pair.Primary, pair.Mirror, policy, mo)
 	if err != nil {
 		return err
 	}

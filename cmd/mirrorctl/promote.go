@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/recovery"
+	"github.com/urfave/cli/v2"
+)
+
+func promoteCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "promote",
+		Usage: "turn the mirror into the production environment (failover): salvage, normal recovery, checks",
+		Description: "promote replays only the log tail since the last checkpoint (the engine's normal recovery),\n" +
+			"checks every database, and marks the mirror promoted with a new generation. Stop every process\n" +
+			"that uses the old environment first (mirrorctl unmount).",
+		Flags: []cli.Flag{
+			mirrorFlag,
+			&cli.StringFlag{Name: "primary", Usage: "the old primary: if still readable, take from it the log tail the mirror lacks", TakesFile: true},
+			&cli.BoolFlag{Name: "catastrophic", Usage: "run catastrophic recovery (every retained log) instead of normal recovery"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "rehearse on a throwaway copy-on-write view; the mirror is not touched (works while mounted)"},
+			&cli.BoolFlag{Name: "force", Usage: "promote a mirror that is degraded or was never in sync (the report says what may be missing)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+			bdbUtilsFlag,
+		},
+		Action: runPromote,
+	}
+}
+
+func runPromote(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return usageError("promote takes no arguments: mirrorctl promote --mirror DIR [--primary DIR]")
+	}
+	target, err := requireDir(c, "mirror")
+	if err != nil {
+		return err
+	}
+	eng, err := engineFor(c)
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		return err
+	}
+	primary := c.String("primary")
+	if primary != "" {
+		if primary, err = filepath.Abs(primary); err != nil {
+			return err
+		}
+	}
+	out := c.App.Writer
+	step := func(format string, args ...any) {
+		if !c.Bool("json") {
+			fmt.Fprintf(out, "  "+format+"\n", args...)
+		}
+	}
+	r, err := recovery.Promote(c.Context, recovery.Options{
+		Mirror: abs, Primary: primary, Catastrophic: c.Bool("catastrophic"), DryRun: c.Bool("dry-run"),
+		Force: c.Bool("force"), Engine: eng, Step: step,
+	})
+	if c.Bool("json") {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(r); jerr != nil {
+			return jerr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	printPromote(out, r)
+	return nil
+}
+
+func printPromote(w io.Writer, r recovery.Report) {
+	if r.DryRun {
+		fmt.Fprintf(w, "dry run: promoting %s would succeed; it took %s (the mirror was not changed)\n", r.Mirror, r.Duration.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "promoted %s in %s: generation %d; open the environment there, or mount it as the new primary\n", r.Mirror, r.Duration.Round(time.Millisecond), r.Generation)
+	}
+	kind := "normal"
+	if r.Recovery.Catastrophic {
+		kind = "catastrophic"
+	}
+	files := make([]string, 0, len(r.Replayed))
+	for _, l := range r.Replayed {
+		files = append(files, l.File)
+	}
+	fmt.Fprintf(w, "recovery:  %s, %s, read %d of %d log files (%s): %s\n", kind, r.Recovery.Duration.Round(time.Millisecond),
+		len(r.Replayed), r.LogFiles, humanize.IBytes(uint64(r.ReplayedBytes)), strings.Join(files, " "))
+	if r.Recovery.LastLSN != "" {
+		fmt.Fprintf(w, "last LSN:  %s\n", r.Recovery.LastLSN)
+	}
+	if len(r.Salvaged) > 0 {
+		for _, s := range r.Salvaged {
+			what := "tail of"
+			if s.Whole {
+				what = "whole"
+			}
+			fmt.Fprintf(w, "salvaged:  %s %s from the old primary (%s)\n", what, s.File, humanize.IBytes(uint64(s.Bytes)))
+		}
+	} else if r.Primary != "" {
+		fmt.Fprintf(w, "salvaged:  nothing from %s\n", r.Primary)
+	}
+	if r.SalvageNote != "" {
+		fmt.Fprintf(w, "           %s\n", r.SalvageNote)
+	}
+	if r.StaleMount != "" {
+		fmt.Fprintf(w, "removed the stale mount at %s\n", r.StaleMount)
+	}
+	if len(r.MayBeMissing) == 0 {
+		fmt.Fprintln(w, "missing:   nothing: the mirror was in sync")
+	}
+	for _, m := range r.MayBeMissing {
+		fmt.Fprintf(w, "WARNING:   %s\n", m)
+	}
+}

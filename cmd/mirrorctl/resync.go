@@ -1,0 +1,38 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+)
+
+func resyncCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "resync",
+		Usage:     "copy to a degraded mirror what it missed, while the mount keeps serving",
+		ArgsUsage: "MOUNTPOINT",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError("resync needs exactly one MOUNTPOINT argument (for a stopped mirror use mirrorctl sync)")
+			}
+			mp, err := filepath.Abs(c.Args().First())
+			if err != nil {
+				return err
+			}
+			res, err := requestResync(mp)
+			if c.Bool("json") && res != nil {
+				_ = json.NewEncoder(c.App.Writer).Encode(res)
+			}
+			if err != nil {
+				return fmt.Errorf("resync of %s: %w", mp, err)
+			}
+			if !c.Bool("json") {
+				fmt.Fprintf(c.App.Writer, "mirror of %s is in sync again: %v paths, %v bytes copied\n", mp, res["paths"], res["bytes_copied"])
+			}
+			return nil
+		},
+	}
+}

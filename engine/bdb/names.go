@@ -1,0 +1,38 @@
+package bdb
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+const logPrefix = "log."
+
+// ParseLogName returns the number of a Berkeley DB log file name ("log.0000000042" → 42). Only the
+// exact form the library writes is accepted: "log." and ten decimal digits, not zero.
+func ParseLogName(name string) (uint32, bool) {
+	digits, ok := strings.CutPrefix(name, logPrefix)
+	if !ok || len(digits) != 10 {
+		return 0, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(digits, 10, 32)
+	if err != nil || n == 0 {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
+// FormatLogName is the inverse of ParseLogName.
+func FormatLogName(n uint32) string { return fmt.Sprintf("%s%010d", logPrefix, n) }
+
+// isRegion reports whether a base name is a region file that recovery rebuilds.
+func isRegion(base string) bool { return strings.HasPrefix(base, "__db.") }
+
+// logNumber is ParseLogName of a relative path's last element.
+func logNumber(rel string) (uint32, bool) { return ParseLogName(path.Base(rel)) }

@@ -1,0 +1,321 @@
+package workload
+
+/*
+#cgo LDFLAGS: -ldb
+#include <stdlib.h>
+#include <string.h>
+#include <db.h>
+
+static int wl_env_open(DB_ENV **envp, const char *home, unsigned int lgmax, int autoremove, int recover) {
+	DB_ENV *env;
+	int ret = db_env_create(&env, 0);
+	if (ret != 0) return ret;
+	if (lgmax > 0 && (ret = env->set_lg_max(env, lgmax)) != 0) { env->close(env, 0); return ret; }
+	if (autoremove && (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0) { env->close(env, 0); return ret; }
+	u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL;
+	if (recover) flags |= DB_RECOVER;
+	if ((ret = env->open(env, home, flags, 0644)) != 0) { env->close(env, 0); return ret; }
+	*envp = env;
+	return 0;
+}
+
+static int wl_db_open(DB_ENV *env, DB **dbp, const char *name) {
+	DB *db;
+	int ret = db_create(&db, env, 0);
+	if (ret != 0) return ret;
+	if ((ret = db->open(db, NULL, name, NULL, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT, 0644)) != 0) {
+		db->close(db, 0);
+		return ret;
+	}
+	*dbp = db;
+	return 0;
+}
+
+static int wl_put2(DB_ENV *env, DB *a, DB *b, void *key, u_int32_t klen, void *val, u_int32_t vlen) {
+	DB_TXN *txn;
+	DBT k, v;
+	int ret = env->txn_begin(env, NULL, &txn, 0);
+	if (ret != 0) return ret;
+	memset(&k, 0, sizeof k); memset(&v, 0, sizeof v);
+	k.data = key; k.size = klen; v.data = val; v.size = vlen;
+	if ((ret = a->put(a, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
+	if ((ret = b->put(b, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
+	return txn->commit(txn, 0);
+}
+
+// wl_get copies the value of key into buf (at most cap bytes); *len is the value's full length.
+static int wl_get(DB *db, void *key, u_int32_t klen, void *buf, u_int32_t cap, u_int32_t *len) {
+	DBT k, v;
+	memset(&k, 0, sizeof k); memset(&v, 0, sizeof v);
+	k.data = key; k.size = klen;
+	v.data = buf; v.ulen = cap; v.flags = DB_DBT_USERMEM;
+	int ret = db->get(db, NULL, &k, &v, 0);
+	*len = v.size;
+	return ret;
+}
+
+static int wl_checkpoint(DB_ENV *env) { return env->txn_checkpoint(env, 0, 0, 0); }
+static int wl_db_close(DB *db) { return db->close(db, 0); }
+static int wl_env_close(DB_ENV *env) { return env->close(env, 0); }
+static int wl_not_found(void) { return DB_NOTFOUND; }
+*/
+import "C"
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// Options describe a workload.
+type Options struct {
+	Dir             string        // environment directory
+	Txns            int           // stop after this many commits; 0: until Duration or ctx
+	Duration        time.Duration // stop after this long; 0: no limit
+	ValueSize       int           // bytes per value
+	LogFileSize     int           // log file size in bytes (set_lg_max); 0: the default (10 MiB)
+	CheckpointEvery int           // checkpoint every N commits; 0: never
+	AutoRemoveLogs  bool          // DB_LOG_AUTO_REMOVE
+	Start           int           // first key number
+}
+
+// Stats say what Run did.
+type Stats struct {
+	Commits     int           `json:"commits"`
+	Checkpoints int           `json:"checkpoints"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	PerSecond   float64       `json:"per_second"`
+}
+
+// CheckResult says how many acknowledged commits were found.
+type CheckResult struct {
+	Acked  int `json:"acked"`
+	Found  int `json:"found"`
+	Lost   int `json:"lost"`
+	Wrong  int `json:"wrong"`
+	MaxKey int `json:"max_key"` // the largest acknowledged key present
+}
+
+// Databases are the two databases every transaction updates.
+var Databases = []string{"accounts.db", "history.db"}
+
+func bdbError(op string, ret C.int) error {
+	return fmt.Errorf("berkeley db %s: %s", op, C.GoString(C.db_strerror(ret)))
+}
+
+// Key is the key of commit i.
+func Key(i int) []byte { return []byte(fmt.Sprintf("k%010d", i)) }
+
+// Value is the value of commit i: the key repeated to size bytes.
+func Value(i, size int) []byte {
+	if size <= 0 {
+		size = 1
+	}
+	pat := fmt.Sprintf("k%010d:", i)
+	b := make([]byte, size)
+	for j := range b {
+		b[j] = pat[j%len(pat)]
+	}
+	return b
+}
+
+type env struct {
+	env  *C.DB_ENV
+	dbs  [2]*C.DB
+	home *C.char
+}
+
+func open(o Options, recover bool) (*env, error) {
+	e := &env{home: C.CString(o.Dir)}
+	auto := 0
+	if o.AutoRemoveLogs {
+		auto = 1
+	}
+	rec := 0
+	if recover {
+		rec = 1
+	}
+	if ret := C.wl_env_open(&e.env, e.home, C.uint(o.LogFileSize), C.int(auto), C.int(rec)); ret != 0 {
+		C.free(unsafe.Pointer(e.home))
+		return nil, bdbError("open environment "+o.Dir, ret)
+	}
+	for i, name := range Databases {
+		cname := C.CString(name)
+		ret := C.wl_db_open(e.env, &e.dbs[i], cname)
+		C.free(unsafe.Pointer(cname))
+		if ret != 0 {
+			e.close()
+			return nil, bdbError("open "+name, ret)
+		}
+	}
+	return e, nil
+}
+
+func (e *env) close() error {
+	var first error
+	for i, db := range e.dbs {
+		if db != nil {
+			if ret := C.wl_db_close(db); ret != 0 && first == nil {
+				first = bdbError("close "+Databases[i], ret)
+			}
+			e.dbs[i] = nil
+		}
+	}
+	if e.env != nil {
+		if ret := C.wl_env_close(e.env); ret != 0 && first == nil {
+			first = bdbError("close environment", ret)
+		}
+		e.env = nil
+	}
+	C.free(unsafe.Pointer(e.home))
+	return first
+}
+
+// Run commits transactions until o.Txns, o.Duration or ctx says stop, writing the number of every
+// acknowledged commit, one per line, to acked (flushed after each line).
+func Run(ctx context.Context, o Options, acked io.Writer) (Stats, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var st Stats
+	e, err := open(o, true)
+	if err != nil {
+		return st, err
+	}
+	flush := func() error { return nil }
+	if f, ok := acked.(interface{ Flush() error }); ok {
+		flush = f.Flush
+	}
+	start := time.Now()
+	var deadline time.Time
+	if o.Duration > 0 {
+		deadline = start.Add(o.Duration)
+	}
+	for i := o.Start; ; i++ {
+		if o.Txns > 0 && st.Commits >= o.Txns || !deadline.IsZero() && time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		k, v := Key(i), Value(i, o.ValueSize)
+		ck, cv := C.CBytes(k), C.CBytes(v)
+		ret := C.wl_put2(e.env, e.dbs[0], e.dbs[1], ck, C.u_int32_t(len(k)), cv, C.u_int32_t(len(v)))
+		C.free(ck)
+		C.free(cv)
+		if ret != 0 {
+			err := bdbError(fmt.Sprintf("commit of key %d", i), ret)
+			st.Elapsed = time.Since(start)
+			return st, errors.Join(err, e.closeQuietly())
+		}
+		st.Commits++
+		if _, err := fmt.Fprintf(acked, "%d\n", i); err != nil {
+			return st, err
+		}
+		if err := flush(); err != nil {
+			return st, err
+		}
+		if o.CheckpointEvery > 0 && st.Commits%o.CheckpointEvery == 0 {
+			if ret := C.wl_checkpoint(e.env); ret != 0 {
+				return st, errors.Join(bdbError("checkpoint", ret), e.closeQuietly())
+			}
+			st.Checkpoints++
+		}
+	}
+	st.Elapsed = time.Since(start)
+	if st.Elapsed > 0 {
+		st.PerSecond = float64(st.Commits) / st.Elapsed.Seconds()
+	}
+	return st, e.close()
+}
+
+// closeQuietly closes after a failure; the environment may be unusable (a dead disk).
+func (e *env) closeQuietly() error {
+	_ = e.close()
+	return nil
+}
+
+// Check opens the environment (which must not need recovery: promote ran it) and checks that every
+// acknowledged key is in both databases with its value. With removeRegions, the region files it
+// created are removed again afterwards, so that the directory can be verified or copied.
+func Check(o Options, acked []int, removeRegions bool) (CheckResult, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r := CheckResult{Acked: len(acked)}
+	e, err := open(o, false)
+	if err != nil {
+		return r, err
+	}
+	buf := make([]byte, max(o.ValueSize, 1)+64)
+	cbuf := C.malloc(C.size_t(len(buf)))
+	defer C.free(cbuf)
+	for _, i := range acked {
+		k := Key(i)
+		want := Value(i, o.ValueSize)
+		ok := true
+		found := true
+		for _, db := range e.dbs {
+			ck := C.CBytes(k)
+			var n C.u_int32_t
+			ret := C.wl_get(db, ck, C.u_int32_t(len(k)), cbuf, C.u_int32_t(len(buf)), &n)
+			C.free(ck)
+			if ret == C.wl_not_found() {
+				found = false
+				continue
+			}
+			if ret != 0 {
+				e.close()
+				return r, bdbError(fmt.Sprintf("read key %d", i), ret)
+			}
+			got := C.GoBytes(cbuf, C.int(min(int(n), len(buf))))
+			if string(got) != string(want) {
+				ok = false
+			}
+		}
+		switch {
+		case !found:
+			r.Lost++
+		case !ok:
+			r.Wrong++
+		default:
+			r.Found++
+			r.MaxKey = max(r.MaxKey, i)
+		}
+	}
+	if err := e.close(); err != nil {
+		return r, err
+	}
+	if removeRegions {
+		matches, _ := filepath.Glob(filepath.Join(o.Dir, "__db.*"))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
+	return r, nil
+}
+
+// ReadAcked reads the acknowledged keys written by Run. A last line without its newline was not
+// acknowledged (the writer died while printing it) and is dropped.
+func ReadAcked(r io.Reader) ([]int, error) {
+	br := bufio.NewReader(r)
+	var out []int
+	for {
+		line, err := br.ReadString('\n')
+		if err == io.EOF {
+			return out, nil // a partial last line is dropped
+		}
+		if err != nil {
+			return out, err
+		}
+		n, perr := strconv.Atoi(strings.TrimSuffix(line, "\n"))
+		if perr != nil {
+			return out, fmt.Errorf("acked list line %d: %q is not a key number", len(out)+1, strings.TrimSpace(line))
+		}
+		out = append(out, n)
+	}
+}

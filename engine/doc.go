@@ -1,0 +1,8 @@
+// Package engine describes what mirrorctl must know about a database engine's files: which files are
+// write-ahead logs, which are databases, which are rebuilt by recovery (and so are never mirrored), and how
+// to run the engine's recovery and checks on a directory.
+//
+// The rest of mirrorctl talks to an engine only through the Engine interface, so that the mirror core
+// and the FUSE layer stay engine-agnostic. engine and its subpackages import nothing of mirrorctl's: it
+// is a leaf.
+package engine

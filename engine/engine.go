@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Class says what role a file plays in a database environment.
+type Class int
+
+const (
+	// ClassOther is any file the engine does not know; it is mirrored like data.
+	ClassOther Class = iota
+	// ClassDatabase is a database file.
+	ClassDatabase
+	// ClassLog is a write-ahead log file (appended, rotated, removed when inactive).
+	ClassLog
+	// ClassRegion is a shared-memory region or other file that recovery rebuilds; never mirrored.
+	ClassRegion
+	// ClassConfig is the environment's configuration file (Berkeley DB's DB_CONFIG).
+	ClassConfig
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassDatabase:
+		return "database"
+	case ClassLog:
+		return "log"
+	case ClassRegion:
+		return "region"
+	case ClassConfig:
+		return "config"
+	default:
+		return "other"
+	}
+}
+
+// LogFile is one write-ahead log file of an environment.
+type LogFile struct {
+	Rel    string // path relative to the environment directory
+	Number uint32 // sequence number (Berkeley DB: the NNNNNNNNNN of log.NNNNNNNNNN)
+	Size   int64
+}
+
+// RecoveryReport is what a run of the engine's recovery tells.
+type RecoveryReport struct {
+	Catastrophic bool          `json:"catastrophic"`
+	Duration     time.Duration `json:"duration_ns"`
+	// FirstLog and LastLog are the log file numbers recovery read from and up to (0 when unknown).
+	FirstLog uint32 `json:"first_log"`
+	LastLog  uint32 `json:"last_log"`
+	// LastLSN is the engine's last valid log position after recovery, as text (e.g. "3/1048000").
+	LastLSN string `json:"last_lsn,omitempty"`
+	// Output is the utility's combined output, for the operator when something fails.
+	Output string `json:"-"`
+}
+
+// Engine is what mirrorctl needs from a database engine. Paths handed to it are absolute directories;
+// rel paths are slash-separated and relative to the environment directory.
+type Engine interface {
+	Name() string
+	// Available checks that the engine's utilities are installed, with an error that says how to
+	// install them or point at them.
+	Available() error
+	// Classify says what a file is from its path relative to the environment directory.
+	Classify(rel string) Class
+	// Logs lists the environment's log files in sequence order.
+	Logs(envDir string) ([]LogFile, error)
+	// Recover runs the engine's recovery on envDir: normal (from the last checkpoint) or catastrophic.
+	Recover(ctx context.Context, envDir string, catastrophic bool) (RecoveryReport, error)
+	// Verify checks every database file of envDir and returns an error naming the first that fails.
+	Verify(ctx context.Context, envDir string) error
+	// LogNumber says whether rel is a log file and gives its sequence number (name-based, no I/O).
+	LogNumber(rel string) (uint32, bool)
+	// RemoveRegions deletes the files of envDir that recovery rebuilds and returns their names.
+	RemoveRegions(envDir string) ([]string, error)
+	// TailStart is the number of the first log file that normal recovery of envDir reads (the log of
+	// the last checkpoint), found cheaply, without reading the whole log history.
+	TailStart(ctx context.Context, envDir string) (uint32, error)
+}
+
+// CheckLogSequence returns an error naming the first gap in a list of log files sorted by number.
+func CheckLogSequence(logs []LogFile) error {
+	for i := 1; i < len(logs); i++ {
+		if logs[i].Number != logs[i-1].Number+1 {
+			return fmt.Errorf("log sequence has a gap: %s is followed by %s", logs[i-1].Rel, logs[i].Rel)
+		}
+	}
+	return nil
+}

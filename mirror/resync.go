@@ -1,0 +1,172 @@
+package mirror
+
+// Resync brings a degraded mirror back while the mount keeps serving.
+//
+// Invariants:
+//   - A path is copied with the namespace lock held exclusively and, for a file, its write lock held,
+//     so that no change to it can slip between the copy and the moment it counts as clean again.
+//   - From the start of a resync, changes to clean paths reach the mirror again; changes to dirty paths
+//     (or below a dirty directory) are still skipped and keep them dirty until they are copied.
+//   - A failure of the mirror during resync stops it and leaves the mirror degraded, with the dirty
+//     list complete.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ResyncAttempt is the outcome of the last resync.
+type ResyncAttempt struct {
+	At     time.Time     `json:"at"`
+	Took   time.Duration `json:"took_ns"`
+	Paths  int           `json:"paths"`
+	Bytes  int64         `json:"bytes_copied"`
+	Error  string        `json:"error,omitempty"`
+	Whole  bool          `json:"whole"` // the mirror is in sync again
+	Active bool          `json:"active,omitempty"`
+}
+
+// ErrNotDegraded is returned by Resync when there is nothing to do.
+var ErrNotDegraded = errors.New("the mirror is not degraded: nothing to resync")
+
+// dirtyLocked reports whether rel, or a directory above it, is dirty.
+func (m *Mirror) dirtyLocked(rel string) bool {
+	for p := rel; ; p = path.Dir(p) {
+		i := sort.SearchStrings(m.degraded.Dirty, p)
+		if i < len(m.degraded.Dirty) && m.degraded.Dirty[i] == p {
+			return true
+		}
+		if p == "." || p == "/" || p == "" {
+			return false
+		}
+	}
+}
+
+// LastResync returns the outcome of the last resync.
+func (m *Mirror) LastResync() ResyncAttempt {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.lastResync
+	a.Active = m.resyncing
+	return a
+}
+
+// Resync copies every path the degraded marker names from the primary to the mirror, while changes
+// go on, and returns the mirror to in sync. It stops at the first failure of the mirror.
+func (m *Mirror) Resync(ctx context.Context) (ResyncAttempt, error) {
+	a := ResyncAttempt{At: time.Now().UTC()}
+	m.mu.Lock()
+	switch {
+	case m.degraded == nil:
+		m.mu.Unlock()
+		return a, ErrNotDegraded
+	case m.resyncing:
+		m.mu.Unlock()
+		return a, errors.New("a resync is already running")
+	}
+	m.mu.Unlock()
+	err := m.resync(ctx, &a)
+	a.Took = time.Since(a.At)
+	if err != nil {
+		a.Error = err.Error()
+	}
+	m.mu.Lock()
+	m.resyncing = false
+	m.lastResync = a
+	m.mu.Unlock()
+	return a, err
+}
+
+func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
+	if err := m.probeMirror(); err != nil {
+		return fmt.Errorf("the mirror %s is still unusable: %w", m.Target, err)
+	}
+	// Switch to resyncing under the namespace lock: no change is between its two halves.
+	m.ns.Lock()
+	m.mu.Lock()
+	m.resyncing = true
+	m.mu.Unlock()
+	m.ns.Unlock()
+	m.log.Info("resync started", "paths", len(m.Degraded().Dirty))
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		if m.degraded == nil || !m.resyncing {
+			m.mu.Unlock()
+			return errors.New("the mirror failed again during the resync: still degraded")
+		}
+		if len(m.degraded.Dirty) == 0 {
+			m.degraded = nil
+			m.degradedFlag.Store(false)
+			m.resyncing = false
+			m.mu.Unlock()
+			a.Whole = true
+			m.log.Info("resync complete: the mirror is in sync again", "paths", a.Paths, "bytes", a.Bytes)
+			if err := ClearDegraded(m.Primary); err != nil {
+				return fmt.Errorf("the mirror is in sync, but the degraded marker could not be removed: %w", err)
+			}
+			return m.syncDirtyDirs()
+		}
+		rel := m.degraded.Dirty[0]
+		m.mu.Unlock()
+		n, err := m.resyncPath(rel)
+		a.Bytes += n
+		a.Paths++
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// resyncPath copies one dirty path and marks it clean, with every change to it held off meanwhile.
+func (m *Mirror) resyncPath(rel string) (int64, error) {
+	m.ns.Lock()
+	defer m.ns.Unlock()
+	if st, err := m.primary.lstat(rel); err == nil && fileType(&st) == unix.S_IFREG {
+		lk := &m.locks[st.Ino%uint64(len(m.locks))]
+		lk.Lock()
+		defer lk.Unlock()
+	}
+	var r SyncReport
+	if m.policy.Mirrored(rel) {
+		if err := m.syncPath(rel, true, &r, nil); err != nil {
+			m.mirrorFailed("resync", rel, err)
+			return r.BytesCopied, fmt.Errorf("resync %s: %w", rel, err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.degraded == nil {
+		return r.BytesCopied, nil
+	}
+	d := m.degraded.Dirty
+	i := sort.SearchStrings(d, rel)
+	if i < len(d) && d[i] == rel {
+		m.degraded.Dirty = append(d[:i], d[i+1:]...)
+		if err := WriteDegraded(m.Primary, *m.degraded); err != nil {
+			m.log.Warn("cannot update the degraded marker", "err", err)
+		}
+	}
+	return r.BytesCopied, nil
+}
+
+// probeMirror checks that the mirror accepts a durable write again.
+func (m *Mirror) probeMirror() error {
+	p := metaPath(m.Target, "probe")
+	if err := os.MkdirAll(path.Dir(p), 0o700); err != nil {
+		return err
+	}
+	if err := WriteFileDurable(p, []byte("ok\n")); err != nil {
+		return err
+	}
+	return os.Remove(p)
+}
