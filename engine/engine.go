@@ -76,9 +76,28 @@ type Engine interface {
 	LogNumber(rel string) (uint32, bool)
 	// RemoveRegions deletes the files of envDir that recovery rebuilds and returns their names.
 	RemoveRegions(envDir string) ([]string, error)
-	// TailStart is the number of the first log file that normal recovery of envDir reads (the log of
-	// the last checkpoint), found cheaply, without reading the whole log history.
-	TailStart(ctx context.Context, envDir string) (uint32, error)
+	// Tail says where the last checkpoint of envDir is and where normal recovery will start reading,
+	// found cheaply, without reading the whole log history.
+	Tail(ctx context.Context, envDir string) (Tail, error)
+	// BytesSinceCheckpoint is how many log bytes normal recovery of envDir would replay.
+	BytesSinceCheckpoint(ctx context.Context, envDir string) (int64, error)
+}
+
+// LSN is a position in the log: a log file number and an offset in it.
+type LSN struct {
+	File   uint32 `json:"file"`
+	Offset int64  `json:"offset"`
+}
+
+// Less orders positions.
+func (l LSN) Less(o LSN) bool { return l.File < o.File || l.File == o.File && l.Offset < o.Offset }
+
+// Tail locates the log a normal recovery replays.
+type Tail struct {
+	// Start is where normal recovery starts reading (the last checkpoint's ckp_lsn).
+	Start LSN `json:"start"`
+	// Checkpoint is where the last checkpoint record itself lies; zero when there is none.
+	Checkpoint LSN `json:"checkpoint"`
 }
 
 // CheckLogSequence returns an error naming the first gap in a list of log files sorted by number.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
@@ -102,6 +103,13 @@ func Promote(ctx context.Context, o Options) (Report, error) {
 			}
 		}
 		defer lock.Unlock()
+		// A mount process killed with SIGKILL released the lock but may have left its dead mount.
+		if r.StaleMount == "" && rec.State == mirror.StateServing {
+			if stale, err := staleMount(o.Mirror, rec); err == nil && stale != "" {
+				r.StaleMount = stale
+				step("removed the stale mount left at %s by a killed mount process", stale)
+			}
+		}
 		// Read the record again under the lock: a mount may have started or stopped meanwhile.
 		r.MayBeMissing = nil
 		if rec, err = check(o, &r); err != nil {
@@ -113,7 +121,7 @@ func Promote(ctx context.Context, o Options) (Report, error) {
 		step("salvaging the log tail from %s", o.Primary)
 		if same, why := sameEnvironment(o.Primary, rec); !same {
 			r.SalvageNote = why
-		} else if r.Salvaged, r.SalvageNote, err = salvage(o.Engine, o.Primary, dir); err != nil {
+		} else if r.Salvaged, r.SalvageNote, err = salvage(ctx, o.Engine, o.Primary, dir, o.Catastrophic); err != nil {
 			return r, err
 		}
 	}
@@ -250,7 +258,11 @@ func markPromoted(o Options, rec mirror.Record, r *Report) error {
 // detaches it. It returns "" when the lock holder is alive (a real mount serves the mirror).
 func staleMount(dir string, rec mirror.Record) (string, error) {
 	h, _ := mirror.ReadHolder(dir)
-	if h.PID != 0 && processAlive(h.PID) {
+	pid := rec.PID
+	if pid == 0 {
+		pid = h.PID
+	}
+	if pid != 0 && pid != os.Getpid() && processAlive(pid) {
 		return "", nil
 	}
 	mp := rec.MountPoint
@@ -258,6 +270,9 @@ func staleMount(dir string, rec mirror.Record) (string, error) {
 		mp = h.MountPoint
 	}
 	if mp == "" {
+		return "", nil
+	}
+	if !mountedAt(mp) {
 		return "", nil
 	}
 	if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
@@ -302,4 +317,20 @@ func overlayView(dir string) (string, func(), error) {
 		_ = unix.Unmount(view, unix.MNT_DETACH)
 		os.RemoveAll(tmp)
 	}, nil
+}
+
+// mountedAt reports whether dir is a mount point, from /proc/self/mountinfo (a dead FUSE mount cannot
+// be stat'ed).
+func mountedAt(dir string) bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,11 @@ type Salvaged struct {
 // salvage copies from primary the log data that mirrorDir lacks: a longer last log and newer log
 // files, only while they continue the mirror's log without a gap and agree with what the mirror has.
 // It returns what it took and, when it stopped early, why.
-func salvage(eng engine.Engine, primary, mirrorDir string) ([]Salvaged, string, error) {
+//
+// Normal recovery starts at the last checkpoint and trusts that the database files hold every change
+// before it. A checkpoint inside the salvaged tail would be a promise the mirror's database files
+// cannot keep, so such a tail is only taken for a catastrophic recovery, which replays every log.
+func salvage(ctx context.Context, eng engine.Engine, primary, mirrorDir string, catastrophic bool) ([]Salvaged, string, error) {
 	plogs, err := eng.Logs(primary)
 	if err != nil {
 		return nil, fmt.Sprintf("primary unreadable (%v): nothing salvaged", err), nil
@@ -35,6 +40,19 @@ func salvage(eng engine.Engine, primary, mirrorDir string) ([]Salvaged, string, 
 		return nil, "no log files to compare: nothing salvaged", nil
 	}
 	last := mlogs[len(mlogs)-1]
+	if !catastrophic {
+		tail, err := eng.Tail(ctx, primary)
+		if err != nil {
+			return nil, fmt.Sprintf("cannot read the primary's last checkpoint (%v): nothing salvaged", err), nil
+		}
+		end, err := dataEnd(filepath.Join(mirrorDir, last.Rel))
+		if err != nil {
+			return nil, "", fmt.Errorf("read the mirror's last log: %w", err)
+		}
+		if (engine.LSN{File: last.Number, Offset: end}).Less(tail.Checkpoint) || tail.Checkpoint == (engine.LSN{File: last.Number, Offset: end}) {
+			return nil, "the old primary's log tail holds a checkpoint that the mirror's database files never saw: nothing salvaged; promote --catastrophic --primary would take it and replay every log", nil
+		}
+	}
 	var taken []Salvaged
 	next := last.Number
 	for _, pl := range plogs {
@@ -69,64 +87,59 @@ func salvage(eng engine.Engine, primary, mirrorDir string) ([]Salvaged, string, 
 
 var errDiverged = errors.New("the primary's copy does not start with the mirror's bytes (different history)")
 
-// appendTail appends to dst the bytes that src has beyond dst's size, after checking that src starts
-// with dst's bytes.
+// appendTail gives dst the bytes that src has beyond what dst holds. A log file may be preallocated
+// (zero-filled ahead of the data), so "what dst holds" is everything up to its last non-zero byte:
+// src must agree with it there, and then src's bytes from that point on are written into dst.
 func appendTail(src, dst string) (int64, error) {
-	s, err := os.Open(src)
+	sb, err := os.ReadFile(src)
 	if err != nil {
 		return 0, err
 	}
-	defer s.Close()
-	d, err := os.OpenFile(dst, os.O_RDWR, 0)
+	db, err := os.ReadFile(dst)
+	if err != nil {
+		return 0, err
+	}
+	end := len(db)
+	for end > 0 && db[end-1] == 0 {
+		end--
+	}
+	if len(sb) < end || !bytes.Equal(sb[:end], db[:end]) {
+		return 0, errDiverged
+	}
+	if bytes.Equal(sb, db) || len(sb) <= len(db) && allZero(sb[end:]) {
+		return 0, nil
+	}
+	d, err := os.OpenFile(dst, os.O_WRONLY, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer d.Close()
-	sst, err := s.Stat()
-	if err != nil {
+	if _, err := d.WriteAt(sb[end:], int64(end)); err != nil {
 		return 0, err
 	}
-	dst2, err := d.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if sst.Size() <= dst2.Size() {
-		return 0, nil
-	}
-	// Compare the last MiB the mirror has (and the first block): enough to tell another history apart
-	// without reading a long file twice.
-	if err := samePrefix(s, d, dst2.Size()); err != nil {
-		return 0, err
-	}
-	if _, err := s.Seek(dst2.Size(), io.SeekStart); err != nil {
-		return 0, err
-	}
-	if _, err := d.Seek(dst2.Size(), io.SeekStart); err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(d, s)
-	if err != nil {
-		return n, err
-	}
-	return n, d.Sync()
+	return int64(len(sb) - end), d.Sync()
 }
 
-func samePrefix(a, b *os.File, size int64) error {
-	const window = 1 << 20
-	for _, off := range []int64{0, max(0, size-window)} {
-		n := min(window, size-off)
-		ab, bb := make([]byte, n), make([]byte, n)
-		if _, err := a.ReadAt(ab, off); err != nil {
-			return err
-		}
-		if _, err := b.ReadAt(bb, off); err != nil {
-			return err
-		}
-		if !bytes.Equal(ab, bb) {
-			return errDiverged
+// dataEnd is the offset just past the last non-zero byte of a file: where a preallocated log's data ends.
+func dataEnd(p string) (int64, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, err
+	}
+	end := len(b)
+	for end > 0 && b[end-1] == 0 {
+		end--
+	}
+	return int64(end), nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 func copyWhole(src, dst string) (int64, error) {

@@ -42,8 +42,8 @@ func mirrorOptions(c *cli.Context, eng engine.Engine, mirrorDir string) (mirror.
 		Logs:      eng.LogNumber,
 		Retention: ret,
 		Needed: func(n uint32) bool {
-			tail, err := eng.TailStart(context.Background(), mirrorDir)
-			return err != nil || n >= tail // when in doubt, keep it
+			tail, err := eng.Tail(context.Background(), mirrorDir)
+			return err != nil || n >= tail.Start.File // when in doubt, keep it
 		},
 	}, nil
 }

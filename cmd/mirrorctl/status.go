@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
@@ -29,6 +31,18 @@ type statusReport struct {
 	Degraded   *mirror.Degraded      `json:"degraded,omitempty"`
 	Resync     *mirror.ResyncAttempt `json:"last_resync,omitempty"`
 	Note       string                `json:"note,omitempty"`
+	// SinceCheckpoint is the log a promote would replay now (bytes since the last checkpoint).
+	SinceCheckpoint *int64 `json:"log_bytes_since_checkpoint,omitempty"`
+}
+
+// addTail fills in the log bytes that a promote would replay, when the engine can tell.
+func (r *statusReport) addTail(ctx context.Context, eng engine.Engine) {
+	if eng == nil || eng.Available() != nil || r.Mirror == "" {
+		return
+	}
+	if n, err := eng.BytesSinceCheckpoint(ctx, r.Mirror); err == nil {
+		r.SinceCheckpoint = &n
+	}
 }
 
 func liveStatus(s *mirror.Session, mp string) any {
@@ -49,6 +63,14 @@ func liveStatus(s *mirror.Session, mp string) any {
 
 // offlineStatus reads what the metadata of a mirror directory says.
 func offlineStatus(primary, target string) (statusReport, error) {
+	if abs, err := filepath.Abs(target); err == nil {
+		target = abs
+	}
+	if primary != "" {
+		if abs, err := filepath.Abs(primary); err == nil {
+			primary = abs
+		}
+	}
 	r := statusReport{Primary: primary, Mirror: target}
 	rec, ok, err := mirror.ReadRecord(target)
 	if err != nil {
@@ -87,6 +109,7 @@ func statusCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"},
 			&cli.StringFlag{Name: "mirror", Usage: "a mirror directory to report on when no mount serves it", TakesFile: true},
 			&cli.StringFlag{Name: "primary", Usage: "its primary directory (for the degraded marker)", TakesFile: true},
+			bdbUtilsFlag,
 		},
 		Action: runStatus,
 	}
@@ -118,6 +141,9 @@ func runStatus(c *cli.Context) error {
 		}
 	default:
 		return usageError("status needs a MOUNTPOINT argument or --mirror DIR")
+	}
+	if eng, err := engineFor(c); err == nil {
+		r.addTail(c.Context, eng)
 	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
@@ -183,6 +209,9 @@ func printStatus(w io.Writer, r statusReport) {
 		if s.MirrorErrors > 0 {
 			fmt.Fprintf(w, "mirror errors: %d\n", s.MirrorErrors)
 		}
+	}
+	if r.SinceCheckpoint != nil {
+		fmt.Fprintf(w, "to replay:   %s of log since the last checkpoint (what a promote would replay now)\n", humanize.IBytes(uint64(*r.SinceCheckpoint)))
 	}
 	if r.Note != "" {
 		fmt.Fprintf(w, "note:        %s\n", r.Note)

@@ -86,6 +86,7 @@ type Options struct {
 	CheckpointEvery int           // checkpoint every N commits; 0: never
 	AutoRemoveLogs  bool          // DB_LOG_AUTO_REMOVE
 	Start           int           // first key number
+	NoRecover       bool          // open without DB_RECOVER (recovery writes a checkpoint)
 }
 
 // Stats say what Run did.
@@ -186,7 +187,7 @@ func Run(ctx context.Context, o Options, acked io.Writer) (Stats, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var st Stats
-	e, err := open(o, true)
+	e, err := open(o, !o.NoRecover)
 	if err != nil {
 		return st, err
 	}
