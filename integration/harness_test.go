@@ -267,9 +267,9 @@ func isMountPoint(dir string) bool {
 }
 
 // verifyClean runs `mirrorctl verify` and fails the test with the differences unless it exits 0.
-func verifyClean(t *testing.T, primary, mirrorDir string) {
+func verifyClean(t *testing.T, primary, mirrorDir string, extra ...string) {
 	t.Helper()
-	r := mirrorctl(t, "verify", "--primary", primary, "--mirror", mirrorDir)
+	r := mirrorctl(t, append([]string{"verify", "--primary", primary, "--mirror", mirrorDir}, extra...)...)
 	if r.Code != 0 {
 		t.Fatalf("verify found differences: %s", r)
 	}
