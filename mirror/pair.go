@@ -130,7 +130,7 @@ func Claim(p Pair, o ClaimOptions) (Identity, Record, error) {
 			return id, rec, refuse("mirror %s belongs to another primary (%s, id %.8s): pass --rebuild-mirror to overwrite it with %s", p.Mirror, rec.PrimaryPath, rec.PrimaryID, p.Primary)
 		}
 		if hasRec && !ok {
-			return id, rec, refuse("mirror %s belongs to primary %s (id %.8s) but %s has no mirrorctl identity: pass --rebuild-mirror to overwrite the mirror with it", p.Mirror, rec.PrimaryPath, rec.PrimaryID, p.Primary)
+			return id, rec, refuse("mirror %s belongs to another primary (%s, id %.8s); %s has no mirrorctl identity yet: pass --rebuild-mirror to overwrite the mirror with it", p.Mirror, rec.PrimaryPath, rec.PrimaryID, p.Primary)
 		}
 		if !hasRec && p.MirrorExists {
 			if ents, err := os.ReadDir(p.Mirror); err == nil && len(ents) > 0 && !onlyMeta(ents) {

@@ -81,9 +81,6 @@ func runMount(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
-	if pair.SameFileSystem {
-		logger.Warn("primary and mirror are on the same file system: this mirror will not survive the loss of that disk", "primary", pair.Primary, "mirror", pair.Mirror)
-	}
 	// Modes arrive from the kernel with the caller's umask applied; ours must not mask them again.
 	syscall.Umask(0)
 
@@ -103,6 +100,9 @@ func runMount(c *cli.Context) error {
 		return err
 	}
 	reportStart(out, s)
+	if pair.SameFileSystem {
+		logger.Warn("primary and mirror are on the same file system: this mirror will not survive the loss of that disk", "primary", pair.Primary, "mirror", pair.Mirror)
+	}
 
 	server, err := fusefs.Mount(mp, s.Mirror, fusefs.Options{
 		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"), DisablePassthrough: c.Bool("no-passthrough"),

@@ -110,5 +110,14 @@ func checkFuse() error {
 		}
 		return fmt.Errorf("cannot open /dev/fuse (%v): %s", errors.Unwrap(err), hint)
 	}
-	return f.Close()
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("cannot stat /dev/fuse: %v", err)
+	}
+	// The FUSE device is the character device 10:229.
+	if st.Mode&syscall.S_IFMT != syscall.S_IFCHR || st.Rdev != 10<<8|229 {
+		return fmt.Errorf("/dev/fuse is not the FUSE device (mode %o, device %d:%d): recreate it with \"mknod /dev/fuse c 10 229\"", st.Mode, st.Rdev>>8, st.Rdev&0xff)
+	}
+	return nil
 }
