@@ -66,7 +66,12 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 		return f, nil
 	}
 	err = m.mirrorOnly("open", rel, func(t *tree) error {
-		q, err := t.open(rel, openFlags(flags)|unix.O_NOFOLLOW, mode)
+		qflags := openFlags(flags) | unix.O_NOFOLLOW
+		if create {
+			// The mirror may need to truncate a stale file of this name, even for O_RDONLY|O_CREAT.
+			qflags = qflags&^unix.O_ACCMODE | unix.O_RDWR
+		}
+		q, err := t.open(rel, qflags, mode)
 		if err != nil {
 			return err
 		}
