@@ -136,6 +136,9 @@ type Mount struct {
 	out                    *syncBuffer
 	done                   chan struct{}
 	err                    error
+	// ExpectDegraded is set by tests that break the mirror on purpose; Stop fails otherwise when the
+	// mirror degraded.
+	ExpectDegraded bool
 }
 
 // Output is what the mount process printed so far (stdout and stderr).
@@ -216,6 +219,9 @@ func (m *Mount) Stop(t *testing.T) {
 	}
 	if m.err != nil {
 		t.Fatalf("mount process ended with %v:\n%s", m.err, m.Output())
+	}
+	if !m.ExpectDegraded && strings.Contains(m.Output(), "DEGRADED") {
+		t.Fatalf("the mirror degraded during a test that expected no mirror failure:\n%s", m.Output())
 	}
 }
 
