@@ -109,3 +109,14 @@ func CheckLogSequence(logs []LogFile) error {
 	}
 	return nil
 }
+
+// Archiver is implemented by engines that can list their files the way a hot backup of a running
+// environment needs them (Berkeley DB's db_archive and db_checkpoint).
+type Archiver interface {
+	// Checkpoint forces a checkpoint of the running environment.
+	Checkpoint(ctx context.Context, envDir string) error
+	// DatabaseFiles lists the active database files, relative to envDir.
+	DatabaseFiles(ctx context.Context, envDir string) ([]string, error)
+	// InactiveLogs lists the log files no longer needed by normal recovery, relative to envDir.
+	InactiveLogs(ctx context.Context, envDir string) ([]string, error)
+}

@@ -37,7 +37,7 @@ func (e *LockedError) Error() string {
 	h := e.Holder
 	switch {
 	case h.Command == "mount" && h.MountPoint != "":
-		return fmt.Sprintf("mirror %s is being served by a running mount (pid %d) at %s: stop it first with \"mirrorctl unmount %s\"", e.Dir, h.PID, h.MountPoint, h.MountPoint)
+		return fmt.Sprintf("mirror %s is kept in sync by a running mount (pid %d) at %s (see \"mirrorctl status %s\"); stop it first with \"mirrorctl unmount %s\"", e.Dir, h.PID, h.MountPoint, h.MountPoint, h.MountPoint)
 	case h.PID != 0:
 		return fmt.Sprintf("mirror %s is in use by \"mirrorctl %s\" (pid %d): wait for it to finish or stop it", e.Dir, h.Command, h.PID)
 	}

@@ -50,6 +50,9 @@ type Record struct {
 	LastSync     time.Time `json:"last_sync,omitempty"`
 	PromotedAt   time.Time `json:"promoted_at,omitempty"`
 	DegradedNote string    `json:"degraded_note,omitempty"`
+	// NeedsRecovery is set when the mirror was copied from a running environment (sync of an
+	// environment not mounted through mirrorctl): only catastrophic recovery makes it consistent.
+	NeedsRecovery bool `json:"needs_recovery,omitempty"`
 	// Sealed maps a complete log file (relative path) to its SHA-256, recorded when it was sealed.
 	Sealed map[string]string `json:"sealed,omitempty"`
 }

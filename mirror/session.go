@@ -19,6 +19,7 @@ type StartOptions struct {
 	Serve    bool   // a mount will keep the mirror in sync after Start: record it as serving
 	Full     bool   // compare every file's content even after a clean stop
 	Keep     func(rel string) bool
+	Skip     func(rel string) bool // paths the initial sync leaves alone
 	Progress func(done, total int64)
 	Mirror   Options
 	Policy   Policy
@@ -96,7 +97,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	}
 	s.Mirror.degraded = nil // the sync below repairs whatever the marker named
 	s.Mirror.degradedFlag.Store(false)
-	s.Report, err = s.Mirror.Sync(ctx, SyncOptions{Full: s.FullCompare, Keep: o.Keep, Progress: o.Progress})
+	s.Report, err = s.Mirror.Sync(ctx, SyncOptions{Full: s.FullCompare, Keep: o.Keep, Progress: o.Progress, Skip: o.Skip})
 	if err != nil {
 		return fail(fmt.Errorf("bring mirror %s up to date: %w", p.Mirror, err))
 	}

@@ -25,6 +25,8 @@ type SyncOptions struct {
 	Keep func(rel string) bool
 	// Progress, if set, is called now and then with the bytes examined so far and the total.
 	Progress func(done, total int64)
+	// Skip says which primary paths this sync leaves alone (neither copied nor removed).
+	Skip func(rel string) bool
 }
 
 // SyncReport says what a sync did.
@@ -215,6 +217,9 @@ func (s *syncer) dir(rel string) error {
 			continue
 		}
 		want[e.Name()] = true
+		if s.o.Skip != nil && s.o.Skip(child) {
+			continue
+		}
 		if err := s.entry(child); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				continue // removed on the primary while we walked
@@ -550,4 +555,41 @@ func (v *verifier) sealed(rel, sum string) error {
 		v.add(rel, "sealed log file does not match the checksum recorded when it was sealed: the mirror's copy is damaged")
 	}
 	return nil
+}
+
+// SyncPaths brings the given paths up to date (or removes them from the mirror when the primary no
+// longer has them), comparing content when full. Retained logs are kept.
+func (m *Mirror) SyncPaths(ctx context.Context, rels []string, full bool) (SyncReport, error) {
+	start := time.Now()
+	var r SyncReport
+	for _, rel := range rels {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		if err := m.syncPath(rel, full, &r, nil); err != nil {
+			return r, err
+		}
+	}
+	r.Duration = time.Since(start)
+	return r, nil
+}
+
+// RetireLog removes a complete log file from the primary once the mirror holds an identical, durable
+// copy: the seed routine's "move the inactive logs to the failover directory".
+func (m *Mirror) RetireLog(rel string) error {
+	if _, ok := m.isLog(rel); !ok {
+		return fmt.Errorf("retire %s: not a log file", rel)
+	}
+	v := &verifier{m: m, ctx: context.Background(), pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
+	if err := v.entry(rel); err != nil {
+		return err
+	}
+	if len(v.diffs) > 0 {
+		return fmt.Errorf("retire %s: the mirror's copy differs (%s): the primary keeps it", rel, v.diffs[0].What)
+	}
+	if err := m.primary.unlink(rel); err != nil {
+		return err
+	}
+	m.stats.retained.Add(1)
+	return m.primary.syncDir(parentDir(rel))
 }

@@ -201,6 +201,10 @@ func check(o Options, r *Report) (mirror.Record, error) {
 			return rec, refuse("mirror %s was never completely in sync (state %s): it may miss data; finish a sync first, or pass --force to promote it anyway", o.Mirror, rec.State)
 		}
 		r.MayBeMissing = append(r.MayBeMissing, fmt.Sprintf("the mirror was never completely in sync (state %s): any file may be incomplete", rec.State))
+	case mirror.StateInSync:
+		if rec.NeedsRecovery && !o.Catastrophic {
+			return rec, refuse("mirror %s was copied from a running environment by mirrorctl sync: only catastrophic recovery makes it consistent; run promote --catastrophic (or sync --recover first)", o.Mirror)
+		}
 	case mirror.StateDegraded:
 		if !o.Force {
 			return rec, refuse("mirror %s is DEGRADED since the mirror disk failed (%s): it misses changes; resync it, or pass --force to promote it anyway", o.Mirror, rec.DegradedNote)

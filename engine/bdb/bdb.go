@@ -26,7 +26,10 @@ type BDB struct {
 	toolsErr error
 }
 
-var _ engine.Engine = (*BDB)(nil)
+var (
+	_ engine.Engine   = (*BDB)(nil)
+	_ engine.Archiver = (*BDB)(nil)
+)
 
 // New returns the engine. The utilities are looked up now (under hint, a directory or a name prefix,
 // when given; else $MIRRORCTL_BDB_UTILS; else $PATH), but their absence is reported only by Available
