@@ -59,7 +59,11 @@ func parseAcked(t *testing.T, s string) []int {
 }
 
 // checkResult is what `mirrorctl workload check` prints.
-type checkResult struct{ Acked, Found, Lost, Wrong, MaxKey int }
+type checkResult struct {
+	Acked, Found, Lost, Wrong int
+	MaxKey                    int   `json:"max_key"`
+	Missing                   []int `json:"missing"`
+}
 
 // workloadCheck checks every acknowledged key in the environment dir and fails the test on any loss.
 func workloadCheck(t *testing.T, dir, ackedFile string) checkResult {

@@ -79,3 +79,48 @@ func (d *Disk) sub(t *testing.T, name string) string {
 	}
 	return p
 }
+
+// Replace unmounts a dead file system and puts a fresh, empty one at the same place: a new disk.
+func (d *Disk) Replace(t *testing.T) {
+	t.Helper()
+	_ = syscall.Unmount(d.Dir, syscall.MNT_DETACH)
+	if d.Device != "" {
+		_ = exec.Command("losetup", "-d", d.Device).Run()
+	}
+	st, err := os.Stat(d.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(d.Image)
+	f, err := os.Create(d.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(st.Size()); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	out, err := exec.Command("losetup", "--find", "--show", d.Image).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup: %v: %s", err, out)
+	}
+	d.Device = strings.TrimSpace(string(out))
+	if out, err := exec.Command("mkfs.xfs", "-q", "-f", d.Device).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.xfs: %v: %s", err, out)
+	}
+	if out, err := exec.Command("mount", d.Device, d.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v: %s", err, out)
+	}
+}
+
+// Remount unmounts a dead file system and mounts its device again (xfs replays its journal): what
+// was durable before the failure is there.
+func (d *Disk) Remount(t *testing.T) {
+	t.Helper()
+	if err := syscall.Unmount(d.Dir, 0); err != nil {
+		t.Fatalf("unmount the dead file system: %v", err)
+	}
+	if out, err := exec.Command("mount", d.Device, d.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount again: %v: %s", err, out)
+	}
+}

@@ -98,6 +98,11 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	if create && isLog {
 		m.logCreated(rel, n)
 	}
+	if f.want {
+		m.mu.Lock()
+		m.open[f] = struct{}{}
+		m.mu.Unlock()
+	}
 	return f, nil
 }
 
@@ -278,12 +283,25 @@ func (f *File) Sync(datasync bool) error {
 	return f.m.syncDirtyDirs()
 }
 
+// dropMirror closes the mirror's descriptor of a file whose mirror disk was replaced.
+func (f *File) dropMirror() {
+	f.lock.Lock()
+	defer f.lock.Unlock()
+	if f.q >= 0 {
+		unix.Close(f.q)
+		f.q = -1
+	}
+}
+
 // Close gives the mirror the primary's timestamps and closes both descriptors.
 func (f *File) Close() error {
 	if f.closed {
 		return nil
 	}
 	f.closed = true
+	f.m.mu.Lock()
+	delete(f.m.open, f)
+	f.m.mu.Unlock()
 	var err error
 	if f.q >= 0 {
 		err = f.copyTimes()

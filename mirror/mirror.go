@@ -73,6 +73,7 @@ type Mirror struct {
 	dirtyDirs  map[string]struct{} // directories whose entries changed since their last fsync
 	degraded   *Degraded           // non-nil once the mirror missed a change
 	sealed     map[string]string   // sealed log file -> SHA-256
+	open       map[*File]struct{}  // files open for writing on the mirror
 	currentLog string              // the newest log file created through the mount
 	currentNum uint32
 }
@@ -110,6 +111,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
 		onError: o.OnError, log: lg, dirtyDirs: map[string]struct{}{},
 		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
+		open: map[*File]struct{}{},
 	}
 	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
 		for k, v := range rec.Sealed {

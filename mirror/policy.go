@@ -45,13 +45,24 @@ func NewExclusions(globs []string, rebuilt func(rel string) bool) (*Exclusions, 
 	return &Exclusions{Globs: globs, Rebuilt: rebuilt}, nil
 }
 
-// Mirrored implements Policy.
+// Mirrored implements Policy. What lies below an excluded directory is excluded too: the mirror has no
+// such directory, and Sync and Verify never descend into one.
 func (e *Exclusions) Mirrored(rel string) bool {
 	if IsMeta(rel) {
 		return false
 	}
+	for p := rel; p != "." && p != "/" && p != ""; p = path.Dir(p) {
+		if e.excluded(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// excluded reports whether rel itself is rebuilt by recovery or matches a glob.
+func (e *Exclusions) excluded(rel string) bool {
 	if e.Rebuilt != nil && e.Rebuilt(rel) {
-		return false
+		return true
 	}
 	base := path.Base(rel)
 	for _, g := range e.Globs {
@@ -60,8 +71,8 @@ func (e *Exclusions) Mirrored(rel string) bool {
 			subject = rel
 		}
 		if ok, _ := path.Match(g, subject); ok {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }

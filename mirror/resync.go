@@ -30,6 +30,7 @@ type ResyncAttempt struct {
 	Bytes  int64         `json:"bytes_copied"`
 	Error  string        `json:"error,omitempty"`
 	Whole  bool          `json:"whole"` // the mirror is in sync again
+	Fresh  bool          `json:"fresh"` // the mirror directory was new: everything was copied
 	Active bool          `json:"active,omitempty"`
 }
 
@@ -85,8 +86,30 @@ func (m *Mirror) Resync(ctx context.Context) (ResyncAttempt, error) {
 }
 
 func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
+	fresh, err := m.reopenTarget()
+	if err != nil {
+		return fmt.Errorf("the mirror %s is still unusable: %w", m.Target, err)
+	}
 	if err := m.probeMirror(); err != nil {
 		return fmt.Errorf("the mirror %s is still unusable: %w", m.Target, err)
+	}
+	if fresh {
+		// A new disk: nothing on it can be trusted, so everything is dirty, and the descriptors that
+		// open files hold on the old disk are dropped (reopened on the new one once clean).
+		a.Fresh = true
+		m.mu.Lock()
+		if m.degraded != nil {
+			m.degraded.Dirty = []string{"."}
+		}
+		files := make([]*File, 0, len(m.open))
+		for f := range m.open {
+			files = append(files, f)
+		}
+		m.mu.Unlock()
+		for _, f := range files {
+			f.dropMirror()
+		}
+		m.log.Info("the mirror directory is new or belongs to no one: resync copies everything", "mirror", m.Target)
 	}
 	// Switch to resyncing under the namespace lock: no change is between its two halves.
 	m.ns.Lock()
@@ -111,6 +134,9 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 			m.mu.Unlock()
 			a.Whole = true
 			m.log.Info("resync complete: the mirror is in sync again", "paths", a.Paths, "bytes", a.Bytes)
+			if err := m.recordServing(); err != nil {
+				return err
+			}
 			if err := ClearDegraded(m.Primary); err != nil {
 				return fmt.Errorf("the mirror is in sync, but the degraded marker could not be removed: %w", err)
 			}
@@ -169,4 +195,46 @@ func (m *Mirror) probeMirror() error {
 		return err
 	}
 	return os.Remove(p)
+}
+
+// reopenTarget opens the mirror directory again: after a dead disk was replaced, the old descriptor
+// names the dead file system. It reports whether the directory is fresh (no record of this primary).
+func (m *Mirror) reopenTarget() (bool, error) {
+	if err := os.MkdirAll(m.Target, 0o755); err != nil {
+		return false, err
+	}
+	t, err := openTree(m.Target)
+	if err != nil {
+		return false, err
+	}
+	m.ns.Lock()
+	old := m.mirror
+	m.mirror = t
+	m.ns.Unlock()
+	old.close()
+	id, _, _ := ReadIdentity(m.Primary)
+	rec, ok, err := ReadRecord(m.Target)
+	return err != nil || !ok || rec.PrimaryID != id.ID, nil
+}
+
+// recordServing writes the mirror's record after a resync: it mirrors the primary and is served.
+func (m *Mirror) recordServing() error {
+	id, _, err := ReadIdentity(m.Primary)
+	if err != nil {
+		return err
+	}
+	rec, _, _ := ReadRecord(m.Target)
+	rec.PrimaryID, rec.PrimaryPath, rec.Generation = id.ID, m.Primary, id.Generation
+	rec.State, rec.Clean, rec.PID = StateServing, false, os.Getpid()
+	rec.LastSync = time.Now().UTC()
+	m.mu.Lock()
+	rec.Sealed = make(map[string]string, len(m.sealed))
+	for k, v := range m.sealed {
+		rec.Sealed[k] = v
+	}
+	m.mu.Unlock()
+	if err := WriteRecord(m.Target, rec); err != nil {
+		return fmt.Errorf("record the resynced mirror: %w", err)
+	}
+	return nil
 }

@@ -37,6 +37,7 @@ type Session struct {
 	Report      SyncReport
 	FullCompare bool
 	lock        *Lock
+	holder      Holder
 	serve       bool
 }
 
@@ -65,7 +66,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: lock, serve: o.Serve}
+	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: lock, holder: o.Holder, serve: o.Serve}
 	fail := func(err error) (*Session, error) {
 		if s.Mirror != nil {
 			s.Mirror.Close()
@@ -154,4 +155,21 @@ func syncfs(dir string) error {
 		return fmt.Errorf("syncfs %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Resync resyncs the mirror while it is served (see Mirror.Resync); when the mirror directory was a
+// fresh one (a replaced disk), the session's lock is taken again there, so that the new mirror is
+// protected like the old one.
+func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
+	a, err := s.Mirror.Resync(ctx)
+	if err == nil && a.Fresh {
+		h, _ := ReadHolder(s.Pair.Mirror)
+		if l, lerr := TryLock(s.Pair.Mirror, s.holder); lerr == nil {
+			s.lock.Unlock()
+			s.lock = l
+		} else {
+			err = fmt.Errorf("resynced, but cannot lock the new mirror (held by pid %d): %w", h.PID, lerr)
+		}
+	}
+	return a, err
 }

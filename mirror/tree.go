@@ -140,17 +140,25 @@ func (t *tree) lchown(rel string, uid, gid int) error {
 	return t.at(rel, func(d int, n string) error { return unix.Fchownat(d, n, uid, gid, unix.AT_SYMLINK_NOFOLLOW) })
 }
 
-// chmod changes the mode of rel; symbolic links have no mode of their own and are left alone.
+// chmod changes the mode of rel; symbolic links have no mode of their own and are left alone. The
+// entry is opened once (O_PATH|O_NOFOLLOW) and that inode is both checked and changed: checking by name
+// and then changing by name would follow a symlink swapped in between, out of the tree.
 func (t *tree) chmod(rel string, mode uint32) error {
 	return t.at(rel, func(d int, n string) error {
+		fd, err := unix.Openat(d, n, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
 		var st unix.Stat_t
-		if err := unix.Fstatat(d, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if err := unix.Fstat(fd, &st); err != nil {
 			return err
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 			return nil
 		}
-		return unix.Fchmodat(d, n, mode&07777, 0)
+		// fchmod refuses O_PATH descriptors; the descriptor's /proc link reaches the same inode.
+		return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode&07777)
 	})
 }
 

@@ -123,7 +123,7 @@ func runMount(c *cli.Context) error {
 
 	go unmountOnSignal(ctx, server, mp, logger)
 	if iv := c.Duration("resync-interval"); iv > 0 {
-		go retryResync(ctx, s.Mirror, iv, logger)
+		go retryResync(ctx, s, iv, logger)
 	}
 	server.Wait()
 	if err := s.Stop(); err != nil {
@@ -196,7 +196,7 @@ func withPolicy(o mirror.Options, onErr mirror.ErrorPolicy, logger *slog.Logger)
 }
 
 // retryResync tries a resync every interval while the mirror is degraded, until ctx ends.
-func retryResync(ctx context.Context, m *mirror.Mirror, every time.Duration, logger *slog.Logger) {
+func retryResync(ctx context.Context, m *mirror.Session, every time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

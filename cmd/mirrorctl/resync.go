@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,7 +31,8 @@ func resyncCommand() *cli.Command {
 				return fmt.Errorf("resync of %s: %w", mp, err)
 			}
 			if !c.Bool("json") {
-				fmt.Fprintf(c.App.Writer, "mirror of %s is in sync again: %v paths, %v bytes copied\n", mp, res["paths"], res["bytes_copied"])
+				bytes, _ := res["bytes_copied"].(float64)
+				fmt.Fprintf(c.App.Writer, "mirror of %s is in sync again: %v paths resynced, %s copied\n", mp, res["paths"], humanize.IBytes(uint64(bytes)))
 			}
 			return nil
 		},

@@ -152,7 +152,11 @@ func runStatus(c *cli.Context) error {
 	}
 	printStatus(c.App.Writer, r)
 	if r.State == mirror.StateDegraded {
-		return &exitError{code: 3, err: errors.New("mirror is DEGRADED: it misses changes; run mirrorctl sync (or remount) once its disk works")}
+		fix := "run mirrorctl sync (or mount) once its disk works"
+		if r.Live {
+			fix = "run mirrorctl resync " + r.MountPoint + " once its disk works (a new disk mounted at the same place is fine)"
+		}
+		return &exitError{code: 3, err: errors.New("mirror is DEGRADED: it misses changes; " + fix)}
 	}
 	return nil
 }

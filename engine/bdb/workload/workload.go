@@ -40,7 +40,11 @@ static int wl_put2(DB_ENV *env, DB *a, DB *b, void *key, u_int32_t klen, void *v
 	k.data = key; k.size = klen; v.data = val; v.size = vlen;
 	if ((ret = a->put(a, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
 	if ((ret = b->put(b, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
-	return txn->commit(txn, 0);
+	if ((ret = txn->commit(txn, DB_TXN_SYNC)) != 0) return ret;
+	// Berkeley DB 5.3 can return success from a commit whose log write failed (seen when the file
+	// system under it went away): flush again and report any failure, so that only commits whose
+	// log records really reached the file system are acknowledged.
+	return env->log_flush(env, NULL);
 }
 
 // wl_get copies the value of key into buf (at most cap bytes); *len is the value's full length.
@@ -104,6 +108,8 @@ type CheckResult struct {
 	Lost   int `json:"lost"`
 	Wrong  int `json:"wrong"`
 	MaxKey int `json:"max_key"` // the largest acknowledged key present
+	// Missing lists the first lost or wrong keys, for the operator.
+	Missing []int `json:"missing,omitempty"`
 }
 
 // Databases are the two databases every transaction updates.
@@ -277,6 +283,9 @@ func Check(o Options, acked []int, removeRegions bool) (CheckResult, error) {
 			if string(got) != string(want) {
 				ok = false
 			}
+		}
+		if (!found || !ok) && len(r.Missing) < 20 {
+			r.Missing = append(r.Missing, i)
 		}
 		switch {
 		case !found:

@@ -1,0 +1,104 @@
+package mirror
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestExclusions_Mirrored(t *testing.T) {
+	e, err := NewExclusions([]string{"*.tmp", "cache", "scratch/*", "a/b/c"}, func(rel string) bool {
+		return strings.HasPrefix(rel[strings.LastIndex(rel, "/")+1:], "__db.")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]bool{
+		"data.db":             true,
+		"x.tmp":               false,
+		"deep/down/x.tmp":     false,
+		"x.tmp.db":            true,
+		"cache":               false,
+		"cache/file":          false, // below an excluded directory: the mirror has no such directory
+		"cache/sub/file":      false,
+		"sub/cache":           false,
+		"sub/cache/f":         false,
+		"cachefile":           true,
+		"scratch":             true,
+		"scratch/x":           false,
+		"scratch/x/y":         false,
+		"other/scratch/x":     true,
+		"a/b/c":               false,
+		"a/b/c/d":             false,
+		"a/b":                 true,
+		"__db.001":            false,
+		"env/__db.register":   false,
+		"__db.001/not/really": false,
+		MetaDir:               false,
+		MetaDir + "/lock":     false,
+		MetaDir + "x":         true,
+		"sub/" + MetaDir:      true,
+	}
+	for rel, want := range cases {
+		if got := e.Mirrored(rel); got != want {
+			t.Errorf("Mirrored(%q) = %v; want %v", rel, got, want)
+		}
+	}
+}
+
+func TestNewExclusions_RefusesBadGlob(t *testing.T) {
+	for _, g := range []string{"[", "a[", `\`, "[]a]"} {
+		if _, err := NewExclusions([]string{"ok", g}, nil); err == nil || !strings.Contains(err.Error(), g) {
+			t.Errorf("NewExclusions(%q) = %v; want an error naming the glob", g, err)
+		}
+	}
+}
+
+// What lies in an excluded directory is written on the primary only: it must not reach for the mirror,
+// where the directory does not exist (with --on-mirror-error=fail the application would get errors for
+// files the operator asked not to mirror).
+func TestMirror_ExcludedDirectoryContentsStayOnThePrimary(t *testing.T) {
+	p := newPair(t, Options{OnError: Fail})
+	if err := p.m.Mkdir("scratch", 0o755, Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.m.Mkdir("scratch/tmpdir", 0o755, Owner{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.m.Mkdir("scratch/tmpdir/sub", 0o755, Owner{}); err != nil {
+		t.Fatalf("mkdir below an excluded directory: %v", err)
+	}
+	f, err := p.m.OpenFile("scratch/tmpdir/sub/f", unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o644, Owner{})
+	if err != nil {
+		t.Fatalf("create below an excluded directory: %v", err)
+	}
+	if f.Mirrored() {
+		t.Error("a file below an excluded directory is mirrored")
+	}
+	if _, err := f.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(false); err != nil {
+		t.Fatalf("fsync below an excluded directory: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.m.Rename("scratch/tmpdir/sub/f", "scratch/tmpdir/sub/g", 0); err != nil {
+		var me *MirrorError
+		if errors.As(err, &me) {
+			t.Fatalf("rename below an excluded directory reached the mirror: %v", err)
+		}
+		t.Fatal(err)
+	}
+	if err := p.m.SyncDir("scratch/tmpdir/sub"); err != nil {
+		t.Fatalf("fsync of a directory below an excluded directory: %v", err)
+	}
+	if p.m.Stats().MirrorErrors != 0 {
+		t.Errorf("%d mirror errors", p.m.Stats().MirrorErrors)
+	}
+	requireGone(t, p.Q("scratch/tmpdir"))
+	requireClean(t, p.m)
+}
