@@ -83,6 +83,11 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 			}
 		}
 		if create {
+			// A stale mirror file of this name keeps its old mode through O_CREAT: give it the primary's.
+			if err := unix.Fchmod(q, st.Mode&07777); err != nil {
+				unix.Close(q)
+				return err
+			}
 			if err := o.apply(t, rel); err != nil {
 				unix.Close(q)
 				return err

@@ -57,6 +57,9 @@ func (t *tree) open(rel string, flags int, mode uint32) (int, error) {
 	if err != nil {
 		return -1, err
 	}
+	if flags&unix.O_CREAT == 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE {
+		mode = 0 // open(2) ignores it; openat2 refuses it with EINVAL
+	}
 	for {
 		fd, err := unix.Openat2(t.fd, c, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode & 07777), Resolve: resolveFlags})
 		if err == unix.EINTR || err == unix.EAGAIN {
