@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+func report(configs []*config, workloads []workload, results map[string]map[string][]float64, cpu map[string][]float64, rec []recoveryRow) error {
+	var md strings.Builder
+	host, _ := os.Hostname()
+	kernel, _ := exec.Command("uname", "-r").Output()
+	fmt.Fprintf(&md, "# mirrorctl benchmark\n\n")
+	fmt.Fprintf(&md, "Measured %s on %s (%d CPUs, Linux %s) with `make bench`: %d interleaved rounds of %d s per workload; "+
+		"primary and mirror on two loop-backed xfs file systems on the same host disk. Figures are medians (min–max); the ratio is to native.\n\n",
+		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), strings.TrimSpace(string(kernel)), *rounds, *seconds)
+	names := make([]string, 0, len(configs))
+	for _, c := range configs {
+		if c.note == "" {
+			names = append(names, c.name)
+		}
+	}
+	fmt.Fprintf(&md, "| workload | %s |\n|---|%s\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
+	for _, w := range workloads {
+		native, _, _ := median(results[w.name]["native"])
+		row := []string{fmt.Sprintf("%s (%s)", w.name, w.unit)}
+		for _, n := range names {
+			med, lo, hi := median(results[w.name][n])
+			ratio := 0.0
+			if native > 0 {
+				ratio = med / native
+			}
+			row = append(row, fmt.Sprintf("%.0f (%.0f–%.0f) **%.2f×**", med, lo, hi, ratio))
+		}
+		fmt.Fprintf(&md, "| %s |\n", strings.Join(row, " | "))
+	}
+	fmt.Fprintf(&md, "\nReads were served from the page cache (the data had just been written).\n\n")
+	if len(cpu) > 0 {
+		fmt.Fprintf(&md, "Mount process: CPU seconds per round of all workloads, and peak RSS (MiB):\n\n")
+		for _, c := range configs {
+			if v, ok := cpu[c.name]; ok {
+				m, lo, hi := median(v)
+				r, _, _ := median(cpu[c.name+" rss"])
+				fmt.Fprintf(&md, "- %s: %.1f s CPU (%.1f–%.1f), peak RSS %.0f MiB\n", c.name, m, lo, hi, r)
+			}
+		}
+		fmt.Fprintln(&md)
+	}
+	if len(rec) > 0 {
+		fmt.Fprintf(&md, "## Failover: promote against catastrophic recovery of the same mirror\n\n")
+		fmt.Fprintf(&md, "| log history | log files | promote | files read by promote | `db_recover -c` | promote / catastrophic |\n|---|---|---|---|---|---|\n")
+		for _, r := range rec {
+			fmt.Fprintf(&md, "| %d MiB | %d | %s | %d | %s | %.1f%% |\n", r.HistoryMiB, r.LogFiles, r.Promote.Round(time.Millisecond), r.Replayed,
+				r.Catastrophic.Round(time.Millisecond), 100*r.Promote.Seconds()/r.Catastrophic.Seconds())
+		}
+		fmt.Fprintln(&md)
+	}
+	for _, c := range configs {
+		if c.note != "" {
+			fmt.Fprintf(&md, "Not measured: %s (%s).\n", c.name, c.note)
+		}
+	}
+	fmt.Print("\n" + md.String())
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*outDir, "results.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(*outDir, "results.svg"), []byte(chart(names, workloads, results)), 0o644)
+}
+
+// chart draws the ratios to native as grouped horizontal bars, one group per workload.
+func chart(names []string, workloads []workload, results map[string]map[string][]float64) string {
+	const barH, gap, left, width = 12, 14, 330, 420
+	colors := []string{"#888888", "#4e79a7", "#a0cbe8", "#e15759", "#f28e2b", "#ffbe7d", "#59a14f"}
+	h := len(workloads)*(len(names)*barH+gap) + 60 + len(names)*16
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", left+width+80, h)
+	fmt.Fprintf(&b, `<text x="10" y="16" font-size="13">mirrorctl: throughput relative to native (1.0 = native)</text>`+"\n")
+	y := 30
+	maxRatio := 1.5
+	x1 := left + int(float64(width)/maxRatio)
+	for _, w := range workloads {
+		native, _, _ := median(results[w.name]["native"])
+		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+barH, w.name)
+		for i, n := range names {
+			med, _, _ := median(results[w.name][n])
+			ratio := 0.0
+			if native > 0 {
+				ratio = med / native
+			}
+			bw := int(float64(width) * min(ratio, maxRatio) / maxRatio)
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/><text x="%d" y="%d">%.2f</text>`+"\n",
+				left, y, bw, barH-2, colors[i%len(colors)], left+bw+4, y+barH-3, ratio)
+			y += barH
+		}
+		y += gap
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="26" x2="%d" y2="%d" stroke="black" stroke-dasharray="3,3"/>`+"\n", x1, x1, y)
+	for i, n := range names {
+		fmt.Fprintf(&b, `<rect x="10" y="%d" width="10" height="10" fill="%s"/><text x="26" y="%d">%s</text>`+"\n", y+i*16, colors[i%len(colors)], y+i*16+9, n)
+	}
+	b.WriteString("</svg>\n")
+	return b.String()
+}
