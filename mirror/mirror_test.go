@@ -88,6 +88,15 @@ func TestMirror_OpsReachBothSides(t *testing.T) {
 			},
 		},
 		{
+			name:  "rename noreplace onto a free name",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "a", "A") },
+			op:    func(p *pair) error { return p.m.Rename("a", "b", unix.RENAME_NOREPLACE) },
+			check: func(t *testing.T, p *pair) {
+				requireGone(t, p.both("a")...)
+				requireContent(t, "A", p.both("b")...)
+			},
+		},
+		{
 			name: "rename exchange",
 			setup: func(t *testing.T, p *pair) {
 				createFile(t, p, "a", "A")

@@ -22,8 +22,10 @@ type PolicyFunc func(rel string) bool
 // Mirrored implements Policy.
 func (f PolicyFunc) Mirrored(rel string) bool { return f(rel) }
 
-// IsMeta reports whether rel lies in the metadata area.
+// IsMeta reports whether rel lies in the metadata area, however it is spelt ("./.mirrorctl/x" and
+// "a/../.mirrorctl" are cleaned to it by the tree, so they must be refused too).
 func IsMeta(rel string) bool {
+	rel = path.Clean(rel)
 	return rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/")
 }
 

@@ -330,3 +330,24 @@ func TestTree_ChmodNeverFollowsASwappedSymlink(t *testing.T) {
 		}
 	}
 }
+
+// Like open(2), the mode matters only when creating; openat2 alone would refuse it with EINVAL.
+func TestTree_OpenIgnoresModeWithoutCreate(t *testing.T) {
+	tr, _ := escapeFixture(t)
+	for _, flags := range []int{unix.O_RDONLY, unix.O_RDWR, unix.O_WRONLY | unix.O_TRUNC} {
+		fd, err := tr.open("inside", flags|unix.O_NOFOLLOW, 0o644)
+		if err != nil {
+			t.Errorf("open(inside, %#x, 0644) = %v", flags, err)
+			continue
+		}
+		unix.Close(fd)
+	}
+	fd, err := tr.open("made", unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	if st := lstat(t, tr.abs("made")); st.Mode&0o777 != 0o600 {
+		t.Errorf("created with mode %o; want 0600", st.Mode&0o777)
+	}
+}

@@ -37,20 +37,19 @@ func mountedAt(dir string) (bool, string) {
 	return false, ""
 }
 
-// unescapeMount undoes the octal escapes (\040 for a space) of /proc/self/mountinfo.
+// unescapeMount undoes the octal escapes (\040 for a space) of /proc/self/mountinfo: a backslash
+// and exactly three octal digits; anything else is kept as it is.
 func unescapeMount(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
+	isOctal := func(c byte) bool { return c >= '0' && c <= '7' }
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) && s[i+1] <= '3' {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
 		}
 		b.WriteByte(s[i])
 	}

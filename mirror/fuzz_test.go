@@ -1,0 +1,161 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// These fuzz tests complement FuzzCleanRel, FuzzExclusions and FuzzParseErrorPolicy with the exact
+// properties callers rely on. Their seeds run as ordinary tests; go test -fuzz explores further, and
+// whatever it finds goes to testdata/fuzz.
+
+// FuzzCleanRelIdempotent: an accepted path is in clean form, stays accepted as it is, and never leaves
+// the tree; a refused one wraps EXDEV.
+func FuzzCleanRelIdempotent(f *testing.F) {
+	for _, s := range []string{"", ".", "a/b", "a//b/", "./a", "a/..", "a/../..", "..", "../a", "/", "//a", "...", "..a/b", "a/./../b/./c/", ".mirrorctl/../x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := cleanRel(s)
+		if err != nil {
+			if !errors.Is(err, unix.EXDEV) || c != "" {
+				t.Fatalf("cleanRel(%q) = %q, %v; a refusal must be empty and wrap EXDEV", s, c, err)
+			}
+			return
+		}
+		if path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") || strings.Contains(c, "/../") || strings.HasSuffix(c, "/..") {
+			t.Fatalf("cleanRel(%q) = %q leaves the tree", s, c)
+		}
+		if path.Clean(c) != c || c == "" {
+			t.Fatalf("cleanRel(%q) = %q is not in clean form", s, c)
+		}
+		if again, err := cleanRel(c); err != nil || again != c {
+			t.Fatalf("cleanRel(cleanRel(%q)) = %q, %v; want %q", s, again, err, c)
+		}
+	})
+}
+
+// FuzzExclusionsConsistent: a policy never panics, never mirrors the metadata area however the path is
+// spelt, and never mirrors a path whose directory it does not mirror (Sync never descends into one, and
+// the mirror has no such directory for a write to land in).
+func FuzzExclusionsConsistent(f *testing.F) {
+	seeds := [][3]string{
+		{"*.tmp", "", "a/b.tmp"},
+		{"cache", "scratch/*", "cache/x/y"},
+		{"[", "", MetaDir},
+		{"*", "", "a"},
+		{"a/*/c", "b", "a/b/c/d"},
+		{"", "", "./" + MetaDir + "/lock"},
+		{"", "", "x/../" + MetaDir},
+		{"", "", MetaDir + "//lock"},
+		{"\\", "[]", "a"},
+	}
+	for _, s := range seeds {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, g1, g2, rel string) {
+		e, err := NewExclusions([]string{g1, g2}, func(rel string) bool { return strings.HasPrefix(path.Base(rel), "__db.") })
+		if err != nil {
+			if !strings.Contains(err.Error(), "not a valid glob") {
+				t.Fatalf("NewExclusions(%q, %q): %v", g1, g2, err)
+			}
+			return
+		}
+		got := e.Mirrored(rel)
+		if c, err := cleanRel(rel); err == nil && IsMeta(c) && got {
+			t.Fatalf("Mirrored(%q) = true, but it names %q in the metadata area", rel, c)
+		}
+		if got && IsMeta(rel) {
+			t.Fatalf("Mirrored(%q) = true for the metadata area", rel)
+		}
+		if parent := path.Dir(rel); got && parent != rel && !e.Mirrored(parent) {
+			t.Fatalf("Mirrored(%q) = true, but its directory %q is not mirrored (globs %q, %q)", rel, parent, g1, g2)
+		}
+	})
+}
+
+// FuzzParseErrorPolicyExact: exactly the documented values parse; any other says what it got.
+func FuzzParseErrorPolicyExact(f *testing.F) {
+	for _, s := range []string{"", "degrade", "fail", "FAIL", "fail ", "degrade\x00", "ignore"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseErrorPolicy(s)
+		want, ok := map[string]ErrorPolicy{"": Degrade, "degrade": Degrade, "fail": Fail}[s]
+		if ok != (err == nil) || ok && p != want {
+			t.Fatalf("ParseErrorPolicy(%q) = %v, %v", s, p, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) {
+			t.Fatalf("ParseErrorPolicy(%q): message %q does not quote the value", s, err)
+		}
+	})
+}
+
+// FuzzMirror_PathsStayInside drives the Mirror's operations with arbitrary relative paths: whatever
+// the path, nothing outside the two trees changes, the metadata areas stay as they were, and the
+// mirror stays equal to the primary.
+func FuzzMirror_PathsStayInside(f *testing.F) {
+	for _, s := range []string{"a", "../escape", "/abs", "./" + MetaDir + "/x", "d/../" + MetaDir, "link/x", "x/./y", "a\nb", MetaDir + "x"} {
+		f.Add(s, "b")
+	}
+	f.Fuzz(func(t *testing.T, rel, other string) {
+		base := t.TempDir()
+		p := openPair(t, base+"/primary", base+"/mirror", Options{OnError: Fail})
+		writeFile(t, base+"/outside/victim", []byte("v"))
+		writeFile(t, p.P(MetaDir+"/identity.json"), []byte("{}"))
+		writeFile(t, p.Q(MetaDir+"/mirror.json"), []byte("{}"))
+		for _, root := range []string{p.primary, p.target} {
+			if err := unix.Symlink("../outside", root+"/link"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := snapshot(t, base+"/outside") + "\n" + metaSnapshot(t, p.P(MetaDir)) + "\n" + metaSnapshot(t, p.Q(MetaDir))
+		_ = p.m.Mkdir(rel, 0o755, Owner{})
+		if f, err := p.m.OpenFile(rel+"/f", unix.O_RDWR|unix.O_CREAT, 0o644, Owner{}); err == nil {
+			f.WriteAt([]byte("x"), 0)
+			f.Close()
+		}
+		_ = p.m.Symlink("t", other, Owner{})
+		_ = p.m.Rename(other, rel+"/moved", 0)
+		_ = p.m.Link(rel+"/f", other)
+		_ = p.m.Setattr(rel+"/f", SetAttr{Mode: ptr(uint32(0o600)), Size: ptr(int64(0))})
+		_ = p.m.Setxattr(rel, "user.x", []byte("1"), 0)
+		_ = p.m.Unlink(rel + "/f")
+		_ = p.m.Rmdir(rel)
+		after := snapshot(t, base+"/outside") + "\n" + metaSnapshot(t, p.P(MetaDir)) + "\n" + metaSnapshot(t, p.Q(MetaDir))
+		if after != before {
+			t.Fatalf("operations on %q and %q changed the outside or a metadata area:\nbefore:\n%s\nafter:\n%s", rel, other, before, after)
+		}
+		if diffs, err := p.m.Verify(context.Background(), VerifyOptions{}); err != nil || len(diffs) > 0 {
+			t.Fatalf("operations on %q and %q left the mirror different: %v %v", rel, other, diffs, err)
+		}
+	})
+}
+
+// metaSnapshot is snapshot of a metadata area without what mirrorctl itself keeps there while files
+// are open (the intent record, and the directory times its rewrites change).
+func metaSnapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var keep []string
+	for _, line := range strings.Split(snapshot(t, dir), "\n") {
+		switch {
+		case strings.HasPrefix(line, fmt.Sprintf("%q ", intentFile)), strings.HasPrefix(line, fmt.Sprintf("%q ", intentFile+".tmp")):
+			continue
+		case strings.HasPrefix(line, `"." `):
+			if i, j := strings.Index(line, " mtime="), strings.Index(line, " xattr "); i >= 0 {
+				if j < 0 {
+					j = len(line)
+				}
+				line = line[:i] + line[j:]
+			}
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, "\n")
+}

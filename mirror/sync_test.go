@@ -1,0 +1,332 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// populate fills a primary directory (behind the mirror's back) with every kind of entry.
+func populate(t *testing.T, dir string) {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "file"), []byte("content"))
+	writeFile(t, filepath.Join(dir, "empty"), nil)
+	writeFile(t, filepath.Join(dir, "a/b/c/deep"), []byte("deep content"))
+	writeFile(t, filepath.Join(dir, "skip.excl"), []byte("excluded"))
+	writeFile(t, filepath.Join(dir, "__db.001"), []byte("region"))
+	writeFile(t, filepath.Join(dir, "scratch/x/y"), []byte("excluded by path"))
+	writeFile(t, filepath.Join(dir, MetaDir, "identity.json"), []byte("{}"))
+	if err := os.Mkdir(filepath.Join(dir, "emptydir"), 0o710); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("a/b/c/deep", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nowhere/at/all", filepath.Join(dir, "a/dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "a/fifo"), 0o620); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(dir, "a/b"), time.Unix(1_000_000, 0), time.Unix(1_000_000, 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMirror_SyncCopiesEverythingThenNothing(t *testing.T) {
+	p := newPair(t, Options{})
+	populate(t, p.primary)
+	var progress []int64
+	r := mustSync(t, p.m, SyncOptions{Progress: func(done, total int64) { progress = append(progress, done, total) }})
+	// file, empty, a, a/b, a/b/c, a/b/c/deep, scratch, emptydir, link, a/dangling, a/fifo
+	if r.Copied != 11 || r.Removed != 0 || r.BytesCopied != int64(len("content")+len("deep content")) {
+		t.Errorf("first sync: %+v; want 11 entries and 19 bytes copied", r)
+	}
+	if len(progress) < 2 || progress[len(progress)-2] != 19 || progress[len(progress)-1] != 19 {
+		t.Errorf("progress calls %v; want the last to report 19 of 19 bytes", progress)
+	}
+	requireClean(t, p.m)
+	for rel, typ := range map[string]uint32{"a/fifo": unix.S_IFIFO, "link": unix.S_IFLNK, "emptydir": unix.S_IFDIR, "file": unix.S_IFREG} {
+		pst, qst := lstat(t, p.P(rel)), lstat(t, p.Q(rel))
+		if qst.Mode&unix.S_IFMT != typ || qst.Mode != pst.Mode || qst.Mtim != pst.Mtim {
+			t.Errorf("%s: mirror mode %o mtime %v; primary %o %v", rel, qst.Mode, qst.Mtim, pst.Mode, pst.Mtim)
+		}
+	}
+	if st := lstat(t, p.Q("a/b")); st.Mtim.Sec != 1_000_000 {
+		t.Errorf("a/b: mirror mtime %v; want the primary's (a directory's times are set after its entries)", st.Mtim)
+	}
+	requireGone(t, p.Q("skip.excl"), p.Q("__db.001"), p.Q("scratch/x"), p.Q(MetaDir+"/identity.json"))
+
+	for _, full := range []bool{false, true} {
+		r = mustSync(t, p.m, SyncOptions{Full: full})
+		if r.BytesCopied != 0 || r.Copied != 0 || r.Removed != 0 {
+			t.Errorf("sync (full=%v) of an equal mirror: %+v; want nothing copied or removed", full, r)
+		}
+		if full && r.BytesExamined != 19 {
+			t.Errorf("full sync examined %d bytes; want 19", r.BytesExamined)
+		}
+	}
+}
+
+func TestMirror_FullSyncCopiesOnlyTheChangedChunk(t *testing.T) {
+	p := newPair(t, Options{})
+	data := make([]byte, 8<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	writeFile(t, p.P("big"), data)
+	if r := mustSync(t, p.m, SyncOptions{}); r.BytesCopied != 8<<20 {
+		t.Fatalf("first sync copied %d bytes; want %d", r.BytesCopied, 8<<20)
+	}
+	st := lstat(t, p.P("big"))
+	data[5<<20+3] ^= 0xff
+	writeFile(t, p.P("big"), data)
+	// Same size and times: only a full sync can tell.
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNano(p.P("big"), ts); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustSync(t, p.m, SyncOptions{}); r.BytesCopied != 0 || r.Copied != 0 {
+		t.Errorf("sync by metadata copied %+v; it must trust equal size and times", r)
+	}
+	diffs, err := p.m.Verify(context.Background(), VerifyOptions{})
+	if err != nil || len(diffs) != 1 || diffs[0].Rel != "big" || !strings.Contains(diffs[0].What, "offset 5242880") {
+		t.Errorf("Verify = %v, %v; want the content of big differing at offset 5242880", diffs, err)
+	}
+	r := mustSync(t, p.m, SyncOptions{Full: true})
+	if r.BytesCopied != 1<<20 || r.Copied != 1 || r.BytesExamined != 8<<20 {
+		t.Errorf("full sync: %+v; want exactly one 1 MiB chunk copied of 8 MiB examined", r)
+	}
+	requireClean(t, p.m)
+
+	// A change of size alone (a truncation to a chunk boundary) copies nothing but truncates.
+	if err := os.Truncate(p.P("big"), 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	r = mustSync(t, p.m, SyncOptions{Full: true})
+	if r.BytesCopied != 0 || r.Copied != 1 {
+		t.Errorf("sync after truncation: %+v; want one entry changed and no byte copied", r)
+	}
+	requireClean(t, p.m)
+}
+
+func TestMirror_SyncRemovesExtrasButKeepsKeptAndExcluded(t *testing.T) {
+	p := newPair(t, Options{})
+	writeFile(t, p.P("real"), []byte("r"))
+	writeFile(t, p.P("scratch/other"), []byte("excluded on the primary too"))
+	for _, rel := range []string{"extra", "extradir/sub/f", "keep.log", "kept/dir/f", "x.excl", "__db.002", "scratch/tmp", MetaDir + "/mirror.json"} {
+		writeFile(t, p.Q(rel), []byte(rel))
+	}
+	if err := os.Symlink("x", p.Q("extralink")); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(rel string) bool { return rel == "keep.log" || rel == "kept" }
+	r := mustSync(t, p.m, SyncOptions{Keep: keep})
+	if r.Removed != 3 {
+		t.Errorf("sync removed %d entries; want 3 (extra, extradir, extralink)", r.Removed)
+	}
+	requireGone(t, p.Q("extra"), p.Q("extradir"), p.Q("extralink"))
+	for _, rel := range []string{"keep.log", "kept/dir/f", "x.excl", "__db.002", "scratch/tmp", MetaDir + "/mirror.json"} {
+		requireContent(t, rel, p.Q(rel))
+	}
+	diffs, err := p.m.Verify(context.Background(), VerifyOptions{Keep: keep})
+	if err != nil || len(diffs) != 0 {
+		t.Errorf("Verify with the same Keep = %v, %v; want no difference", diffs, err)
+	}
+}
+
+func TestMirror_SyncReplacesEntriesOfTheWrongType(t *testing.T) {
+	p := newPair(t, Options{})
+	// primary type -> what the mirror has under that name
+	writeFile(t, p.P("was-dir"), []byte("now a file"))
+	writeFile(t, p.Q("was-dir/inner/f"), []byte("old"))
+	if err := os.Mkdir(p.P("was-file"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, p.P("was-file/child"), []byte("c"))
+	writeFile(t, p.Q("was-file"), []byte("old"))
+	if err := os.Symlink("target", p.P("was-fifo")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(p.Q("was-fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(p.P("was-link"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", p.Q("was-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("new target", p.P("retargeted")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("old target", p.Q("retargeted")); err != nil {
+		t.Fatal(err)
+	}
+	r := mustSync(t, p.m, SyncOptions{})
+	if r.Removed != 4 {
+		t.Errorf("sync removed %d entries of the wrong type; want 4", r.Removed)
+	}
+	requireClean(t, p.m)
+	if got, _ := os.Readlink(p.Q("retargeted")); got != "new target" {
+		t.Errorf("retargeted -> %q; want %q", got, "new target")
+	}
+}
+
+// Sync is safe to re-run after an interruption.
+func TestMirror_SyncCancelledMidwayThenCompletes(t *testing.T) {
+	cases := []struct {
+		name string
+		// cancelAt returns the options of the interrupted sync; it calls cancel at some point of it.
+		options func(cancel func()) (Policy, SyncOptions)
+	}{
+		{
+			name: "between entries",
+			options: func(cancel func()) (Policy, SyncOptions) {
+				base := testPolicy(t)
+				return PolicyFunc(func(rel string) bool {
+					if rel == "m" {
+						cancel()
+					}
+					return base.Mirrored(rel)
+				}), SyncOptions{}
+			},
+		},
+		{
+			name: "inside a large file",
+			options: func(cancel func()) (Policy, SyncOptions) {
+				// The first progress report comes after the first chunk copied.
+				return testPolicy(t), SyncOptions{Progress: func(done, total int64) {
+					if done > 0 && done < total {
+						cancel()
+					}
+				}}
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			base := t.TempDir()
+			primary, target := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
+			for i := range 26 {
+				writeFile(t, filepath.Join(primary, string(rune('a'+i)), "f"), []byte{byte(i)})
+			}
+			big := make([]byte, 4<<20+17)
+			for i := range big {
+				big[i] = byte(i % 251)
+			}
+			writeFile(t, filepath.Join(primary, "0big"), big)
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			policy, o := c.options(cancel)
+			m, err := Open(primary, target, policy, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := m.Sync(ctx, o)
+			m.Close()
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("interrupted Sync = %+v, %v; want context.Canceled", r, err)
+			}
+			if r.Copied == 0 {
+				t.Errorf("the interrupted sync copied nothing (%+v): it was not cancelled midway", r)
+			}
+
+			p := openPair(t, primary, target, Options{})
+			if diffs, _ := p.m.Verify(context.Background(), VerifyOptions{}); len(diffs) == 0 {
+				t.Fatal("the mirror is complete after an interrupted sync: the test interrupted nothing")
+			}
+			mustSync(t, p.m, SyncOptions{})
+			requireClean(t, p.m)
+		})
+	}
+}
+
+func TestMirror_VerifyListsEachDifference(t *testing.T) {
+	cases := []struct {
+		name    string
+		root    bool
+		rel     string
+		what    string // a word of the difference's text
+		mutate  func(t *testing.T, p *pair)
+		primary bool // mutate the primary rather than the mirror
+	}{
+		{name: "missing", rel: "f", what: "missing", mutate: func(t *testing.T, p *pair) { os.Remove(p.Q("f")) }},
+		{name: "extra", rel: "sub/new", what: "only on the mirror", mutate: func(t *testing.T, p *pair) { writeFile(t, p.Q("sub/new"), nil) }},
+		{name: "size", rel: "f", what: "size", mutate: func(t *testing.T, p *pair) { os.Truncate(p.Q("f"), 1) }},
+		{name: "mode", rel: "sub", what: "mode", mutate: func(t *testing.T, p *pair) { os.Chmod(p.Q("sub"), 0o700) }},
+		{name: "owner", root: true, rel: "f", what: "owner", mutate: func(t *testing.T, p *pair) { os.Lchown(p.Q("f"), 4242, 4242) }},
+		{name: "content", rel: "sub/g", what: "content", mutate: func(t *testing.T, p *pair) { writeFile(t, p.Q("sub/g"), []byte("GGG")) }},
+		{name: "symlink", rel: "l", what: "symlink target", mutate: func(t *testing.T, p *pair) {
+			os.Remove(p.Q("l"))
+			os.Symlink("elsewhere", p.Q("l"))
+		}},
+		{name: "type", rel: "l", what: "type", mutate: func(t *testing.T, p *pair) {
+			os.Remove(p.Q("l"))
+			writeFile(t, p.Q("l"), nil)
+		}},
+		{name: "new on the primary", rel: "fresh", what: "missing", primary: true, mutate: func(t *testing.T, p *pair) { writeFile(t, p.P("fresh"), nil) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.root {
+				needRoot(t, "give a mirror file another owner")
+			}
+			p := newPair(t, Options{})
+			writeFile(t, p.P("f"), []byte("ffff"))
+			writeFile(t, p.P("sub/g"), []byte("ggg"))
+			writeFile(t, p.P("sub/h.excl"), []byte("excluded"))
+			if err := os.Symlink("f", p.P("l")); err != nil {
+				t.Fatal(err)
+			}
+			mustSync(t, p.m, SyncOptions{})
+			requireClean(t, p.m)
+			writeFile(t, p.Q("sub/h.excl"), []byte("differs, but excluded"))
+			c.mutate(t, p)
+			diffs, err := p.m.Verify(context.Background(), VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(diffs) != 1 || diffs[0].Rel != c.rel || !strings.Contains(diffs[0].What, c.what) {
+				t.Fatalf("Verify = %v; want one difference of %s about %q", diffs, c.rel, c.what)
+			}
+			if s := diffs[0].String(); !strings.HasPrefix(s, c.rel+": ") {
+				t.Errorf("Difference.String() = %q; want it to start with the path", s)
+			}
+			mustSync(t, p.m, SyncOptions{Full: true})
+			requireClean(t, p.m)
+		})
+	}
+}
+
+func TestMirror_SyncPathsRepairsAndRemoves(t *testing.T) {
+	p := newPair(t, Options{})
+	writeFile(t, p.P("a"), []byte("a"))
+	writeFile(t, p.P("d/b"), []byte("b"))
+	mustSync(t, p.m, SyncOptions{})
+	writeFile(t, p.P("a"), []byte("A changed"))
+	os.RemoveAll(p.P("d"))
+	writeFile(t, p.P("new"), []byte("n"))
+	r, err := p.m.SyncPaths(context.Background(), []string{"a", "d", "new"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Copied != 2 {
+		t.Errorf("SyncPaths: %+v; want 2 entries copied", r)
+	}
+	requireClean(t, p.m)
+}
