@@ -243,6 +243,15 @@ func TestFaults_PrimaryDiskDies(t *testing.T) {
 	if err := wait(); err == nil {
 		t.Fatal("the workload did not see the primary's failure")
 	}
+	var st struct {
+		Stats struct {
+			PrimaryErrors int `json:"primary_errors"`
+		}
+	}
+	r := mustRun(t, "status", "--json", mp)
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil || st.Stats.PrimaryErrors == 0 {
+		t.Errorf("status does not show the failing primary: %s", r)
+	}
 	m.Kill(t)
 	p, r := promoteJSON(t, "--mirror", mirrorDir, "--primary", primary)
 	if r.Code != 0 || !p.OK {

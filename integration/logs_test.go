@@ -245,6 +245,16 @@ func TestSync_LiveEnvironment(t *testing.T) {
 		t.Fatalf("a sync with nothing changed copied %d bytes: %s", again.BytesCopied, r)
 	}
 
+	// A few more commits: the next sync copies what changed, far less than the first.
+	workloadRun(t, primary, filepath.Join(t.TempDir(), "more"), "--txns", "20", "--start", "900000000", "--log-size", "65536", "--checkpoint-every", "0")
+	var third struct {
+		BytesCopied int64 `json:"bytes_copied"`
+	}
+	r = mustRun(t, "sync", "--json", "--keep-primary-logs", "--primary", primary, "--mirror", mirrorDir)
+	if err := json.Unmarshal([]byte(r.Stdout), &third); err != nil || third.BytesCopied == 0 || third.BytesCopied > first.BytesCopied/4 {
+		t.Fatalf("a sync after 20 commits copied %d bytes (the first copied %d): %s", third.BytesCopied, first.BytesCopied, r)
+	}
+
 	// A sync without --recover leaves a mirror that only catastrophic recovery may promote.
 	if _, r := promoteJSON(t, "--mirror", mirrorDir); r.Code == 0 || !strings.Contains(r.Stderr, "--catastrophic") {
 		t.Fatalf("promote of a live copy without catastrophic recovery must be refused: %s", r)

@@ -20,6 +20,7 @@ type File struct {
 	lock   *sync.Mutex
 	isLog  bool
 	want   bool // changes through this handle belong on the mirror (reopened after a resync)
+	intent bool // named in the intent record
 	closed bool
 }
 
@@ -65,6 +66,12 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	if !f.want || m.skipMirror(rel) {
 		return f, nil
 	}
+	// Named in the intent record before any change through this handle can happen.
+	if err := m.intentAdd(rel); err != nil {
+		unix.Close(p)
+		return nil, m.mirrorFailed("open", rel, err)
+	}
+	f.intent = true
 	err = m.mirrorOnly("open", rel, func(t *tree) error {
 		qflags := openFlags(flags) | unix.O_NOFOLLOW
 		if create {
@@ -169,7 +176,7 @@ func (f *File) WriteAt(data []byte, off int64) (int, error) {
 	defer f.m.stats.inFlight.Add(-1)
 	n, err := unix.Pwrite(f.P, data, off)
 	if err != nil {
-		return 0, err
+		return 0, f.m.primaryFailed("write", f.Rel, err)
 	}
 	f.m.stats.writes.Add(1)
 	if f.isLog {
@@ -278,7 +285,7 @@ func (f *File) Sync(datasync bool) error {
 	f.m.stats.primarySync.observe(time.Since(start))
 	wg.Wait()
 	if perr != nil {
-		return perr
+		return f.m.primaryFailed("fsync", f.Rel, perr)
 	}
 	if qerr != nil {
 		if err := f.m.mirrorFailed("fsync", f.Rel, qerr); err != nil {
@@ -307,6 +314,9 @@ func (f *File) Close() error {
 	f.m.mu.Lock()
 	delete(f.m.open, f)
 	f.m.mu.Unlock()
+	if f.intent {
+		defer f.m.intentDone(f.Rel)
+	}
 	var err error
 	if f.q >= 0 {
 		err = f.copyTimes()

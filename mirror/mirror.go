@@ -67,6 +67,10 @@ type Mirror struct {
 	ns           sync.RWMutex
 	degradedFlag atomic.Bool // mirrors degraded != nil, for the write path's fast check
 
+	intentMu    sync.Mutex     // guards intent and intentStale
+	intent      map[string]int // files open for writing on the mirror, with their opener counts
+	intentStale bool           // intent has lost names since the record was written
+
 	mu         sync.Mutex // guards the fields below
 	resyncing  bool       // a resync is copying dirty paths; the others reach the mirror again
 	lastResync ResyncAttempt
@@ -111,7 +115,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
 		onError: o.OnError, log: lg, dirtyDirs: map[string]struct{}{},
 		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
-		open: map[*File]struct{}{},
+		open: map[*File]struct{}{}, intent: map[string]int{},
 	}
 	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
 		for k, v := range rec.Sealed {
@@ -233,7 +237,7 @@ func (m *Mirror) apply(op, rel string, fn func(t *tree) error) error {
 	m.stats.inFlight.Add(1)
 	defer m.stats.inFlight.Add(-1)
 	if err := fn(m.primary); err != nil {
-		return err
+		return m.primaryFailed(op, rel, err)
 	}
 	if !m.policy.Mirrored(rel) || m.skipMirror(rel) {
 		return nil
@@ -341,7 +345,10 @@ func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
 		m.mu.Unlock()
 	}
 	if oldIn == newIn {
-		return m.apply("rename", newRel, func(t *tree) error { return t.rename(oldRel, newRel, flags) })
+		if err := m.apply("rename", newRel, func(t *tree) error { return t.rename(oldRel, newRel, flags) }); err != nil {
+			return err
+		}
+		return m.intentRename(oldRel, newRel)
 	}
 	if err := m.primary.rename(oldRel, newRel, flags); err != nil {
 		return err

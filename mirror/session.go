@@ -36,9 +36,11 @@ type Session struct {
 	HadRecord   bool
 	Report      SyncReport
 	FullCompare bool
-	lock        *Lock
-	holder      Holder
-	serve       bool
+	// Intents are the files compared by content after an unclean stop (when FullCompare is false).
+	Intents []string
+	lock    *Lock
+	holder  Holder
+	serve   bool
 }
 
 // Start claims the mirror for the primary, takes its lock, and brings it up to date: by metadata after
@@ -88,6 +90,17 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	}
 	s.FullCompare = o.Full || !hadRec || !rec.Clean || rec.State != StateInSync || degraded ||
 		rec.PrimaryID != s.Identity.ID
+	// After a mount that stopped uncleanly, its intent record names the only files whose content can
+	// differ; everything else is compared by metadata.
+	var contentOf map[string]bool
+	if intents, ok := ReadIntent(p.Mirror); ok && s.FullCompare && !o.Full && hadRec && !rec.Clean &&
+		rec.State == StateServing && !degraded && rec.PrimaryID == s.Identity.ID {
+		s.FullCompare, s.Intents = false, intents
+		contentOf = map[string]bool{}
+		for _, rel := range intents {
+			contentOf[rel] = true
+		}
+	}
 	next := Record{PrimaryID: s.Identity.ID, PrimaryPath: p.Primary, Generation: s.Identity.Generation,
 		State: StateSyncing, Sealed: rec.Sealed, LastSync: rec.LastSync}
 	if err := WriteRecord(p.Mirror, next); err != nil {
@@ -98,7 +111,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	}
 	s.Mirror.degraded = nil // the sync below repairs whatever the marker named
 	s.Mirror.degradedFlag.Store(false)
-	s.Report, err = s.Mirror.Sync(ctx, SyncOptions{Full: s.FullCompare, Keep: o.Keep, Progress: o.Progress, Skip: o.Skip})
+	s.Report, err = s.Mirror.Sync(ctx, SyncOptions{Full: s.FullCompare, Keep: o.Keep, Progress: o.Progress, Skip: o.Skip, ContentOf: contentOf})
 	if err != nil {
 		return fail(fmt.Errorf("bring mirror %s up to date: %w", p.Mirror, err))
 	}
@@ -140,6 +153,9 @@ func (s *Session) Stop() error {
 			rec.DegradedNote = d.Reason
 		}
 		err = WriteRecord(s.Pair.Mirror, rec)
+		if err == nil {
+			err = s.Mirror.clearIntent()
+		}
 	}
 	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock())
 	return errors.Join(errs...)

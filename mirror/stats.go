@@ -1,8 +1,11 @@
 package mirror
 
 import (
+	"errors"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // counters are the live figures of a Mirror; every field is updated atomically where it happens.
@@ -15,6 +18,8 @@ type counters struct {
 	retained     atomic.Int64 // log files kept on the mirror after the primary removed them
 	inFlight     atomic.Int64 // operations between their primary and mirror halves
 	mirrorErrors atomic.Int64
+	primaryErrs  atomic.Int64 // I/O errors of the primary (EIO, EROFS, ENOSPC, EDQUOT)
+	primaryLast  atomic.Value // string: the last of them
 	primarySync  latency
 	mirrorSync   latency
 }
@@ -58,6 +63,8 @@ type Stats struct {
 	BytesMirrored int64         `json:"bytes_mirrored"`
 	Pending       int64         `json:"pending"`
 	MirrorErrors  int64         `json:"mirror_errors"`
+	PrimaryErrors int64         `json:"primary_errors"`
+	PrimaryError  string        `json:"primary_last_error,omitempty"`
 	PrimaryFsync  SyncStats     `json:"primary_fsync"`
 	MirrorFsync   SyncStats     `json:"mirror_fsync"`
 	Logs          *LogStats     `json:"logs,omitempty"`
@@ -73,6 +80,8 @@ func (m *Mirror) Stats() Stats {
 		BytesMirrored: c.bytes.Load(),
 		Pending:       c.inFlight.Load(),
 		MirrorErrors:  c.mirrorErrors.Load(),
+		PrimaryErrors: c.primaryErrs.Load(),
+		PrimaryError:  lastString(&c.primaryLast),
 		PrimaryFsync:  c.primarySync.snapshot(),
 		MirrorFsync:   c.mirrorSync.snapshot(),
 		Logs:          m.logStats(),
@@ -91,4 +100,20 @@ func (m *Mirror) logStats() *LogStats {
 		ls.BytesPerSec = float64(ls.BytesWritten) / up
 	}
 	return ls
+}
+
+func lastString(v *atomic.Value) string {
+	s, _ := v.Load().(string)
+	return s
+}
+
+// primaryFailed counts an error of the primary that means its disk is failing; the application
+// gets the error, and status shows it.
+func (m *Mirror) primaryFailed(op, rel string, err error) error {
+	var e unix.Errno
+	if errors.As(err, &e) && (e == unix.EIO || e == unix.EROFS || e == unix.ENOSPC || e == unix.EDQUOT) {
+		m.stats.primaryErrs.Add(1)
+		m.stats.primaryLast.Store(time.Now().UTC().Format(time.RFC3339) + " " + op + " " + rel + ": " + e.Error())
+	}
+	return err
 }

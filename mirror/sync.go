@@ -27,6 +27,8 @@ type SyncOptions struct {
 	Progress func(done, total int64)
 	// Skip says which primary paths this sync leaves alone (neither copied nor removed).
 	Skip func(rel string) bool
+	// ContentOf names files whose content is compared even when Full is off.
+	ContentOf map[string]bool
 }
 
 // SyncReport says what a sync did.
@@ -256,7 +258,8 @@ func sameMeta(p, q *unix.Stat_t) bool {
 
 // file copies what differs between the primary's regular file and the mirror's, chunk by chunk.
 func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_t) error {
-	if exists && (!s.o.Full && sameMeta(pst, qst) || s.m.trustedLog(rel, pst, qst)) {
+	full := s.o.Full || s.o.ContentOf[rel]
+	if exists && (!full && sameMeta(pst, qst) || s.m.trustedLog(rel, pst, qst)) {
 		s.r.BytesExamined += pst.Size
 		s.tick()
 		return nil

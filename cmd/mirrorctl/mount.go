@@ -163,8 +163,11 @@ func joinStop(s *mirror.Session, err error) error {
 func reportStart(out io.Writer, s *mirror.Session) {
 	r := s.Report
 	how := "by size and time"
-	if s.FullCompare {
+	switch {
+	case s.FullCompare:
 		how = "by content"
+	case len(s.Intents) > 0 || s.HadRecord && !s.Previous.Clean:
+		how = fmt.Sprintf("by size and time, and by content for the %d files open for writing when it stopped", len(s.Intents))
 	}
 	fmt.Fprintf(out, "mirror compared %s: %d entries, %s examined, %d copied (%s), %d removed in %s\n",
 		how, r.Examined, humanize.IBytes(uint64(r.BytesExamined)), r.Copied, humanize.IBytes(uint64(r.BytesCopied)), r.Removed, r.Duration.Round(time.Millisecond))
@@ -172,7 +175,7 @@ func reportStart(out io.Writer, s *mirror.Session) {
 		fmt.Fprintf(out, "warning: %d entries changed on the primary outside mirrorctl since the last stop; the mirror was repaired. Point applications at the mount point, never at the primary directly.\n", r.Copied+r.Removed)
 	}
 	if s.HadRecord && !s.Previous.Clean {
-		fmt.Fprintf(out, "the previous %s stopped uncleanly; the mirror was compared by content and repaired\n", s.Previous.State)
+		fmt.Fprintf(out, "the previous %s stopped uncleanly; the mirror was compared and repaired\n", s.Previous.State)
 	}
 }
 

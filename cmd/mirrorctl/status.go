@@ -210,6 +210,9 @@ func printStatus(w io.Writer, r statusReport) {
 			fmt.Fprintf(w, "logs:        current %s, %d sealed, %d retained on the mirror, %s written (%s/s)\n",
 				cur, l.Sealed, l.Retained, humanize.IBytes(uint64(l.BytesWritten)), humanize.IBytes(uint64(l.BytesPerSec)))
 		}
+		if s.PrimaryErrors > 0 {
+			fmt.Fprintf(w, "PRIMARY:     FAILING: %d I/O errors returned to the application; last: %s. Consider failing over: mirrorctl unmount, then mirrorctl promote\n", s.PrimaryErrors, s.PrimaryError)
+		}
 		if s.MirrorErrors > 0 {
 			fmt.Fprintf(w, "mirror errors: %d\n", s.MirrorErrors)
 		}
