@@ -42,7 +42,7 @@ type workload struct {
 var (
 	mirrorctlBin = flag.String("mirrorctl", "bin/mirrorctl", "the mirrorctl binary")
 	rounds       = flag.Int("rounds", 3, "interleaved rounds")
-	seconds      = flag.Int("seconds", 3, "seconds per timed workload")
+	seconds      = flag.Int("seconds", 2, "seconds per timed workload")
 	outDir       = flag.String("out", "bench", "where results.md and results.svg go")
 	recoverySize = flag.String("recovery", "64,256,1024", "log history sizes in MiB for the promote benchmark (empty: skip)")
 )
@@ -85,11 +85,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	atExit(func() { os.RemoveAll(base) })
-	d1, err := newLoopFS(base, "disk1", 2<<30, "xfs")
+	d1, err := newLoopFS(base, "disk1", 4<<30, "xfs")
 	if err != nil {
 		return err
 	}
-	d2, err := newLoopFS(base, "disk2", 2<<30, "xfs")
+	d2, err := newLoopFS(base, "disk2", 4<<30, "xfs")
 	if err != nil {
 		return err
 	}
@@ -110,10 +110,10 @@ func run(ctx context.Context) error {
 	workloads := []workload{
 		{"Berkeley DB sync commits, 256 B values", "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, 256) }},
 		{"Berkeley DB sync commits, 4 KiB values", "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, 4096) }},
-		{"4 KiB random writes, fsync each", "IOPS", func(d string) (float64, error) { return fio(d, "randwrite", "4k", "--fsync=1", "--size=64m") }},
-		{"1 MiB sequential writes", "MiB/s", func(d string) (float64, error) { return fio(d, "write", "1m", "--end_fsync=1", "--size=512m") }},
-		{"sequential reads (page cache)", "MiB/s", func(d string) (float64, error) { return fio(d, "read", "1m", "--size=512m") }},
-		{"4 KiB random reads (page cache)", "IOPS", func(d string) (float64, error) { return fio(d, "randread", "4k", "--size=512m") }},
+		{"4 KiB random writes, fsync each", "IOPS", func(d string) (float64, error) { return fio(d, "randwrite", "4k", "--fsync=1", "--size=32m") }},
+		{"1 MiB sequential writes, fdatasync every 32 MiB", "MiB/s", func(d string) (float64, error) { return fio(d, "write", "1m", "--fdatasync=32", "--end_fsync=1", "--size=256m") }},
+		{"sequential reads (page cache)", "MiB/s", func(d string) (float64, error) { return fio(d, "read", "1m", "--size=256m") }},
+		{"4 KiB random reads (page cache)", "IOPS", func(d string) (float64, error) { return fio(d, "randread", "4k", "--size=256m") }},
 		{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }},
 	}
 	// results[workload][config] = figures over rounds
@@ -378,7 +378,7 @@ func smallFiles(dir string) (float64, error) {
 
 func smallFilesChild(dir string) {
 	flag.CommandLine.Parse(nil)
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	start := time.Now()
 	n := 0
 	buf := bytes.Repeat([]byte("x"), 4096)

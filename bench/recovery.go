@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -24,7 +25,8 @@ type recoveryRow struct {
 }
 
 // recoveryBench builds environments with the requested log history (a Berkeley DB workload with 4 KiB
-// values and a checkpoint every ~4 MiB of log, killed with SIGKILL once the history is long enough,
+// values over a fixed set of 20,000 keys, so the databases stay the same size while the log grows,
+// and a checkpoint every ~4 MiB of log, killed with SIGKILL once the history is long enough,
 // like a crash), mirrors each with sync, and times promote against db_recover -c on a copy.
 func recoveryBench(ctx context.Context, bin string, d1, d2 *loopFS) ([]recoveryRow, error) {
 	var rows []recoveryRow
@@ -37,23 +39,34 @@ func recoveryBench(ctx context.Context, bin string, d1, d2 *loopFS) ([]recoveryR
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.CommandContext(ctx, bin, "workload", "run", "--dir", env, "--value-size", "4096", "--checkpoint-every", "480", "--log-size", strconv.Itoa(10<<20))
+		cmd := exec.CommandContext(ctx, bin, "workload", "run", "--dir", env, "--value-size", "4096", "--checkpoint-every", "480", "--log-size", strconv.Itoa(10<<20), "--key-space", "20000")
 		cmd.Stdout = nil
+		var werr bytes.Buffer
+		cmd.Stderr = &werr
 		if err := cmd.Start(); err != nil {
 			rm()
 			return nil, err
 		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		tick := time.NewTicker(200 * time.Millisecond)
 		for logBytes(env) < int64(mib)<<20 {
-			if ctx.Err() != nil {
+			select {
+			case <-ctx.Done():
 				cmd.Process.Kill()
-				cmd.Wait()
+				<-exited
 				rm()
 				return nil, ctx.Err()
+			case err := <-exited:
+				tick.Stop()
+				rm()
+				return nil, fmt.Errorf("the workload stopped before %d MiB of log: %v: %s", mib, err, werr.String())
+			case <-tick.C:
 			}
-			time.Sleep(200 * time.Millisecond)
 		}
+		tick.Stop()
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		q := filepath.Join(d2.dir, fmt.Sprintf("history%d", mib))
 		os.RemoveAll(q)
 		if out, err := exec.Command(bin, "sync", "--files", "--primary", env, "--mirror", q).CombinedOutput(); err != nil {
@@ -66,6 +79,7 @@ func recoveryBench(ctx context.Context, bin string, d1, d2 *loopFS) ([]recoveryR
 			rm()
 			return nil, fmt.Errorf("cp: %v: %s", err, out)
 		}
+		syscall.Sync() // the copies above must not be written back while recovery is timed
 		out, err := exec.Command(bin, "promote", "--json", "--mirror", q).Output()
 		if err != nil {
 			rm()
@@ -84,6 +98,7 @@ func recoveryBench(ctx context.Context, bin string, d1, d2 *loopFS) ([]recoveryR
 		for _, m := range matches {
 			os.Remove(m)
 		}
+		syscall.Sync()
 		start := time.Now()
 		var errb bytes.Buffer
 		rc := exec.Command("db_recover", "-c", "-h", cat)

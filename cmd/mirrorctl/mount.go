@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ func mountCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the mount process to `FILE` (for go tool pprof)"},
 			&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "while degraded, try a resync this often (0: only on mirrorctl resync)"},
 		},
 		Action: runMount,
@@ -81,6 +83,16 @@ func runMount(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	if p := c.String("cpuprofile"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	// Modes arrive from the kernel with the caller's umask applied; ours must not mask them again.
 	syscall.Umask(0)
 

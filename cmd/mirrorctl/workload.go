@@ -34,6 +34,7 @@ func workloadCommand() *cli.Command {
 					&cli.BoolFlag{Name: "auto-remove", Usage: "let Berkeley DB remove log files it no longer needs"},
 					&cli.IntFlag{Name: "start", Usage: "first key number"},
 					&cli.BoolFlag{Name: "no-recover", Usage: "open without running recovery (which writes a checkpoint)"},
+					&cli.IntFlag{Name: "key-space", Usage: "update keys modulo N, so the databases stay the same size (benchmarks)"},
 				},
 				Action: func(c *cli.Context) error {
 					ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
@@ -42,7 +43,7 @@ func workloadCommand() *cli.Command {
 					st, err := workload.Run(ctx, workload.Options{
 						Dir: c.String("dir"), Txns: c.Int("txns"), Duration: c.Duration("duration"),
 						ValueSize: c.Int("value-size"), LogFileSize: c.Int("log-size"),
-						CheckpointEvery: c.Int("checkpoint-every"), AutoRemoveLogs: c.Bool("auto-remove"), Start: c.Int("start"), NoRecover: c.Bool("no-recover"),
+						CheckpointEvery: c.Int("checkpoint-every"), AutoRemoveLogs: c.Bool("auto-remove"), Start: c.Int("start"), NoRecover: c.Bool("no-recover"), KeySpace: c.Int("key-space"),
 					}, w)
 					w.Flush()
 					b, _ := json.Marshal(st)

@@ -3,8 +3,10 @@ package bdb
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -198,32 +200,13 @@ func ParseRecoverOutput(out string) engine.RecoveryReport {
 	return r
 }
 
-// Verify implements engine.Engine: db_verify on every database file of the environment (the active
-// ones db_archive -s names, and every *.db file of the environment and its data directories).
+// Verify implements engine.Engine: db_verify on every database file of the environment and its data
+// directories. Database files are recognised by the magic number in their first page, not with
+// db_archive -s, which reads the whole log history to name them and so grows with it.
 func (b *BDB) Verify(ctx context.Context, envDir string) error {
-	files, err := b.DatabaseFiles(ctx, envDir)
+	files, err := DatabaseFilesByMagic(envDir)
 	if err != nil {
 		return err
-	}
-	seen := map[string]bool{}
-	for _, f := range files {
-		seen[f] = true
-	}
-	dirs := []string{"."}
-	if c, err := ReadConfig(envDir); err == nil {
-		dirs = append(dirs, c.DataDirs...)
-	}
-	for _, d := range dirs {
-		ents, _ := os.ReadDir(filepath.Join(envDir, d))
-		for _, e := range ents {
-			if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".db") {
-				rel := filepath.ToSlash(filepath.Join(d, e.Name()))
-				if !seen[rel] {
-					seen[rel] = true
-					files = append(files, rel)
-				}
-			}
-		}
 	}
 	for _, f := range files {
 		if _, err := b.run(ctx, b.tools.Verify, "-h", envDir, "-q", f); err != nil {
@@ -231,6 +214,64 @@ func (b *BDB) Verify(ctx context.Context, envDir string) error {
 		}
 	}
 	return nil
+}
+
+// magics are the metadata-page magic numbers of Berkeley DB's access methods (btree, hash, queue,
+// heap), found at byte 12 of a database file in either byte order.
+var magics = []uint32{0x053162, 0x061561, 0x042253, 0x074582}
+
+// isDatabaseFile reports whether the file at p starts with a Berkeley DB metadata page.
+func isDatabaseFile(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var hdr [16]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return false
+	}
+	le := binary.LittleEndian.Uint32(hdr[12:])
+	be := binary.BigEndian.Uint32(hdr[12:])
+	for _, m := range magics {
+		if le == m || be == m {
+			return true
+		}
+	}
+	return false
+}
+
+// DatabaseFilesByMagic lists the database files of the environment directory and the data
+// directories DB_CONFIG names, relative to envDir.
+func DatabaseFilesByMagic(envDir string) ([]string, error) {
+	dirs := []string{"."}
+	c, err := ReadConfig(envDir)
+	if err != nil {
+		return nil, err
+	}
+	dirs = append(dirs, c.DataDirs...)
+	seen := map[string]bool{}
+	var files []string
+	for _, d := range dirs {
+		ents, err := os.ReadDir(filepath.Join(envDir, d))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.Type().IsRegular() || isRegion(e.Name()) {
+				continue
+			}
+			if _, isLog := ParseLogName(e.Name()); isLog {
+				continue
+			}
+			rel := filepath.ToSlash(filepath.Join(d, e.Name()))
+			if !seen[rel] && isDatabaseFile(filepath.Join(envDir, rel)) {
+				seen[rel] = true
+				files = append(files, rel)
+			}
+		}
+	}
+	return files, nil
 }
 
 // DatabaseFiles lists the active database files (db_archive -s), relative to envDir.

@@ -78,3 +78,26 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestDatabaseFilesByMagic_FindsOnlyDatabases(t *testing.T) {
+	env := t.TempDir()
+	btree := make([]byte, 512)
+	btree[12], btree[13], btree[14] = 0x62, 0x31, 0x05 // 0x053162, little-endian
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(env, "accounts"), btree, 0o644))
+	must(os.Mkdir(filepath.Join(env, "data"), 0o755))
+	must(os.WriteFile(filepath.Join(env, "data", "h.db"), btree, 0o644))
+	must(os.WriteFile(filepath.Join(env, "DB_CONFIG"), []byte("set_data_dir data\n"), 0o644))
+	must(os.WriteFile(filepath.Join(env, "notes.db"), []byte("not a database at all"), 0o644))
+	must(os.WriteFile(filepath.Join(env, "__db.001"), btree, 0o644))
+	got, err := DatabaseFilesByMagic(env)
+	must(err)
+	if len(got) != 2 || got[0] != "accounts" || got[1] != "data/h.db" {
+		t.Fatalf("database files: %v", got)
+	}
+}

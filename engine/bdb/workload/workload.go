@@ -91,6 +91,9 @@ type Options struct {
 	AutoRemoveLogs  bool          // DB_LOG_AUTO_REMOVE
 	Start           int           // first key number
 	NoRecover       bool          // open without DB_RECOVER (recovery writes a checkpoint)
+	// KeySpace, when set, makes commit i update key i % KeySpace: the databases stay the same size
+	// while the log grows (for benchmarks; Check expects every key distinct).
+	KeySpace int
 }
 
 // Stats say what Run did.
@@ -210,7 +213,11 @@ func Run(ctx context.Context, o Options, acked io.Writer) (Stats, error) {
 		if o.Txns > 0 && st.Commits >= o.Txns || !deadline.IsZero() && time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
-		k, v := Key(i), Value(i, o.ValueSize)
+		key := i
+		if o.KeySpace > 0 {
+			key = i % o.KeySpace
+		}
+		k, v := Key(key), Value(key, o.ValueSize)
 		ck, cv := C.CBytes(k), C.CBytes(v)
 		ret := C.wl_put2(e.env, e.dbs[0], e.dbs[1], ck, C.u_int32_t(len(k)), cv, C.u_int32_t(len(v)))
 		C.free(ck)
