@@ -111,7 +111,9 @@ func run(ctx context.Context) error {
 		{"Berkeley DB sync commits, 256 B values", "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, 256) }},
 		{"Berkeley DB sync commits, 4 KiB values", "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, 4096) }},
 		{"4 KiB random writes, fsync each", "IOPS", func(d string) (float64, error) { return fio(d, "randwrite", "4k", "--fsync=1", "--size=32m") }},
-		{"1 MiB sequential writes, fdatasync every 32 MiB", "MiB/s", func(d string) (float64, error) { return fio(d, "write", "1m", "--fdatasync=32", "--end_fsync=1", "--size=256m") }},
+		{"1 MiB sequential writes, fdatasync every 32 MiB", "MiB/s", func(d string) (float64, error) {
+			return fio(d, "write", "1m", "--fdatasync=32", "--end_fsync=1", "--size=256m")
+		}},
 		{"sequential reads (page cache)", "MiB/s", func(d string) (float64, error) { return fio(d, "read", "1m", "--size=256m") }},
 		{"4 KiB random reads (page cache)", "IOPS", func(d string) (float64, error) { return fio(d, "randread", "4k", "--size=256m") }},
 		{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }},
