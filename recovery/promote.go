@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
@@ -266,7 +265,7 @@ func staleMount(dir string, rec mirror.Record) (string, error) {
 	if pid == 0 {
 		pid = h.PID
 	}
-	if pid != 0 && pid != os.Getpid() && processAlive(pid) {
+	if pid != 0 && pid != os.Getpid() && mirror.ProcessAlive(pid) {
 		return "", nil
 	}
 	mp := rec.MountPoint
@@ -276,26 +275,13 @@ func staleMount(dir string, rec mirror.Record) (string, error) {
 	if mp == "" {
 		return "", nil
 	}
-	if !mountedAt(mp) {
+	if ok, _ := mirror.MountedAt(mp); !ok {
 		return "", nil
 	}
 	if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {
 		return "", err
 	}
 	return mp, nil
-}
-
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == ')' && i+2 < len(b) {
-			return b[i+2] != 'Z'
-		}
-	}
-	return true
 }
 
 // overlayView mounts a copy-on-write view of dir (overlayfs, the changes kept in a temporary
@@ -321,20 +307,4 @@ func overlayView(dir string) (string, func(), error) {
 		_ = unix.Unmount(view, unix.MNT_DETACH)
 		os.RemoveAll(tmp)
 	}, nil
-}
-
-// mountedAt reports whether dir is a mount point, from /proc/self/mountinfo (a dead FUSE mount cannot
-// be stat'ed).
-func mountedAt(dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
-			return true
-		}
-	}
-	return false
 }

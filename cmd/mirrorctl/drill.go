@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/mirror"
+
 	"github.com/mirrorctl/mirrorctl/recovery"
 	"github.com/urfave/cli/v2"
 )
@@ -315,7 +317,7 @@ func (ch *child) stop(mp string) {
 		}
 	}
 	for i := 0; i < 10; i++ {
-		if ok, _ := mountedAt(mp); !ok {
+		if ok, _ := mirror.MountedAt(mp); !ok {
 			return
 		}
 		_ = syscall.Unmount(mp, syscall.MNT_DETACH)

@@ -46,34 +46,15 @@ func runMount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("mount needs exactly one MOUNTPOINT argument (flags go before it), e.g. mirrorctl mount --primary /disk1/env --mirror /disk2/env /srv/env")
 	}
-	primary, err := requireDir(c, "primary")
-	if err != nil {
-		return err
-	}
-	target, err := requireDir(c, "mirror")
-	if err != nil {
-		return err
-	}
 	onErr, err := mirror.ParseErrorPolicy(c.String("on-mirror-error"))
 	if err != nil {
 		return usageError("%v", err)
 	}
-	eng, err := engineFor(c)
+	ps, err := newPairSetup(c)
 	if err != nil {
 		return err
 	}
-	policy, err := policyFor(c, eng)
-	if err != nil {
-		return err
-	}
-	pair, err := mirror.CheckPair(primary, target)
-	if err != nil {
-		return err
-	}
-	mo, err := mirrorOptions(c, eng, pair.Mirror)
-	if err != nil {
-		return err
-	}
+	policy, pair, mo := ps.policy, ps.pair, ps.opts
 	mp, err := checkMountPoint(c.Args().First(), pair.Primary, pair.Mirror)
 	if err != nil {
 		return err
@@ -123,7 +104,7 @@ func runMount(c *cli.Context) error {
 		return joinStop(s, fmt.Errorf("%w: is /dev/fuse usable and fusermount3 installed?", err))
 	}
 	stopControl, err := serveControl(mountInfo{PID: os.Getpid(), MountPoint: mp, Primary: pair.Primary, Mirror: pair.Mirror},
-		func() any { return liveStatus(s, mp) },
+		func() any { return liveStatus(s, mp, c.Duration("resync-interval")) },
 		func(ctx context.Context) (any, error) { return s.Resync(ctx) })
 	if err != nil {
 		server.Unmount()

@@ -1,60 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/mirrorctl/mirrorctl/mirror"
 )
-
-// mountedAt reports whether dir is a mount point, from /proc/self/mountinfo (stat would hang or fail on
-// a dead FUSE mount), and the file system type mounted there.
-func mountedAt(dir string) (bool, string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 {
-			continue
-		}
-		if unescapeMount(fields[4]) != dir {
-			continue
-		}
-		for i, fl := range fields {
-			if fl == "-" && i+1 < len(fields) {
-				return true, fields[i+1]
-			}
-		}
-		return true, ""
-	}
-	return false, ""
-}
-
-// unescapeMount undoes the octal escapes (\040 for a space) of /proc/self/mountinfo: a backslash
-// and exactly three octal digits; anything else is kept as it is.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	isOctal := func(c byte) bool { return c >= '0' && c <= '7' }
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) && s[i+1] <= '3' {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
 
 // checkMountPoint refuses a mount point that is missing, not an empty directory, already a mount
 // point, or inside the primary or the mirror.
@@ -63,7 +18,7 @@ func checkMountPoint(mp, primary, mirrorDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if ok, fstype := mountedAt(abs); ok {
+	if ok, fstype := mirror.MountedAt(abs); ok {
 		if strings.HasPrefix(fstype, "fuse") {
 			return "", fmt.Errorf("mount point %s is already a mount point (%s): if a mirrorctl mount was killed there, run \"mirrorctl unmount %s\" first", abs, fstype, abs)
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mirrorctl/mirrorctl/mirror"
 )
 
 // escapeMount is what the kernel does to a path in /proc/self/mountinfo (mangle_path with " \t\n\\").
@@ -38,8 +40,8 @@ func TestUnescapeMount_Table(t *testing.T) {
 		"/" + escapeMount(`a\040`): `/a\040`, // a literal backslash before digits
 	}
 	for in, want := range cases {
-		if got := unescapeMount(in); got != want {
-			t.Errorf("unescapeMount(%q) = %q; want %q", in, got, want)
+		if got := mirror.UnescapeMount(in); got != want {
+			t.Errorf("mirror.UnescapeMount(%q) = %q; want %q", in, got, want)
 		}
 	}
 }
@@ -51,15 +53,15 @@ func FuzzUnescapeMount(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got := unescapeMount(escapeMount(s)); got != s {
-			t.Fatalf("unescapeMount(%q) = %q; want %q back", escapeMount(s), got, s)
+		if got := mirror.UnescapeMount(escapeMount(s)); got != s {
+			t.Fatalf("mirror.UnescapeMount(%q) = %q; want %q back", escapeMount(s), got, s)
 		}
 		// Raw input, as from a mountinfo line: no panic, never longer.
-		if got := unescapeMount(s); len(got) > len(s) {
-			t.Fatalf("unescapeMount(%q) = %q is longer than its input", s, got)
+		if got := mirror.UnescapeMount(s); len(got) > len(s) {
+			t.Fatalf("mirror.UnescapeMount(%q) = %q is longer than its input", s, got)
 		}
-		if !strings.Contains(s, `\`) && unescapeMount(s) != s {
-			t.Fatalf("unescapeMount(%q) changed a string without escapes", s)
+		if !strings.Contains(s, `\`) && mirror.UnescapeMount(s) != s {
+			t.Fatalf("mirror.UnescapeMount(%q) changed a string without escapes", s)
 		}
 	})
 }
@@ -76,7 +78,7 @@ func TestMountedAt_SpaceInPath(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := mountedAt(dir); ok {
+	if ok, _ := mirror.MountedAt(dir); ok {
 		t.Fatalf("%s reported as a mount point before mounting", dir)
 	}
 	if err := mountTmpfs(dir); err != nil {
@@ -86,9 +88,9 @@ func TestMountedAt_SpaceInPath(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs at %s: %v", dir, err)
 	}
 	t.Cleanup(func() { unmountTmpfs(t, dir) })
-	ok, fstype := mountedAt(dir)
+	ok, fstype := mirror.MountedAt(dir)
 	if !ok || fstype != "tmpfs" {
-		t.Errorf("mountedAt(%q) = %v, %q; want true, tmpfs", dir, ok, fstype)
+		t.Errorf("mirror.MountedAt(%q) = %v, %q; want true, tmpfs", dir, ok, fstype)
 	}
 	if _, err := checkMountPoint(dir, "/nonexistent/p", "/nonexistent/m"); err == nil || !strings.Contains(err.Error(), "already a mount point (tmpfs)") {
 		t.Errorf("checkMountPoint of a mounted directory = %v; want a refusal naming tmpfs", err)

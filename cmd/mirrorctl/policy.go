@@ -55,3 +55,37 @@ func requireDir(c *cli.Context, name string) (string, error) {
 	}
 	return v, nil
 }
+
+// pairSetup is what mount, sync and verify all start from: the checked pair, the engine, its
+// mirroring policy and the core's options for it.
+type pairSetup struct {
+	eng    engine.Engine
+	policy *mirror.Exclusions
+	pair   mirror.Pair
+	opts   mirror.Options
+}
+
+// newPairSetup reads --primary, --mirror, --exclude, --retain-logs and --bdb-utils and checks them
+// before anything is written.
+func newPairSetup(c *cli.Context) (pairSetup, error) {
+	var s pairSetup
+	primary, err := requireDir(c, "primary")
+	if err != nil {
+		return s, err
+	}
+	target, err := requireDir(c, "mirror")
+	if err != nil {
+		return s, err
+	}
+	if s.eng, err = engineFor(c); err != nil {
+		return s, err
+	}
+	if s.policy, err = policyFor(c, s.eng); err != nil {
+		return s, err
+	}
+	if s.pair, err = mirror.CheckPair(primary, target); err != nil {
+		return s, err
+	}
+	s.opts, err = mirrorOptions(c, s.eng, s.pair.Mirror)
+	return s, err
+}

@@ -31,6 +31,8 @@ type statusReport struct {
 	Degraded   *mirror.Degraded      `json:"degraded,omitempty"`
 	Resync     *mirror.ResyncAttempt `json:"last_resync,omitempty"`
 	Note       string                `json:"note,omitempty"`
+	// ResyncEvery is how often a degraded mirror is resynced automatically (0: only on request).
+	ResyncEvery time.Duration `json:"resync_every_ns,omitempty"`
 	// SinceCheckpoint is the log a promote would replay now (bytes since the last checkpoint).
 	SinceCheckpoint *int64 `json:"log_bytes_since_checkpoint,omitempty"`
 }
@@ -45,7 +47,7 @@ func (r *statusReport) addTail(ctx context.Context, eng engine.Engine) {
 	}
 }
 
-func liveStatus(s *mirror.Session, mp string) any {
+func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration) any {
 	st := s.Stats()
 	r := statusReport{State: mirror.StateServing, Live: true, MountPoint: mp, PID: os.Getpid(),
 		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st}
@@ -55,6 +57,7 @@ func liveStatus(s *mirror.Session, mp string) any {
 	if a := s.LastResync(); !a.At.IsZero() || a.Active {
 		r.Resync = &a
 	}
+	r.ResyncEvery = resyncEvery
 	if rec, ok, err := mirror.ReadRecord(s.Pair.Mirror); err == nil && ok {
 		r.LastSync = rec.LastSync
 	}
@@ -90,7 +93,7 @@ func offlineStatus(primary, target string) (statusReport, error) {
 		r.Primary = rec.PrimaryPath
 	}
 	if rec.State == mirror.StateServing {
-		if h, _ := mirror.ReadHolder(target); !processAlive(h.PID) || !rec.Clean {
+		if h, _ := mirror.ReadHolder(target); !mirror.ProcessAlive(h.PID) || !rec.Clean {
 			r.Note = "the mount that served this mirror is gone without a clean stop: the next mount or sync compares by content and repairs it"
 		}
 	}
@@ -184,6 +187,11 @@ func printStatus(w io.Writer, r statusReport) {
 	if d := r.Degraded; d != nil {
 		fmt.Fprintf(w, "degraded:    since %s (%s): %s\n", d.Since.Local().Format(time.RFC3339), humanize.Time(d.Since), d.Reason)
 		fmt.Fprintf(w, "out of date: %d paths\n", len(d.Dirty))
+		if r.ResyncEvery > 0 {
+			fmt.Fprintf(w, "retry:       resync tried every %s (or now: mirrorctl resync %s)\n", r.ResyncEvery, r.MountPoint)
+		} else if r.Live {
+			fmt.Fprintf(w, "retry:       no automatic resync: run mirrorctl resync %s\n", r.MountPoint)
+		}
 	}
 	if a := r.Resync; a != nil {
 		switch {

@@ -52,30 +52,11 @@ func runSync(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usageError("sync takes no arguments: mirrorctl sync --primary DIR --mirror DIR")
 	}
-	primary, err := requireDir(c, "primary")
+	ps, err := newPairSetup(c)
 	if err != nil {
 		return err
 	}
-	target, err := requireDir(c, "mirror")
-	if err != nil {
-		return err
-	}
-	eng, err := engineFor(c)
-	if err != nil {
-		return err
-	}
-	policy, err := policyFor(c, eng)
-	if err != nil {
-		return err
-	}
-	pair, err := mirror.CheckPair(primary, target)
-	if err != nil {
-		return err
-	}
-	mo, err := mirrorOptions(c, eng, pair.Mirror)
-	if err != nil {
-		return err
-	}
+	eng, policy, pair, mo := ps.eng, ps.policy, ps.pair, ps.opts
 	if a := c.String("archive"); a != "" {
 		if _, err := mirror.CheckPair(pair.Mirror, a); err != nil {
 			return usageError("--archive %s: %v", a, err)

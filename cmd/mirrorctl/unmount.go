@@ -3,10 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/mirrorctl/mirrorctl/mirror"
 
 	"github.com/urfave/cli/v2"
 )
@@ -32,7 +33,7 @@ func runUnmount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if ok, fstype := mountedAt(mp); !ok {
+	if ok, fstype := mirror.MountedAt(mp); !ok {
 		return fmt.Errorf("%s is not a mount point: nothing to unmount", mp)
 	} else if fstype != "fuse.mirrorctl" {
 		return fmt.Errorf("%s is a %s mount, not a mirrorctl mount: unmount it with umount", mp, fstype)
@@ -44,12 +45,12 @@ func runUnmount(c *cli.Context) error {
 		}
 		return fmt.Errorf("unmount %s: %w", mp, err)
 	}
-	if !hasInfo || !processAlive(mi.PID) {
+	if !hasInfo || !mirror.ProcessAlive(mi.PID) {
 		fmt.Fprintf(c.App.Writer, "unmounted %s (no mount process was running: the next mount or sync repairs the mirror)\n", mp)
 		return nil
 	}
 	deadline := time.Now().Add(c.Duration("wait"))
-	for processAlive(mi.PID) {
+	for mirror.ProcessAlive(mi.PID) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("unmounted %s, but mount process %d is still finishing after %s", mp, mi.PID, c.Duration("wait"))
 		}
@@ -57,22 +58,4 @@ func runUnmount(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "unmounted %s; mirror %s stopped cleanly\n", mp, mi.Mirror)
 	return nil
-}
-
-// processAlive reports whether pid names a running, non-zombie process.
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name in parentheses.
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == ')' && i+2 < len(b) {
-			return b[i+2] != 'Z'
-		}
-	}
-	return true
 }

@@ -25,30 +25,11 @@ func runVerify(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return usageError("verify takes no arguments: mirrorctl verify --primary DIR --mirror DIR")
 	}
-	primary, err := requireDir(c, "primary")
+	ps, err := newPairSetup(c)
 	if err != nil {
 		return err
 	}
-	target, err := requireDir(c, "mirror")
-	if err != nil {
-		return err
-	}
-	eng, err := engineFor(c)
-	if err != nil {
-		return err
-	}
-	policy, err := policyFor(c, eng)
-	if err != nil {
-		return err
-	}
-	pair, err := mirror.CheckPair(primary, target)
-	if err != nil {
-		return err
-	}
-	mo, err := mirrorOptions(c, eng, pair.Mirror)
-	if err != nil {
-		return err
-	}
+	policy, pair, mo := ps.policy, ps.pair, ps.opts
 	if !pair.MirrorExists {
 		return fmt.Errorf("mirror %s does not exist: run mirrorctl sync or mount first", pair.Mirror)
 	}
