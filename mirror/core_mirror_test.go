@@ -286,3 +286,34 @@ func TestSession_UncleanStopComparesOnlyTheFilesInFlight(t *testing.T) {
 		t.Fatal("a file that was not open was compared by content: the intent record is not what limits the repair")
 	}
 }
+
+// TestSession_MachineCrashComparesEverything: the intent record lives in the page cache; a record
+// written on another boot (a machine crash) is not trusted, and the restart compares by content.
+func TestSession_MachineCrashComparesEverything(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	p := filepath.Join(base, "p")
+	os.Mkdir(p, 0o755)
+	os.WriteFile(filepath.Join(p, "f"), []byte("data"), 0o644)
+	pair, _ := CheckPair(p, filepath.Join(base, "q"))
+	s, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: Holder{PID: os.Getpid(), Command: "mount"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Mirror.Drain()
+	s.lock.Unlock()
+	rec, _, _ := ReadRecord(pair.Mirror)
+	rec.BootID = "another-boot"
+	if err := WriteRecord(pair.Mirror, rec); err != nil {
+		t.Fatal(err)
+	}
+	pair, _ = CheckPair(p, filepath.Join(base, "q"))
+	s2, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: Holder{PID: os.Getpid(), Command: "mount"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop()
+	if !s2.FullCompare {
+		t.Fatal("after a crash on another boot the restart must compare everything by content")
+	}
+}

@@ -4,8 +4,10 @@ package mirror
 // write-intent log does for a RAID1 resync.
 //
 // Invariant: every file that a mount holds open for writing on the mirror is named in the mirror's
-// intent record (.mirrorctl/intent.json), durably, before the first change through it reaches either
-// side. A change to a closed file, or to the namespace, completes on both sides before it returns,
+// intent record (.mirrorctl/intent.json) before the first change through it reaches either side. The
+// record is written to the page cache, not fsynced: it only serves after the mount process died on
+// this same boot (the record of the mirror keeps the boot id), when the page cache survived; after a
+// machine crash the next start compares everything by content. A change to a closed file, or to the namespace, completes on both sides before it returns,
 // and shows in size, mode, owner or presence, which a metadata comparison catches; a write in flight
 // may leave size and mtime alone (timestamps are coarse), so only the named files need their content
 // compared after a crash.
@@ -15,7 +17,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 )
 
 const intentFile = "intent.json"
@@ -80,7 +84,34 @@ func (m *Mirror) writeIntentLocked() error {
 	}
 	sort.Strings(r.Open)
 	m.intentStale = false
-	return writeJSON(m.Target, intentFile, r)
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(metaPath(m.Target, intentFile), b)
+}
+
+// writeFileAtomic replaces path with data by rename, without fsync: readers see the old or the new
+// content, never a mix, as long as the machine does not crash.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// BootID identifies the running kernel's boot: a record written on another boot saw a machine crash,
+// not only a dead process.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // clearIntent removes the record at a clean stop.

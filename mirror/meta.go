@@ -45,6 +45,7 @@ type Record struct {
 	State        State     `json:"state"`
 	Clean        bool      `json:"clean"` // the last writer stopped cleanly
 	MountPoint   string    `json:"mount_point,omitempty"`
+	BootID       string    `json:"boot_id,omitempty"` // the boot on which a mount served it
 	PID          int       `json:"pid,omitempty"`
 	Updated      time.Time `json:"updated"`
 	LastSync     time.Time `json:"last_sync,omitempty"`

@@ -225,7 +225,7 @@ func (m *Mirror) recordServing() error {
 	}
 	rec, _, _ := ReadRecord(m.Target)
 	rec.PrimaryID, rec.PrimaryPath, rec.Generation = id.ID, m.Primary, id.Generation
-	rec.State, rec.Clean, rec.PID = StateServing, false, os.Getpid()
+	rec.State, rec.Clean, rec.PID, rec.BootID = StateServing, false, os.Getpid(), BootID()
 	rec.LastSync = time.Now().UTC()
 	m.mu.Lock()
 	rec.Sealed = make(map[string]string, len(m.sealed))

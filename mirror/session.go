@@ -94,7 +94,8 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	// differ; everything else is compared by metadata.
 	var contentOf map[string]bool
 	if intents, ok := ReadIntent(p.Mirror); ok && s.FullCompare && !o.Full && hadRec && !rec.Clean &&
-		rec.State == StateServing && !degraded && rec.PrimaryID == s.Identity.ID {
+		rec.State == StateServing && !degraded && rec.PrimaryID == s.Identity.ID &&
+		rec.BootID != "" && rec.BootID == BootID() {
 		s.FullCompare, s.Intents = false, intents
 		contentOf = map[string]bool{}
 		for _, rel := range intents {
@@ -130,6 +131,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 		next.State, next.Clean = StateServing, false
 		next.PID = os.Getpid()
 		next.MountPoint = o.Holder.MountPoint
+		next.BootID = BootID()
 	}
 	if err := WriteRecord(p.Mirror, next); err != nil {
 		return fail(err)
