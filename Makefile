@@ -5,7 +5,7 @@ BIN := bin/mirrorctl
 # Debian packages: Berkeley DB utilities and headers (the drill's workload links libdb), FUSE, xfs for
 # the loop-device disks of the failure tests, fio for the benchmarks.
 DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux
-TEST_TIMEOUT ?= 60m
+TEST_TIMEOUT ?= 30m
 
 .PHONY: all build deps test unit integration bench demo vet fmt clean
 

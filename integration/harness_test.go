@@ -228,9 +228,15 @@ func (m *Mount) Stop(t *testing.T) {
 // Kill ends the mount process with SIGKILL, as a crash would, and removes the dead mount.
 func (m *Mount) Kill(t *testing.T) {
 	t.Helper()
+	m.KillProcess(t)
+	lazyUnmount(m.Point)
+}
+
+// KillProcess ends the mount process with SIGKILL and leaves its dead mount in place.
+func (m *Mount) KillProcess(t *testing.T) {
+	t.Helper()
 	_ = m.cmd.Process.Signal(syscall.SIGKILL)
 	<-m.done
-	lazyUnmount(m.Point)
 }
 
 func (m *Mount) cleanup(t *testing.T) {

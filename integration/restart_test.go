@@ -31,8 +31,12 @@ func TestMount_KilledMidWriteIsRepairedOnRemount(t *testing.T) {
 		st, err := os.Stat(filepath.Join(primary, "big"))
 		return err == nil && st.Size() >= 1<<20
 	})
-	m.Kill(t)
+	// Kill the mount process, then the writer, and only then remove the dead mount: a writer still
+	// running would write into the bare mount point directory.
+	m.KillProcess(t)
+	cancel()
 	_ = writer.Wait()
+	lazyUnmount(mp)
 
 	var rec struct{ State string }
 	b, err := os.ReadFile(filepath.Join(mirrorDir, ".mirrorctl", "mirror.json"))
