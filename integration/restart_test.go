@@ -2,11 +2,9 @@ package integration
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,22 +18,32 @@ func TestMount_KilledMidWriteIsRepairedOnRemount(t *testing.T) {
 	needFUSE(t)
 	primary, mirrorDir, mp := dirs(t)
 	m := startMount(t, primary, mirrorDir, mp)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	// A separate process writes continuously; the test process never blocks on the dying mount.
-	writer := exec.CommandContext(ctx, "sh", "-c", `i=0; while :; do i=$((i+1)); dd if=/dev/urandom of="$1/big" bs=64k count=1 seek=$((i % 64)) conv=notrunc 2>/dev/null || exit 0; echo $i > "$1/counter"; done`, "sh", mp)
-	if err := writer.Start(); err != nil {
+	// One descriptor, opened once, written continuously: when the mount dies every write fails, and
+	// nothing can open a new file in the bare mount point afterwards.
+	f, err := os.OpenFile(filepath.Join(mp, "big"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
 		t.Fatal(err)
 	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		buf := make([]byte, 64<<10)
+		rnd := rand.New(rand.NewSource(2))
+		for i := 0; ; i++ {
+			rnd.Read(buf)
+			if _, err := f.WriteAt(buf, int64(i%64)*int64(len(buf))); err != nil {
+				return
+			}
+		}
+	}()
 	eventually(t, 30*time.Second, "the writer to write through the mount", func() bool {
 		st, err := os.Stat(filepath.Join(primary, "big"))
 		return err == nil && st.Size() >= 1<<20
 	})
-	// Kill the mount process, then the writer, and only then remove the dead mount: a writer still
-	// running would write into the bare mount point directory.
+	// Only once the writer has stopped is the dead mount removed.
 	m.KillProcess(t)
-	cancel()
-	_ = writer.Wait()
+	<-writerDone
+	f.Close()
 	lazyUnmount(mp)
 
 	var rec struct{ State string }
