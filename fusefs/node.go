@@ -74,7 +74,11 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if n.hidden(name) {
 		return nil, syscall.ENOENT
 	}
-	return n.LoopbackNode.Lookup(ctx, name, out)
+	ch, errno := n.LoopbackNode.Lookup(ctx, name, out)
+	if errno == syscall.EIO {
+		n.m.NotePrimaryError("lookup", n.rel(name), errno)
+	}
+	return ch, errno
 }
 
 // lookupNew builds the inode of an entry that a change just created, exactly as a lookup would.

@@ -244,6 +244,10 @@ func TestFaults_PrimaryDiskDies(t *testing.T) {
 	if err := wait(); err == nil {
 		t.Fatal("the workload did not see the primary's failure")
 	}
+	// A change through the mount now fails, and status says why.
+	if err := os.WriteFile(filepath.Join(mp, "after-the-disk-died"), []byte("x"), 0o644); err == nil {
+		t.Error("a write through the mount succeeded although the primary disk is dead")
+	}
 	var st struct {
 		Stats struct {
 			PrimaryErrors int `json:"primary_errors"`

@@ -43,7 +43,7 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	pflags := flags &^ (unix.O_APPEND | unix.O_DIRECT)
 	p, err := m.primary.open(rel, pflags|unix.O_NOFOLLOW, mode)
 	if err != nil {
-		return nil, err
+		return nil, m.primaryFailed("open", rel, err)
 	}
 	f := &File{m: m, Rel: rel, P: p, q: -1}
 	n, isLog := m.isLog(rel)
