@@ -109,7 +109,9 @@ func lastString(v *atomic.Value) string {
 
 // NotePrimaryError counts an error the primary gave a read (lookup, getattr) that means its disk
 // is failing; the caller still returns it to the application.
-func (m *Mirror) NotePrimaryError(op, rel string, err error) error { return m.primaryFailed(op, rel, err) }
+func (m *Mirror) NotePrimaryError(op, rel string, err error) error {
+	return m.primaryFailed(op, rel, err)
+}
 
 // primaryFailed counts an error of the primary that means its disk is failing; the application
 // gets the error, and status shows it.
