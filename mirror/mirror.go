@@ -66,6 +66,7 @@ type Mirror struct {
 	// path cannot change while it is copied.
 	ns           sync.RWMutex
 	degradedFlag atomic.Bool // mirrors degraded != nil, for the write path's fast check
+	failLogged   rateLimit   // the fail policy logs its errors at most once a minute
 
 	intentMu    sync.Mutex     // guards intent and intentStale
 	intent      map[string]int // files open for writing on the mirror, with their opener counts
@@ -205,7 +206,10 @@ func (m *Mirror) addDirtyLocked(rel string) {
 func (m *Mirror) mirrorFailed(op, rel string, err error) error {
 	m.stats.mirrorErrors.Add(1)
 	if m.onError == Fail {
-		m.log.Error("mirror failed; returning the error to the application", "op", op, "path", rel, "err", err)
+		if ok, suppressed := m.failLogged.allow(time.Now(), time.Minute); ok {
+			m.log.Error("mirror failed; returning the error to the application", "op", op, "path", rel, "err", err,
+				"errors_not_logged", suppressed)
+		}
 		return &MirrorError{Op: op, Rel: rel, Err: err}
 	}
 	m.mu.Lock()
@@ -542,4 +546,25 @@ func (m *Mirror) both(op, rel string, fn func(t *tree) error) error {
 		return m.mirrorFailed(op, rel, qerr)
 	}
 	return nil
+}
+
+// rateLimit lets one event through per interval and counts the others, so that a failing disk under
+// load gives a log line a minute, not one per write.
+type rateLimit struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int64
+}
+
+// allow reports whether an event at now may be logged, and how many were held back since the last.
+func (r *rateLimit) allow(now time.Time, every time.Duration) (bool, int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() && now.Sub(r.last) < every {
+		r.suppressed++
+		return false, 0
+	}
+	n := r.suppressed
+	r.last, r.suppressed = now, 0
+	return true, n
 }
