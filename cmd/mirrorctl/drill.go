@@ -30,7 +30,10 @@ func drillCommand() *cli.Command {
 		Description: "drill makes a primary and a mirror (as root: two loop-backed xfs file systems, so the primary\n" +
 			"disk really dies), mounts them, runs a Berkeley DB workload with synchronous commits through the\n" +
 			"mount while recording every acknowledged commit, kills the primary, promotes the mirror, and\n" +
-			"checks every recorded commit. It removes everything it made, also when interrupted.",
+			"checks every recorded commit. It removes everything it made, also when interrupted.\n\n" +
+			examples("mirrorctl drill", "the default drill (what make demo runs)",
+				"mirrorctl drill --kill mount --duration 30s --value-size 4096", "kill the mount process instead of the disk, longer, bigger values",
+				"mirrorctl drill --json", "the outcome as JSON (lost must be 0)"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 8 * time.Second, Usage: "how long the workload runs before the primary dies"},
 			&cli.StringFlag{Name: "kill", Value: "auto", Usage: "how the primary dies: `disk` (xfs shutdown), mount (SIGKILL of the mount process) or auto"},

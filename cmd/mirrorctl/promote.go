@@ -19,7 +19,12 @@ func promoteCommand() *cli.Command {
 		Usage: "turn the mirror into the production environment (failover): salvage, normal recovery, checks",
 		Description: "promote replays only the log tail since the last checkpoint (the engine's normal recovery),\n" +
 			"checks every database, and marks the mirror promoted with a new generation. Stop every process\n" +
-			"that uses the old environment first (mirrorctl unmount).",
+			"that uses the old environment first (mirrorctl unmount).\n\n" +
+			examples(
+				"mirrorctl unmount /srv/env; mirrorctl promote --mirror /disk2/env --primary /disk1/env", "fail over, salvaging the old primary's last log bytes if it is readable",
+				"mirrorctl promote --mirror /disk2/env --dry-run", "rehearse on a copy-on-write view; works while mounted",
+				"mirrorctl promote --mirror /disk2/env --catastrophic", "replay every retained log (slow; when normal recovery is refused)",
+			),
 		Flags: []cli.Flag{
 			mirrorFlag,
 			&cli.StringFlag{Name: "primary", Usage: "the old primary: if still readable, take from it the log tail the mirror lacks", TakesFile: true},

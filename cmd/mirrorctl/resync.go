@@ -14,7 +14,10 @@ func resyncCommand() *cli.Command {
 		Name:      "resync",
 		Usage:     "copy to a degraded mirror what it missed, while the mount keeps serving",
 		ArgsUsage: "MOUNTPOINT",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}},
+		Description: "After a mirror disk failed (the mount went DEGRADED and kept serving), mount the repaired or a\n" +
+			"new disk at the same place and resync: only the paths changed while degraded are copied.\n\n" +
+			examples("mirrorctl resync /srv/env", "bring the mirror of /srv/env back in sync"),
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError("resync needs exactly one MOUNTPOINT argument (for a stopped mirror use mirrorctl sync)")

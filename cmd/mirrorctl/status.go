@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,6 +107,11 @@ func statusCommand() *cli.Command {
 		Name:      "status",
 		Usage:     "show where a mount or a mirror stands",
 		ArgsUsage: "[MOUNTPOINT]",
+		Description: "status asks the running mount process, or reads a stopped mirror's metadata. Exit status 3\n" +
+			"means the mirror is DEGRADED.\n\n" +
+			examples("mirrorctl status /srv/env", "a running mount",
+				"mirrorctl status --mirror /disk2/env --primary /disk1/env", "a stopped mirror",
+				"mirrorctl status --json /srv/env | jq .state", "for scripts"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print JSON for scripts"},
 			&cli.StringFlag{Name: "mirror", Usage: "a mirror directory to report on when no mount serves it", TakesFile: true},
@@ -149,17 +153,19 @@ func runStatus(c *cli.Context) error {
 		r.addTail(c.Context, eng)
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		if err := writeJSON(c.App.Writer, r); err != nil {
+			return err
+		}
+	} else {
+		printStatus(c.App.Writer, r)
 	}
-	printStatus(c.App.Writer, r)
+	// The same exit status with or without --json: scripts test it.
 	if r.State == mirror.StateDegraded {
 		fix := "run mirrorctl sync (or mount) once its disk works"
 		if r.Live {
 			fix = "run mirrorctl resync " + r.MountPoint + " once its disk works (a new disk mounted at the same place is fine)"
 		}
-		return &exitError{code: 3, err: errors.New("mirror is DEGRADED: it misses changes; " + fix)}
+		return &exitError{code: exitDegraded, err: errors.New("mirror is DEGRADED: it misses changes; " + fix)}
 	}
 	return nil
 }

@@ -22,7 +22,12 @@ func syncCommand() *cli.Command {
 			"routine safely while the application keeps running: optionally a checkpoint, then the database\n" +
 			"files, then the inactive logs (moved to the mirror, or copied with --keep-primary-logs), then the\n" +
 			"active logs, in that order; --recover runs catastrophic recovery on the mirror so it is ready to\n" +
-			"open, --archive copies the result to an archival directory. Repeated runs copy only what changed.",
+			"open, --archive copies the result to an archival directory. Repeated runs copy only what changed.\n\n" +
+			examples(
+				"mirrorctl sync --primary /disk1/env --mirror /disk2/env", "bring the mirror of a running, unmounted environment up to date",
+				"mirrorctl sync --primary /disk1/env --mirror /disk2/env --checkpoint --recover", "the manual routine: checkpoint, copy, catastrophic recovery",
+				"mirrorctl sync --primary /disk1/env --mirror /disk2/env --files --json", "copy a stopped tree as files; report as JSON",
+			),
 		Flags: []cli.Flag{
 			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag,
 			&cli.BoolFlag{Name: "checkpoint", Usage: "force a checkpoint first (db_checkpoint -1)"},

@@ -18,8 +18,12 @@ func unmountCommand() *cli.Command {
 		Aliases:   []string{"umount"},
 		Usage:     "stop serving MOUNTPOINT cleanly (the mount process syncs both sides and exits)",
 		ArgsUsage: "MOUNTPOINT",
+		Description: "Stop the applications first: the kernel refuses to unmount while files are open.\n\n" +
+			examples("mirrorctl unmount /srv/env", "stop serving /srv/env and wait for the clean stop",
+				"mirrorctl unmount --json /srv/env", "the same, with a JSON report"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "wait", Value: time.Minute, Usage: "how long to wait for the mount process to finish"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		},
 		Action: runUnmount,
 	}
@@ -46,6 +50,9 @@ func runUnmount(c *cli.Context) error {
 		return fmt.Errorf("unmount %s: %w", mp, err)
 	}
 	if !hasInfo || !mirror.ProcessAlive(mi.PID) {
+		if c.Bool("json") {
+			return writeJSON(c.App.Writer, unmountReport{MountPoint: mp, Mirror: mi.Mirror, Clean: false})
+		}
 		fmt.Fprintf(c.App.Writer, "unmounted %s (no mount process was running: the next mount or sync repairs the mirror)\n", mp)
 		return nil
 	}
@@ -56,6 +63,19 @@ func runUnmount(c *cli.Context) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, unmountReport{MountPoint: mp, Mirror: mi.Mirror, PID: mi.PID, Clean: true})
+	}
 	fmt.Fprintf(c.App.Writer, "unmounted %s; mirror %s stopped cleanly\n", mp, mi.Mirror)
 	return nil
+}
+
+// unmountReport is what unmount --json prints.
+type unmountReport struct {
+	MountPoint string `json:"mount_point"`
+	Mirror     string `json:"mirror,omitempty"`
+	PID        int    `json:"pid,omitempty"`
+	// Clean says the mount process finished its clean stop; false: none was running, and the next
+	// mount or sync compares and repairs the mirror.
+	Clean bool `json:"clean_stop"`
 }

@@ -13,6 +13,10 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
 		Usage: "compare every mirrored file of primary and mirror; exit 0 only if they match",
+		Description: "Run it while no mount serves the pair (or on a quiet environment): files that change during the\n" +
+			"comparison show up as differences. Exit status 1 when anything differs.\n\n" +
+			examples("mirrorctl verify --primary /disk1/env --mirror /disk2/env", "compare content, names, sizes and modes",
+				"mirrorctl verify --primary /disk1/env --mirror /disk2/env --json", "the differences as JSON"),
 		Flags: []cli.Flag{
 			primaryFlag, mirrorFlag, excludeFlag, retainFlag, bdbUtilsFlag,
 			&cli.BoolFlag{Name: "json", Usage: "print the differences as JSON"},
