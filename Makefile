@@ -4,10 +4,20 @@ GO ?= go
 BIN := bin/mirrorctl
 # Debian packages: Berkeley DB utilities and headers (the drill's workload links libdb), FUSE, xfs for
 # the loop-device disks of the failure tests, fio for the benchmarks.
-DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux
+# systemd gives systemd-analyze (the unit file's check), zsh and man-db check completion and man page.
+DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux systemd zsh man-db
 TEST_TIMEOUT ?= 30m
+VERSION ?= $(shell git describe --always --dirty --tags 2>/dev/null || echo devel)
+LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test unit integration bench demo vet fmt clean
+# make install [PREFIX=/usr/local] [DESTDIR=staging]: binary, systemd unit, man page, completions.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+
+.PHONY: all build deps test unit integration bench demo vet fmt clean install man
 
 all: build
 
@@ -23,7 +33,23 @@ deps:
 	@[ -e /dev/fuse ] || { mknod /dev/fuse c 10 229 2>/dev/null && chmod 666 /dev/fuse; } || true
 
 build: deps
-	$(GO) build -o $(BIN) ./cmd/mirrorctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mirrorctl
+
+# man writes the manual page generated from the command definitions.
+man: build
+	./$(BIN) man > bin/mirrorctl.1
+
+install: build man
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/mirrorctl
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's#/usr/local/bin/mirrorctl#$(BINDIR)/mirrorctl#g' dist/systemd/mirrorctl@.service > $(DESTDIR)$(UNITDIR)/mirrorctl@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mirrorctl@.service
+	install -D -m 0644 bin/mirrorctl.1 $(DESTDIR)$(MANDIR)/man1/mirrorctl.1
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+	./$(BIN) completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mirrorctl
+	./$(BIN) completion zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_mirrorctl
+	install -D -m 0644 dist/examples/mirrorctl.conf $(DESTDIR)$(SYSCONFDIR)/mirrorctl/example.conf.sample
+	@echo "installed; next: cp $(SYSCONFDIR)/mirrorctl/example.conf.sample $(SYSCONFDIR)/mirrorctl/ENV.conf, edit it, systemctl daemon-reload, systemctl start mirrorctl@ENV"
 
 vet: deps
 	$(GO) vet ./...

@@ -29,6 +29,15 @@ func mountCommand() *cli.Command {
 		Name:      "mount",
 		Usage:     "serve the primary at MOUNTPOINT and mirror every change to the mirror directory",
 		ArgsUsage: "MOUNTPOINT",
+		Description: "mount brings the mirror up to date, then serves the primary at MOUNTPOINT through FUSE and\n" +
+			"applies every change to both disks in order; fsync on the mount is durable on both. It runs in\n" +
+			"the foreground until unmounted (mirrorctl unmount, SIGTERM or SIGINT), and tells systemd when it\n" +
+			"is serving (Type=notify). Point applications at MOUNTPOINT, never at the primary directly.\n\n" +
+			examples(
+				"mirrorctl mount --primary /disk1/env --mirror /disk2/env /srv/env", "serve /srv/env with the mirror on /disk2",
+				"mirrorctl mount --primary /disk1/env --mirror /disk2/env --on-mirror-error fail /srv/env", "return mirror errors to the application instead of degrading",
+				"mirrorctl mount --primary /disk1/env --mirror /disk2/env --retain-logs 7d --log-format json /srv/env", "keep removed logs a week on the mirror; JSON logs",
+			),
 		Flags: []cli.Flag{
 			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
@@ -37,6 +46,7 @@ func mountCommand() *cli.Command {
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the mount process to `FILE` (for go tool pprof)"},
 			&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "while degraded, try a resync this often (0: only on mirrorctl resync)"},
+			loggingFlags()[0], loggingFlags()[1],
 		},
 		Action: runMount,
 	}
@@ -45,6 +55,10 @@ func mountCommand() *cli.Command {
 func runMount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("mount needs exactly one MOUNTPOINT argument (flags go before it), e.g. mirrorctl mount --primary /disk1/env --mirror /disk2/env /srv/env")
+	}
+	logger, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
 	}
 	onErr, err := mirror.ParseErrorPolicy(c.String("on-mirror-error"))
 	if err != nil {
@@ -63,7 +77,7 @@ func runMount(c *cli.Context) error {
 		return err
 	}
 	out := c.App.Writer
-	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	notify := newNotifier()
 	if p := c.String("cpuprofile"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {
@@ -80,6 +94,7 @@ func runMount(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(out, "bringing mirror %s up to date with %s\n", pair.Mirror, pair.Primary)
+	_ = notify.status("bringing mirror %s up to date with %s", pair.Mirror, pair.Primary)
 	s, err := mirror.Start(ctx, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   mirror.Holder{PID: os.Getpid(), Command: "mount", MountPoint: mp},
@@ -112,36 +127,87 @@ func runMount(c *cli.Context) error {
 	}
 	defer stopControl()
 	fmt.Fprintf(out, "serving %s at %s, mirrored to %s\n", pair.Primary, mp, pair.Mirror)
-	logger.Info("serving", "mountpoint", mp, "primary", pair.Primary, "mirror", pair.Mirror)
+	logger.Info("serving", "state", stateName(s), "mountpoint", mp, "primary", pair.Primary, "mirror", pair.Mirror)
+	// Ready only now: the mirror was brought up to date and the mount answers.
+	if err := notify.send("READY=1", "STATUS="+serviceStatus(s, mp)); err != nil {
+		logger.Warn("cannot tell systemd the mount is ready", "err", err)
+	}
+	go reportState(ctx, s, mp, notify)
 
-	go unmountOnSignal(ctx, server, mp, logger)
+	go unmountOnSignal(ctx, server, mp, logger, notify)
 	if iv := c.Duration("resync-interval"); iv > 0 {
 		go retryResync(ctx, s, iv, logger)
 	}
 	server.Wait()
+	_ = notify.send("STOPPING=1", "STATUS=unmounted; syncing both disks and stopping")
 	if err := s.Stop(); err != nil {
+		logger.Error("stopped with an error", "err", err)
 		return fmt.Errorf("stopping: %w", err)
 	}
 	state := "in sync"
 	if d := s.Degraded(); d != nil {
 		state = "DEGRADED since " + d.Since.Format(time.RFC3339) + ": run mirrorctl sync to repair it"
 	}
+	logger.Info("stopped cleanly", "state", stateName(s), "mountpoint", mp, "mirror", pair.Mirror)
 	fmt.Fprintf(out, "unmounted %s cleanly; mirror %s is %s\n", mp, pair.Mirror, state)
 	return nil
+}
+
+// stateName is the session's state in one word, as logs and systemd show it.
+func stateName(s *mirror.Session) string {
+	if s.Degraded() != nil {
+		return "degraded"
+	}
+	return "in_sync"
+}
+
+// serviceStatus is the one line `systemctl status` shows.
+func serviceStatus(s *mirror.Session, mp string) string {
+	if d := s.Degraded(); d != nil {
+		return fmt.Sprintf("DEGRADED since %s: serving %s from the primary alone; %d paths out of date on the mirror",
+			d.Since.Format(time.RFC3339), mp, len(d.Dirty))
+	}
+	return fmt.Sprintf("serving %s, mirror %s in sync", mp, s.Pair.Mirror)
+}
+
+// reportState keeps systemd's STATUS= line current when the state changes, until ctx ends.
+func reportState(ctx context.Context, s *mirror.Session, mp string, notify *notifier) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last := stateName(s)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if st := stateName(s); st != last {
+				last = st
+				_ = notify.status("%s", serviceStatus(s, mp))
+			}
+		}
+	}
 }
 
 type unmounter interface{ Unmount() error }
 
 // unmountOnSignal unmounts when SIGINT or SIGTERM arrives; while applications still hold files open
 // the kernel refuses, and it tries again on the next signal or every few seconds.
-func unmountOnSignal(ctx context.Context, server unmounter, mp string, logger *slog.Logger) {
+func unmountOnSignal(ctx context.Context, server unmounter, mp string, logger *slog.Logger, notify *notifier) {
 	<-ctx.Done()
+	logger.Info("stopping: unmounting", "mountpoint", mp)
+	_ = notify.send("STOPPING=1", "STATUS=stopping: unmounting "+mp)
+	var warned time.Time
 	for {
 		err := server.Unmount()
 		if err == nil {
 			return
 		}
-		logger.Warn("cannot unmount yet: applications still use the mount; stop them (fuser -vm "+mp+")", "err", err)
+		// One line when it starts, then one every half minute: never a line every attempt.
+		if time.Since(warned) >= 30*time.Second {
+			warned = time.Now()
+			logger.Warn("cannot unmount yet: applications still use the mount; stop them (fuser -vm "+mp+")", "err", err)
+			_ = notify.status("stopping: waiting for applications to close their files on %s", mp)
+		}
 		time.Sleep(2 * time.Second)
 	}
 }
