@@ -23,6 +23,7 @@ func TestDrill_NoCommitLost(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil || r.Code != 0 {
 				t.Fatalf("drill: %s", r)
 			}
+			checkJSONContract(t, "drill", r.Stdout)
 			if res.Acknowledged == 0 || res.Lost != 0 || res.Wrong != 0 || res.Found != res.Acknowledged {
 				t.Fatalf("drill lost commits: %+v", res)
 			}

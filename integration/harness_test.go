@@ -184,10 +184,17 @@ func startMount(t *testing.T, primary, mirrorDir, mp string, extra ...string) *M
 // tryMount is startMount that returns the failure instead of ending the test.
 func tryMount(t *testing.T, primary, mirrorDir, mp string, extra ...string) (*Mount, error) {
 	t.Helper()
+	return tryMountEnv(t, nil, primary, mirrorDir, mp, extra...)
+}
+
+// tryMountEnv is tryMount with more environment variables for the mount process.
+func tryMountEnv(t *testing.T, env []string, primary, mirrorDir, mp string, extra ...string) (*Mount, error) {
+	t.Helper()
 	args := append([]string{"mount", "--primary", primary, "--mirror", mirrorDir}, extra...)
 	args = append(args, mp)
 	m := &Mount{Primary: primary, Mirror: mirrorDir, Point: mp, out: &syncBuffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command(bin, args...)
+	m.cmd.Env = append(os.Environ(), env...)
 	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := m.cmd.Start(); err != nil {

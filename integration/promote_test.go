@@ -37,6 +37,9 @@ func promoteJSON(t *testing.T, args ...string) (promoteReport, result) {
 	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil && r.Code == 0 {
 		t.Fatalf("promote --json printed no JSON: %s", r)
 	}
+	if r.Code == 0 {
+		checkJSONContract(t, "promote", r.Stdout)
+	}
 	return p, r
 }
 
