@@ -4,9 +4,11 @@
 // applies them to the primary and then to the mirror.
 //
 // Invariants kept here:
-//   - No change to a mirrored file can bypass the daemon: handles of mirrored files never offer kernel
-//     passthrough (FilePassthroughFder), copy_file_range answers ENOSYS so the kernel falls back to
-//     reads and writes through the mount, O_TMPFILE is refused, and the writeback cache stays off.
+//   - No change to a mirrored file can bypass the daemon: handles of mirrored files opened for writing
+//     never offer kernel passthrough (FilePassthroughFder), copy_file_range answers ENOSYS so the
+//     kernel falls back to reads and writes through the mount, O_TMPFILE is refused, and the
+//     writeback cache stays off. Only with Options.PassthroughReads do read-only opens offer
+//     passthrough, under the per-inode rules of iomode.go.
 //   - Files that are not mirrored (the engine's region files) use go-fuse's LoopbackFile, which may use
 //     passthrough: they are served at native speed and never reach the mirror.
 //   - The metadata area (mirror.MetaDir) at the root is invisible and unwritable through the mount.

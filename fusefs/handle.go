@@ -13,9 +13,11 @@ import (
 // mirroredFile is the handle of a mirrored file. It deliberately does not implement
 // fs.FilePassthroughFder: with kernel passthrough the kernel would write the primary's file itself and
 // the mirror would never see the write. Read-only opens of mirrored files use it too, because the
-// kernel refuses to mix passthrough and cached opens of one inode.
+// kernel refuses to mix passthrough and cached opens of one inode, unless Options.PassthroughReads
+// gives them passthroughReadFile (see iomode.go).
 type mirroredFile struct {
-	f *mirror.File
+	f    *mirror.File
+	done func() // uncounts the open in ioModes; nil when not counted
 }
 
 var (
@@ -56,7 +58,11 @@ func (h *mirroredFile) Flush(ctx context.Context) syscall.Errno {
 }
 
 func (h *mirroredFile) Release(ctx context.Context) syscall.Errno {
-	return toErrno(h.f.Close())
+	err := h.f.Close()
+	if h.done != nil {
+		h.done()
+	}
+	return toErrno(err)
 }
 
 func (h *mirroredFile) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {

@@ -18,6 +18,9 @@ type Options struct {
 	Debug      bool
 	// DisablePassthrough turns kernel passthrough off even for unmirrored files.
 	DisablePassthrough bool
+	// PassthroughReads lets read-only opens of mirrored files use kernel passthrough (see iomode.go);
+	// it takes effect only where the kernel offers passthrough and the daemon runs as root.
+	PassthroughReads bool
 }
 
 // Mount serves m.Primary at mountpoint with every change mirrored through m. The caller waits on the
@@ -28,7 +31,8 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 		return nil, fmt.Errorf("stat primary %s: %w", m.Primary, err)
 	}
 	data := &fs.LoopbackRoot{Path: m.Primary, Dev: uint64(st.Dev)}
-	root := &node{LoopbackNode: &fs.LoopbackNode{RootData: data}, m: m}
+	modes := newIOModes()
+	root := &node{LoopbackNode: &fs.LoopbackNode{RootData: data}, m: m, modes: modes}
 	data.RootNode = root
 
 	timeout := time.Second
@@ -54,5 +58,8 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
+	// go-fuse registers backing files only as root, and only if the kernel offered passthrough.
+	offered := server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
+	modes.enabled.Store(o.PassthroughReads && !o.DisablePassthrough && offered && syscall.Geteuid() == 0)
 	return server, nil
 }

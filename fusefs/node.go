@@ -16,7 +16,8 @@ import (
 // loopback's own.
 type node struct {
 	*fs.LoopbackNode
-	m *mirror.Mirror
+	m     *mirror.Mirror
+	modes *ioModes // shared by every node of the mount
 }
 
 var (
@@ -42,7 +43,7 @@ var (
 
 // WrapChild makes every node below the root a mirroring node too.
 func (n *node) WrapChild(ctx context.Context, ops fs.InodeEmbedder) fs.InodeEmbedder {
-	return &node{LoopbackNode: ops.(*fs.LoopbackNode), m: n.m}
+	return &node{LoopbackNode: ops.(*fs.LoopbackNode), m: n.m, modes: n.modes}
 }
 
 func (n *node) isRoot() bool { return n.EmbeddedInode() == n.Root() }
@@ -175,7 +176,12 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		f.Close()
 		return nil, nil, 0, errno
 	}
-	return ch, &mirroredFile{f: f}, 0, 0
+	_, done, err := n.modes.admit(ch.StableAttr().Ino, true)
+	if err != nil { // a new file has no readers; only a hard link to a held inode could get here
+		f.Close()
+		return nil, nil, 0, toErrno(err)
+	}
+	return ch, &mirroredFile{f: f, done: done}, 0, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -184,11 +190,21 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return n.LoopbackNode.Open(ctx, flags) // may use kernel passthrough: nothing to mirror
 	}
 	flags &^= fuse.FMODE_EXEC
-	f, err := n.m.OpenFile(rel, int(flags), 0, mirror.Owner{})
+	writable := flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 || flags&syscall.O_TRUNC != 0
+	mode, done, err := n.modes.admit(n.EmbeddedInode().StableAttr().Ino, writable)
 	if err != nil {
+		n.m.NoteRefusal(rel, err)
 		return nil, 0, toErrno(err)
 	}
-	return &mirroredFile{f: f}, 0, 0
+	f, err := n.m.OpenFile(rel, int(flags), 0, mirror.Owner{})
+	if err != nil {
+		done()
+		return nil, 0, toErrno(err)
+	}
+	if mode == ioPassthrough {
+		return &passthroughReadFile{mirroredFile{f: f, done: done}}, 0, 0
+	}
+	return &mirroredFile{f: f, done: done}, 0, 0
 }
 
 // Tmpfile is refused: an O_TMPFILE file has no name to mirror until linkat, which FUSE cannot tie back

@@ -442,15 +442,28 @@ func compareTree(t *testing.T, what, dir string, m *model, checkOwner bool) {
 
 // TestMount_RandomOperationsReachTheMirror applies a long seeded random sequence of every kind of
 // change through the mount and requires the mount, the primary and the mirror to equal a model.
+// It runs in each mode that changes how files are opened.
 func TestMount_RandomOperationsReachTheMirror(t *testing.T) {
 	needFUSE(t)
+	for _, mode := range []struct {
+		name  string
+		flags []string
+	}{
+		{"default", nil},
+		{"passthrough-reads", []string{"--passthrough-reads"}},
+	} {
+		t.Run(mode.name, func(t *testing.T) { randomOperations(t, mode.flags...) })
+	}
+}
+
+func randomOperations(t *testing.T, mountFlags ...string) {
 	primary, mirrorDir, mp := dirs(t)
 	seed := rand.Int63()
 	if s := os.Getenv("MIRRORCTL_SEED"); s != "" {
 		fmt.Sscan(s, &seed)
 	}
 	t.Logf("seed %d", seed)
-	m := startMount(t, primary, mirrorDir, mp, "--exclude", "*.tmp")
+	m := startMount(t, primary, mirrorDir, mp, append([]string{"--exclude", "*.tmp"}, mountFlags...)...)
 	r := &opRunner{t: t, rnd: rand.New(rand.NewSource(seed)), root: mp, m: newModel()}
 	checkEach := os.Getenv("MIRRORCTL_MODEL_CHECK_EACH") == "1" // for debugging a failing seed
 	for i := 0; i < 1500 && !t.Failed(); i++ {

@@ -64,9 +64,10 @@ type Mirror struct {
 
 	// ns is held shared by every namespace change and exclusively by a resync of one path, so that a
 	// path cannot change while it is copied.
-	ns           sync.RWMutex
-	degradedFlag atomic.Bool // mirrors degraded != nil, for the write path's fast check
-	failLogged   rateLimit   // the fail policy logs its errors at most once a minute
+	ns            sync.RWMutex
+	degradedFlag  atomic.Bool // mirrors degraded != nil, for the write path's fast check
+	failLogged    rateLimit   // the fail policy logs its errors at most once a minute
+	refusalLogged rateLimit   // and the mount's own refusals too
 
 	intentMu    sync.Mutex     // guards intent and intentStale
 	intent      map[string]int // files open for writing on the mirror, with their opener counts

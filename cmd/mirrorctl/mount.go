@@ -43,6 +43,7 @@ func mountCommand() *cli.Command {
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
+			&cli.BoolFlag{Name: "passthrough-reads", Usage: "serve read-only opens of mirrored files by kernel passthrough (reads at disk speed); a writer that opens a file while such a reader has it open gets direct I/O and cannot mmap it shared"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the mount process to `FILE` (for go tool pprof)"},
 			&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "while degraded, try a resync this often (0: only on mirrorctl resync)"},
@@ -114,6 +115,7 @@ func runMount(c *cli.Context) error {
 
 	server, err := fusefs.Mount(mp, s.Mirror, fusefs.Options{
 		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"), DisablePassthrough: c.Bool("no-passthrough"),
+		PassthroughReads: c.Bool("passthrough-reads"),
 	})
 	if err != nil {
 		return joinStop(s, fmt.Errorf("%w: is /dev/fuse usable and fusermount3 installed?", err))

@@ -1,0 +1,111 @@
+package fusefs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+)
+
+// With Options.PassthroughReads, a read-only open of a mirrored file may use kernel passthrough, so
+// that reads run at the speed of the primary's file system. Writes never do: they must reach the
+// daemon to be mirrored.
+//
+// The kernel keeps one I/O mode per inode: while a passthrough open exists, every other open of the
+// same inode must be passthrough too (a cached one, and on 6.18 also a FOPEN_DIRECT_IO one, fails
+// with EIO), and while a cached open exists no passthrough open is allowed. So, per inode:
+//
+//   - a read-only open takes passthrough if no open for writing exists, else it is cached;
+//   - an open for writing is cached if no passthrough reader exists, else it is refused with
+//     ETXTBSY ("text file busy"), which the kernel would otherwise turn into EIO. That is the price
+//     of the option, and why it is off by default: a writer cannot open a file while a reader that
+//     came first still has it open.
+//
+// The daemon counts an open when it answers it and uncounts it at RELEASE, which the kernel sends
+// after it dropped its own count: the daemon's counts are never below the kernel's, so it never asks
+// for a mode the kernel would refuse.
+
+type ioMode int
+
+const (
+	ioCached ioMode = iota
+	ioPassthrough
+)
+
+type ioCounts struct{ cached, passthrough int }
+
+// ioModes tracks the open modes of the inodes of one mount.
+type ioModes struct {
+	enabled atomic.Bool // passthrough reads were asked for and the kernel offers passthrough
+	mu      sync.Mutex
+	inodes  map[uint64]*ioCounts // by FUSE inode number (StableAttr.Ino): hard links share one
+}
+
+func newIOModes() *ioModes { return &ioModes{inodes: map[uint64]*ioCounts{}} }
+
+// admit chooses the mode of a new open of ino and counts it; the returned function uncounts it.
+// It refuses an open for writing while passthrough readers hold the inode.
+func (m *ioModes) admit(ino uint64, writable bool) (ioMode, func(), error) {
+	if m == nil || !m.enabled.Load() {
+		return ioCached, func() {}, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.inodes[ino]
+	if c == nil {
+		c = &ioCounts{}
+		m.inodes[ino] = c
+	}
+	mode := ioCached
+	switch {
+	case !writable && c.cached == 0:
+		mode = ioPassthrough
+		c.passthrough++
+	case writable && c.passthrough > 0:
+		return 0, nil, errWriterWhilePassthroughReaders
+	default:
+		c.cached++
+	}
+	var once sync.Once
+	return mode, func() { once.Do(func() { m.release(ino, mode) }) }, nil
+}
+
+// errWriterWhilePassthroughReaders refuses an open for writing of a file that read-only openers
+// hold in kernel passthrough mode (--passthrough-reads).
+var errWriterWhilePassthroughReaders = fmt.Errorf("open for writing refused: read-only openers hold the file in kernel passthrough mode (--passthrough-reads); retry once they closed it, or mount without --passthrough-reads: %w", syscall.ETXTBSY)
+
+func (m *ioModes) release(ino uint64, mode ioMode) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.inodes[ino]
+	if c == nil {
+		return
+	}
+	if mode == ioPassthrough {
+		c.passthrough--
+	} else {
+		c.cached--
+	}
+	if *c == (ioCounts{}) {
+		delete(m.inodes, ino)
+	}
+}
+
+// passthroughReadFile is the handle of a read-only open of a mirrored file that the kernel serves
+// by passthrough from the primary's file. It has no Write: the kernel never sends one for a
+// read-only descriptor.
+type passthroughReadFile struct {
+	mirroredFile
+}
+
+var _ = (fs.FilePassthroughFder)((*passthroughReadFile)(nil))
+
+// PassthroughFd hands the kernel the primary's descriptor, opened read-only.
+func (h *passthroughReadFile) PassthroughFd() (int, bool) { return h.f.P, true }
+
+func (h *passthroughReadFile) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
+	return 0, syscall.EBADF
+}

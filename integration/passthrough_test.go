@@ -1,0 +1,186 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// servedByPassthrough tells whether reads through f bypass the daemon: it reads a page, changes those
+// bytes in the primary's file behind the mount's back, and reads again at once. A passthrough read
+// sees the new bytes; a page-cached read (through the daemon) still sees the old ones until the
+// attribute timeout.
+func servedByPassthrough(t *testing.T, f *os.File, primaryFile string, off int64) bool {
+	t.Helper()
+	buf := make([]byte, 16)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		t.Fatal(err)
+	}
+	mark := []byte(strings.Repeat("Z", 16))
+	if bytes.Equal(buf, mark) {
+		mark = []byte(strings.Repeat("Y", 16))
+	}
+	pf, err := os.OpenFile(primaryFile, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pf.WriteAt(mark, off); err != nil {
+		t.Fatal(err)
+	}
+	pf.Close()
+	if _, err := f.ReadAt(buf, off); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Equal(buf, mark)
+}
+
+// TestMount_PassthroughReads checks the open modes of --passthrough-reads: read-only opens are
+// served by kernel passthrough when no writer has the file open, and never at the cost of a write
+// that misses the mirror or an open that fails.
+func TestMount_PassthroughReads(t *testing.T) {
+	needFUSE(t)
+	content := strings.Repeat("a", 1<<16)
+	t.Run("default mount: read-only opens go through the daemon", func(t *testing.T) {
+		primary, mirrorDir, mp := dirs(t)
+		m := startMount(t, primary, mirrorDir, mp)
+		writeFile(t, filepath.Join(mp, "a.db"), content)
+		ro, err := os.Open(filepath.Join(mp, "a.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if servedByPassthrough(t, ro, filepath.Join(primary, "a.db"), 4096) {
+			t.Fatal("a read-only open used passthrough without --passthrough-reads")
+		}
+		ro.Close()
+		m.ExpectDegraded = true // the file was changed behind the back on purpose
+		m.Stop(t)
+	})
+
+	t.Run("read-only open without writers: passthrough", func(t *testing.T) {
+		primary, mirrorDir, mp := dirs(t)
+		m := startMount(t, primary, mirrorDir, mp, "--passthrough-reads")
+		writeFile(t, filepath.Join(mp, "a.db"), content)
+		// The kernel sends the writer's RELEASE asynchronously after close: until the daemon has it,
+		// it counts the writer and (safely) answers a read-only open with the page cache.
+		var pt bool
+		for i := 0; i < 50 && !pt; i++ {
+			ro, err := os.Open(filepath.Join(mp, "a.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pt = servedByPassthrough(t, ro, filepath.Join(primary, "a.db"), int64(4096*(1+i%8)))
+			ro.Close()
+			if !pt {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if !pt {
+			t.Fatal("a read-only open with no writer was not served by passthrough")
+		}
+		m.ExpectDegraded = true
+		m.Stop(t)
+	})
+
+	t.Run("read-only open while a writer has it open: page cache, no EIO", func(t *testing.T) {
+		primary, mirrorDir, mp := dirs(t)
+		m := startMount(t, primary, mirrorDir, mp, "--passthrough-reads")
+		p := filepath.Join(mp, "a.db")
+		writeFile(t, p, content)
+		rw, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rw.Close()
+		mem, err := syscall.Mmap(int(rw.Fd()), 0, 1<<16, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		if err != nil {
+			t.Fatalf("shared mmap of a file open for writing: %v", err)
+		}
+		ro, err := os.Open(p)
+		if err != nil {
+			t.Fatalf("read-only open while a writer has the file open: %v", err)
+		}
+		defer ro.Close()
+		if servedByPassthrough(t, ro, filepath.Join(primary, "a.db"), 8192) {
+			t.Fatal("a read-only open mixed passthrough with a cached writer")
+		}
+		copy(mem[100:], "through the mapping")
+		if err := msync(mem); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Munmap(mem)
+		got, _ := os.ReadFile(filepath.Join(mirrorDir, "a.db"))
+		if !bytes.Contains(got, []byte("through the mapping")) {
+			t.Error("a write through the shared mapping did not reach the mirror")
+		}
+		m.ExpectDegraded = true
+		ro.Close()
+		rw.Close()
+		m.Stop(t)
+	})
+
+	t.Run("writer opens while a passthrough reader has it open: refused with ETXTBSY, nothing changed", func(t *testing.T) {
+		primary, mirrorDir, mp := dirs(t)
+		m := startMount(t, primary, mirrorDir, mp, "--passthrough-reads")
+		p := filepath.Join(mp, "a.db")
+		writeFile(t, p, content)
+		var ro *os.File
+		for i := 0; i < 50; i++ { // until the writer's RELEASE reached the daemon (see above)
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if servedByPassthrough(t, f, filepath.Join(primary, "a.db"), int64(4096*(1+i%8))) {
+				ro = f
+				break
+			}
+			f.Close()
+			time.Sleep(20 * time.Millisecond)
+		}
+		if ro == nil {
+			t.Fatal("no passthrough reader could be opened")
+		}
+		defer ro.Close()
+		m.ExpectDegraded = true // servedByPassthrough changed the primary behind the back
+		_, err := os.OpenFile(p, os.O_RDWR, 0)
+		if !errors.Is(err, syscall.ETXTBSY) {
+			t.Fatalf("open for writing while a passthrough reader holds the file: %v, want ETXTBSY (the kernel would say EIO)", err)
+		}
+		if !strings.Contains(m.Output(), "passthrough") {
+			t.Errorf("the refusal was not logged:\n%s", m.Output())
+		}
+		ro.Close()
+		// Once the readers are gone (their RELEASE reached the daemon), writers open and map as usual.
+		var rw *os.File
+		for i := 0; i < 100 && rw == nil; i++ {
+			if rw, err = os.OpenFile(p, os.O_RDWR, 0); err != nil {
+				if !errors.Is(err, syscall.ETXTBSY) {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if rw == nil {
+			t.Fatalf("still refused after the reader closed: %v", err)
+		}
+		defer rw.Close()
+		mem, err := syscall.Mmap(int(rw.Fd()), 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+		if err != nil {
+			t.Fatalf("shared mmap after the readers closed: %v", err)
+		}
+		copy(mem[16:], "remapped")
+		if err := msync(mem); err != nil {
+			t.Fatal(err)
+		}
+		syscall.Munmap(mem)
+		rw.Close()
+		if got, _ := os.ReadFile(filepath.Join(mirrorDir, "a.db")); !bytes.Contains(got, []byte("remapped")) {
+			t.Error("a write through a shared mapping did not reach the mirror")
+		}
+		m.Stop(t)
+	})
+}
