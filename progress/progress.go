@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/vbauerster/mpb/v8"
 	"golang.org/x/term"
 )
 
@@ -53,6 +54,39 @@ type Reporter struct {
 	every    time.Duration
 	delay    time.Duration
 	clock    Clock
+
+	mu   sync.Mutex    // guards live
+	live *mpb.Progress // the bar on the terminal now, if any
+}
+
+func (r *Reporter) setLive(p *mpb.Progress) {
+	r.mu.Lock()
+	r.live = p
+	r.mu.Unlock()
+}
+
+// Writer returns a writer to the Reporter's stream for other messages (log lines): while a bar is
+// drawn they are printed above it rather than erased by its next drawing.
+func (r *Reporter) Writer() io.Writer {
+	if r == nil {
+		return io.Discard
+	}
+	return aboveBar{r}
+}
+
+type aboveBar struct{ r *Reporter }
+
+func (a aboveBar) Write(b []byte) (int, error) {
+	a.r.mu.Lock()
+	p := a.r.live
+	a.r.mu.Unlock()
+	if p != nil {
+		if n, err := p.Write(b); err == nil {
+			return n, nil
+		}
+		// The bar ended meanwhile: write directly.
+	}
+	return a.r.w.Write(b)
 }
 
 // New returns a Reporter that writes to w: bars when w is a terminal, plain lines otherwise.
@@ -64,10 +98,15 @@ func New(w io.Writer, o Options) *Reporter {
 	}
 }
 
-// IsTerminal reports whether w is a terminal.
+// IsTerminal reports whether w is a terminal that a bar can be drawn on: one that knows its width
+// (a serial console or a pseudo-terminal nobody sized says 0, and gets plain lines).
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Fd() uintptr })
-	return ok && term.IsTerminal(int(f.Fd()))
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	return err == nil && width > 0
 }
 
 // Task is one operation being shown. Update and Add may be called from any goroutine; Done is called

@@ -3,6 +3,7 @@ package progress
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -25,6 +26,9 @@ func TestHelperProcess(t *testing.T) {
 	for i := int64(1); i <= 16; i++ {
 		time.Sleep(100 * time.Millisecond)
 		task.Update(i*4*mib, 0)
+		if i == 8 {
+			fmt.Fprintln(r.Writer(), "a log line while the bar is drawn")
+		}
 	}
 	task.Done()
 	os.Exit(0)
@@ -64,7 +68,7 @@ func TestTerminal_BarInAPseudoTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"copying", "MiB/s", " left", "64 MiB of 64 MiB (100%) in"} {
+	for _, want := range []string{"copying", "MiB/s", " left", "64 MiB of 64 MiB (100%) in", "a log line while the bar is drawn\r\n"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("the terminal did not show %q:\n%q", want, s)
 		}
@@ -77,19 +81,43 @@ func TestTerminal_BarInAPseudoTerminal(t *testing.T) {
 	}
 }
 
-// TestTerminal_PlainLinesWithoutATerminal runs the same task with stderr on a pipe: plain lines,
-// one per interval, and no escape codes.
+// TestTerminal_PlainLinesWithoutATerminal runs the same task with stderr on a pipe, and on a
+// terminal of width 0 (a serial console, a pseudo-terminal nobody sized): plain lines, one per
+// interval, and no escape codes.
 func TestTerminal_PlainLinesWithoutATerminal(t *testing.T) {
-	cmd := helper(t)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("helper: %v\n%s", err, stderr.String())
-	}
-	s := stderr.String()
+	t.Run("pipe", func(t *testing.T) {
+		cmd := helper(t)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("helper: %v\n%s", err, stderr.String())
+		}
+		checkPlain(t, stderr.String())
+	})
+	t.Run("terminal of width 0", func(t *testing.T) {
+		cmd := helper(t)
+		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{})
+		if err != nil {
+			t.Skipf("no pseudo-terminal here (%v)", err)
+		}
+		defer ptmx.Close()
+		var out bytes.Buffer
+		copied := make(chan error, 1)
+		go func() { _, err := io.Copy(&out, ptmx); copied <- err }()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper: %v\n%q", err, out.String())
+		}
+		<-copied
+		checkPlain(t, strings.ReplaceAll(out.String(), "\r\n", "\n"))
+	})
+}
+
+func checkPlain(t *testing.T, s string) {
+	t.Helper()
 	if strings.ContainsRune(s, '\x1b') {
 		t.Errorf("escape codes without a terminal:\n%q", s)
 	}
+	s = strings.Replace(s, "a log line while the bar is drawn\n", "", 1)
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if len(lines) < 3 {
 		t.Fatalf("want several plain lines, got:\n%s", s)
