@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/fusefs"
 	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/progress"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,7 +31,7 @@ func mountCommand() *cli.Command {
 		Usage:     "serve the primary at MOUNTPOINT and mirror every change to the mirror directory",
 		ArgsUsage: "MOUNTPOINT",
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag,
+			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
@@ -63,7 +64,8 @@ func runMount(c *cli.Context) error {
 		return err
 	}
 	out := c.App.Writer
-	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, nil))
+	shown := progressReporter(c)
+	logger := slog.New(slog.NewTextHandler(shown.Writer(), nil)) // above a progress bar, if one is drawn
 	if p := c.String("cpuprofile"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {
@@ -80,15 +82,17 @@ func runMount(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	fmt.Fprintf(out, "bringing mirror %s up to date with %s\n", pair.Mirror, pair.Primary)
+	task := shown.Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(ctx, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   mirror.Holder{PID: os.Getpid(), Command: "mount", MountPoint: mp},
 		Serve:    true,
 		Full:     c.Bool("full"),
 		Policy:   policy,
-		Progress: progressPrinter(out),
+		Progress: task.Update,
 		Mirror:   withPolicy(mo, onErr, logger),
 	})
+	task.Done()
 	if err != nil {
 		return err
 	}
@@ -115,6 +119,7 @@ func runMount(c *cli.Context) error {
 	logger.Info("serving", "mountpoint", mp, "primary", pair.Primary, "mirror", pair.Mirror)
 
 	go unmountOnSignal(ctx, server, mp, logger)
+	go showResyncs(ctx, shown, func() (mirror.ResyncAttempt, bool) { return s.LastResync(), true })
 	if iv := c.Duration("resync-interval"); iv > 0 {
 		go retryResync(ctx, s, iv, logger)
 	}
@@ -169,20 +174,6 @@ func reportStart(out io.Writer, s *mirror.Session) {
 	}
 	if s.HadRecord && !s.Previous.Clean {
 		fmt.Fprintf(out, "the previous %s stopped uncleanly; the mirror was compared and repaired\n", s.Previous.State)
-	}
-}
-
-// progressPrinter shows progress of a large copy, at most once a second.
-func progressPrinter(out io.Writer) func(done, total int64) {
-	start := time.Now()
-	return func(done, total int64) {
-		el := time.Since(start)
-		if el < time.Second || total < 64<<20 {
-			return
-		}
-		rate := float64(done) / el.Seconds()
-		fmt.Fprintf(out, "  %s of %s (%.0f%%), %s/s\n", humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)),
-			100*float64(done)/float64(max(total, 1)), humanize.IBytes(uint64(rate)))
 	}
 }
 

@@ -14,7 +14,7 @@ func resyncCommand() *cli.Command {
 		Name:      "resync",
 		Usage:     "copy to a degraded mirror what it missed, while the mount keeps serving",
 		ArgsUsage: "MOUNTPOINT",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}},
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}, noProgressFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError("resync needs exactly one MOUNTPOINT argument (for a stopped mirror use mirrorctl sync)")
@@ -23,7 +23,9 @@ func resyncCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			stopShowing := showRemoteResync(c, mp)
 			res, err := requestResync(mp)
+			stopShowing()
 			if c.Bool("json") && res != nil {
 				_ = json.NewEncoder(c.App.Writer).Encode(res)
 			}
