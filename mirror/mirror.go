@@ -76,6 +76,7 @@ type Mirror struct {
 	mu         sync.Mutex // guards the fields below
 	resyncing  bool       // a resync is copying dirty paths; the others reach the mirror again
 	lastResync ResyncAttempt
+	resyncNow  ResyncProgress      // how far the running resync is; meaningful while resyncing
 	dirtyDirs  map[string]struct{} // directories whose entries changed since their last fsync
 	degraded   *Degraded           // non-nil once the mirror missed a change
 	sealed     map[string]string   // sealed log file -> SHA-256

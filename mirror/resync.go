@@ -32,6 +32,19 @@ type ResyncAttempt struct {
 	Whole  bool          `json:"whole"` // the mirror is in sync again
 	Fresh  bool          `json:"fresh"` // the mirror directory was new: everything was copied
 	Active bool          `json:"active,omitempty"`
+	// Progress is how far the resync is, while it is active.
+	Progress *ResyncProgress `json:"progress,omitempty"`
+}
+
+// ResyncProgress is how far a running resync is, for progress displays.
+type ResyncProgress struct {
+	PathsDone int `json:"paths_done"`
+	PathsLeft int `json:"paths_left"` // dirty paths still to copy
+	// BytesExamined counts the primary's bytes under the paths done so far and the one being copied
+	// (compared, and copied where they differ); BytesTotal is their size when the resync started, so
+	// it is an estimate of the total while the application keeps writing.
+	BytesExamined int64 `json:"bytes_examined"`
+	BytesTotal    int64 `json:"bytes_total"`
 }
 
 // ErrNotDegraded is returned by Resync when there is nothing to do.
@@ -56,6 +69,13 @@ func (m *Mirror) LastResync() ResyncAttempt {
 	defer m.mu.Unlock()
 	a := m.lastResync
 	a.Active = m.resyncing
+	if m.resyncing {
+		p := m.resyncNow
+		if m.degraded != nil {
+			p.PathsLeft = len(m.degraded.Dirty)
+		}
+		a.Progress = &p
+	}
 	return a
 }
 
@@ -111,10 +131,12 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 		}
 		m.log.Info("the mirror directory is new or belongs to no one: resync copies everything", "mirror", m.Target)
 	}
+	total := m.dirtyBytes()
 	// Switch to resyncing under the namespace lock: no change is between its two halves.
 	m.ns.Lock()
 	m.mu.Lock()
 	m.resyncing = true
+	m.resyncNow = ResyncProgress{BytesTotal: total}
 	m.mu.Unlock()
 	m.ns.Unlock()
 	m.log.Info("resync started", "paths", len(m.Degraded().Dirty))
@@ -153,6 +175,26 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 	}
 }
 
+// dirtyBytes adds up the sizes of the primary's files under the dirty paths, for progress.
+func (m *Mirror) dirtyBytes() int64 {
+	d := m.Degraded()
+	if d == nil {
+		return 0
+	}
+	var n int64
+	for _, rel := range d.Dirty {
+		st, err := m.primary.lstat(rel)
+		switch {
+		case err != nil || !m.policy.Mirrored(rel) && rel != ".":
+		case fileType(&st) == unix.S_IFDIR:
+			n += m.primaryBytes(rel)
+		case fileType(&st) == unix.S_IFREG:
+			n += st.Size
+		}
+	}
+	return n
+}
+
 // resyncPath copies one dirty path and marks it clean, with every change to it held off meanwhile.
 func (m *Mirror) resyncPath(rel string) (int64, error) {
 	m.ns.Lock()
@@ -163,14 +205,24 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 		defer lk.Unlock()
 	}
 	var r SyncReport
+	m.mu.Lock()
+	before := m.resyncNow.BytesExamined
+	m.mu.Unlock()
+	shown := func(done, _ int64) {
+		m.mu.Lock()
+		m.resyncNow.BytesExamined = before + done
+		m.mu.Unlock()
+	}
 	if m.policy.Mirrored(rel) {
-		if err := m.syncPath(rel, true, &r, nil); err != nil {
+		if err := m.syncPathWith(rel, &r, SyncOptions{Full: true, Progress: shown}); err != nil {
 			m.mirrorFailed("resync", rel, err)
 			return r.BytesCopied, fmt.Errorf("resync %s: %w", rel, err)
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.resyncNow.BytesExamined = before + r.BytesExamined
+	m.resyncNow.PathsDone++
 	if m.degraded == nil {
 		return r.BytesCopied, nil
 	}

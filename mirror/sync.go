@@ -100,10 +100,16 @@ func (m *Mirror) primaryBytes(rel string) int64 {
 // syncPath brings one path (and what is under it) up to date, or removes it from the mirror when the
 // primary no longer has it.
 func (m *Mirror) syncPath(rel string, full bool, r *SyncReport, keep func(string) bool) error {
-	s := &syncer{m: m, ctx: context.Background(), o: SyncOptions{Full: full, Keep: keep}, r: r,
+	return m.syncPathWith(rel, r, SyncOptions{Full: full, Keep: keep})
+}
+
+// syncPathWith is syncPath with every option of Sync (Full, Keep, Progress; Skip and ContentOf do
+// not apply to one path).
+func (m *Mirror) syncPathWith(rel string, r *SyncReport, o SyncOptions) error {
+	s := &syncer{m: m, ctx: context.Background(), o: o, r: r,
 		pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
 	if _, err := m.primary.lstat(rel); errors.Is(err, unix.ENOENT) {
-		if m.keep(rel, keep) {
+		if m.keep(rel, o.Keep) {
 			return nil // a retained log
 		}
 		if err := m.mirror.removeAll(rel); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"golang.org/x/sys/unix"
@@ -127,11 +128,11 @@ func Promote(ctx context.Context, o Options) (Report, error) {
 	if r.RegionsRemoved, err = o.Engine.RemoveRegions(dir); err != nil {
 		return r, fmt.Errorf("remove region files from %s: %w", dir, err)
 	}
-	kind := "normal"
 	if o.Catastrophic {
-		kind = "catastrophic"
+		step("running catastrophic recovery: it replays every log file%s", logsToReplay(o.Engine, dir))
+	} else {
+		step("running normal recovery")
 	}
-	step("running %s recovery", kind)
 	if r.Recovery, err = o.Engine.Recover(ctx, dir, o.Catastrophic); err != nil {
 		if o.Catastrophic {
 			return r, fmt.Errorf("catastrophic recovery of %s failed: %w", o.Mirror, err)
@@ -164,6 +165,21 @@ func Promote(ctx context.Context, o Options) (Report, error) {
 	r.OK = true
 	r.Duration = time.Since(start)
 	return r, nil
+}
+
+// logsToReplay says how many log files and bytes dir holds, for the step of a catastrophic recovery:
+// a directory listing, cheap. (The tail a normal recovery replays takes a db_printlog run to find,
+// which a failover should not wait for.)
+func logsToReplay(eng engine.Engine, dir string) string {
+	logs, err := eng.Logs(dir)
+	if err != nil {
+		return ""
+	}
+	var n int64
+	for _, l := range logs {
+		n += l.Size
+	}
+	return fmt.Sprintf(" (%d files, %s)", len(logs), humanize.IBytes(uint64(n)))
 }
 
 // check refuses what must not be promoted, before anything changes.

@@ -40,7 +40,7 @@ func drillCommand() *cli.Command {
 			&cli.IntFlag{Name: "value-size", Value: 256, Usage: "bytes per value"},
 			&cli.StringFlag{Name: "dir", Usage: "scratch directory (default: a new temporary directory)", TakesFile: true},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
-			bdbUtilsFlag,
+			bdbUtilsFlag, noProgressFlag,
 		},
 		Action: runDrill,
 	}
@@ -172,7 +172,15 @@ func runDrill(c *cli.Context) error {
 	go func() { <-copied; wlDone <- wl.Wait() }()
 	defer func() { _ = wl.Process.Kill() }()
 
-	tick := time.NewTicker(2 * time.Second)
+	shown := progressReporter(c)
+	workload := shown.Start("workload", 0, "commits")
+	defer workload.Done()
+	every := 2 * time.Second
+	if workload != nil {
+		every = 500 * time.Millisecond // the bar replaces the lines
+	}
+	tick := time.NewTicker(every)
+	started := time.Now()
 	deadline := time.After(c.Duration("duration"))
 wait:
 	for {
@@ -182,12 +190,19 @@ wait:
 		case err := <-wlDone:
 			return fmt.Errorf("the workload stopped before the primary died: %v: %s", err, strings.TrimSpace(wlErr.String()))
 		case <-tick.C:
-			say("%d commits acknowledged", count.Load())
+			if workload == nil {
+				say("%d commits acknowledged", count.Load())
+			}
+			// It stops at the deadline: the total is what the rate so far reaches by then.
+			n := count.Load()
+			workload.Update(n, int64(float64(n)*c.Duration("duration").Seconds()/time.Since(started).Seconds()))
 		case <-deadline:
 			break wait
 		}
 	}
 	tick.Stop()
+	workload.Update(count.Load(), max(count.Load(), 1))
+	workload.Done()
 	if kill == "disk" {
 		res.Failure = "the primary disk died (xfs shutdown) under load"
 		if err := primaryDisk.Shutdown(); err != nil {
@@ -215,14 +230,21 @@ wait:
 		return fmt.Errorf("copy the mirror for the comparison: %v: %s", err, out)
 	}
 
-	say("promoting %s", mirrorDir)
-	pr, err := runChildJSON[recovery.Report](ctx, self, "promote", "--mirror", mirrorDir, "--primary", primary, "--json")
+	steps := shown.Steps() // the elapsed time of each step below, on stderr
+	defer steps.Done()
+	sayStep := func(format string, args ...any) {
+		steps.Done() // before the line, or a bar being redrawn would erase it
+		say(format, args...)
+		steps.Next(fmt.Sprintf(format, args...))
+	}
+	sayStep("promoting %s", mirrorDir)
+	pr, err := runChildJSON[recovery.Report](ctx, self, "promote", "--no-progress", "--mirror", mirrorDir, "--primary", primary, "--json")
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
 	res.PromoteTime, res.ReplayedLogs, res.LogFiles = pr.Duration, len(pr.Replayed), pr.LogFiles
 
-	say("checking every acknowledged commit on the promoted environment")
+	sayStep("checking every acknowledged commit on the promoted environment")
 	check := exec.CommandContext(ctx, self, "workload", "check", "--dir", mirrorDir, "--acked", ackedPath,
 		"--value-size", fmt.Sprint(c.Int("value-size")))
 	var checkOut, checkErr bytes.Buffer
@@ -234,7 +256,7 @@ wait:
 	}
 	res.Acknowledged, res.Found, res.Lost, res.Wrong = cr.Acked, cr.Found, cr.Lost, cr.Wrong
 
-	say("timing a catastrophic recovery of the same mirror, for comparison")
+	sayStep("timing a catastrophic recovery of the same mirror, for comparison")
 	if _, err := eng.RemoveRegions(catCopy); err != nil {
 		return err
 	}
@@ -243,6 +265,7 @@ wait:
 		return fmt.Errorf("catastrophic recovery of the copy: %w", err)
 	}
 	res.CatastrophicTime = cat.Duration
+	steps.Done()
 
 	if c.Bool("json") {
 		enc := json.NewEncoder(out)

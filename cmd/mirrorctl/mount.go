@@ -14,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/fusefs"
 	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/progress"
 	"github.com/urfave/cli/v2"
 )
 
@@ -39,7 +40,7 @@ func mountCommand() *cli.Command {
 				"mirrorctl mount --primary /disk1/env --mirror /disk2/env --retain-logs 7d --log-format json /srv/env", "keep removed logs a week on the mirror; JSON logs",
 			),
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag,
+			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
@@ -57,8 +58,7 @@ func runMount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("mount needs exactly one MOUNTPOINT argument (flags go before it), e.g. mirrorctl mount --primary /disk1/env --mirror /disk2/env /srv/env")
 	}
-	logger, err := newLogger(c, c.App.ErrWriter)
-	if err != nil {
+	if _, err := newLogger(c, io.Discard); err != nil { // a bad --log-format is refused first
 		return err
 	}
 	onErr, err := mirror.ParseErrorPolicy(c.String("on-mirror-error"))
@@ -79,6 +79,11 @@ func runMount(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	notify := newNotifier()
+	shown := progressReporter(c)
+	logger, err := newLogger(c, shown.Writer()) // above a progress bar, if one is drawn
+	if err != nil {
+		return err
+	}
 	if p := c.String("cpuprofile"); p != "" {
 		f, err := os.Create(p)
 		if err != nil {
@@ -96,15 +101,17 @@ func runMount(c *cli.Context) error {
 	defer stop()
 	fmt.Fprintf(out, "bringing mirror %s up to date with %s\n", pair.Mirror, pair.Primary)
 	_ = notify.status("bringing mirror %s up to date with %s", pair.Mirror, pair.Primary)
+	task := shown.Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(ctx, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   mirror.Holder{PID: os.Getpid(), Command: "mount", MountPoint: mp},
 		Serve:    true,
 		Full:     c.Bool("full"),
 		Policy:   policy,
-		Progress: progressPrinter(out),
+		Progress: task.Update,
 		Mirror:   withPolicy(mo, onErr, logger),
 	})
+	task.Done()
 	if err != nil {
 		return err
 	}
@@ -137,6 +144,7 @@ func runMount(c *cli.Context) error {
 	go reportState(ctx, s, mp, notify)
 
 	go unmountOnSignal(ctx, server, mp, logger, notify)
+	go showResyncs(ctx, shown, func() (mirror.ResyncAttempt, bool) { return s.LastResync(), true })
 	if iv := c.Duration("resync-interval"); iv > 0 {
 		go retryResync(ctx, s, iv, logger)
 	}
@@ -237,20 +245,6 @@ func reportStart(out io.Writer, s *mirror.Session) {
 	}
 	if s.HadRecord && !s.Previous.Clean {
 		fmt.Fprintf(out, "the previous %s stopped uncleanly; the mirror was compared and repaired\n", s.Previous.State)
-	}
-}
-
-// progressPrinter shows progress of a large copy, at most once a second.
-func progressPrinter(out io.Writer) func(done, total int64) {
-	start := time.Now()
-	return func(done, total int64) {
-		el := time.Since(start)
-		if el < time.Second || total < 64<<20 {
-			return
-		}
-		rate := float64(done) / el.Seconds()
-		fmt.Fprintf(out, "  %s of %s (%.0f%%), %s/s\n", humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)),
-			100*float64(done)/float64(max(total, 1)), humanize.IBytes(uint64(rate)))
 	}
 }
 

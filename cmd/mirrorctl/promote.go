@@ -32,7 +32,7 @@ func promoteCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "rehearse on a throwaway copy-on-write view; the mirror is not touched (works while mounted)"},
 			&cli.BoolFlag{Name: "force", Usage: "promote a mirror that is degraded or was never in sync (the report says what may be missing)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
-			bdbUtilsFlag,
+			bdbUtilsFlag, noProgressFlag,
 		},
 		Action: runPromote,
 	}
@@ -61,15 +61,19 @@ func runPromote(c *cli.Context) error {
 		}
 	}
 	out := c.App.Writer
+	steps := progressReporter(c).Steps() // each step's elapsed time, on stderr
 	step := func(format string, args ...any) {
+		steps.Done() // before the line, or a bar being redrawn would erase it
 		if !c.Bool("json") {
 			fmt.Fprintf(out, "  "+format+"\n", args...)
 		}
+		steps.Next(fmt.Sprintf(format, args...))
 	}
 	r, err := recovery.Promote(c.Context, recovery.Options{
 		Mirror: abs, Primary: primary, Catastrophic: c.Bool("catastrophic"), DryRun: c.Bool("dry-run"),
 		Force: c.Bool("force"), Engine: eng, Step: step,
 	})
+	steps.Done()
 	if c.Bool("json") {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")

@@ -17,7 +17,7 @@ func resyncCommand() *cli.Command {
 		Description: "After a mirror disk failed (the mount went DEGRADED and kept serving), mount the repaired or a\n" +
 			"new disk at the same place and resync: only the paths changed while degraded are copied.\n\n" +
 			examples("mirrorctl resync /srv/env", "bring the mirror of /srv/env back in sync"),
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}},
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"}, noProgressFlag},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError("resync needs exactly one MOUNTPOINT argument (for a stopped mirror use mirrorctl sync)")
@@ -26,7 +26,9 @@ func resyncCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			stopShowing := showRemoteResync(c, mp)
 			res, err := requestResync(mp)
+			stopShowing()
 			if c.Bool("json") && res != nil {
 				_ = json.NewEncoder(c.App.Writer).Encode(res)
 			}

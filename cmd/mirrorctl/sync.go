@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/progress"
 	"github.com/urfave/cli/v2"
 )
 
@@ -29,7 +30,7 @@ func syncCommand() *cli.Command {
 				"mirrorctl sync --primary /disk1/env --mirror /disk2/env --files --json", "copy a stopped tree as files; report as JSON",
 			),
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag,
+			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
 			&cli.BoolFlag{Name: "checkpoint", Usage: "force a checkpoint first (db_checkpoint -1)"},
 			&cli.BoolFlag{Name: "keep-primary-logs", Usage: "copy the inactive log files instead of moving them off the primary"},
 			&cli.BoolFlag{Name: "recover", Usage: "run catastrophic recovery on the mirror afterwards, so that it is ready to open"},
@@ -68,10 +69,6 @@ func runSync(c *cli.Context) error {
 		}
 	}
 	out := c.App.Writer
-	progress := progressPrinter(out)
-	if c.Bool("json") {
-		progress = nil
-	}
 	logs, _ := eng.Logs(pair.Primary)
 	archiver, isArchiver := eng.(engine.Archiver)
 	routine := isArchiver && len(logs) > 0 && !c.Bool("files")
@@ -83,15 +80,17 @@ func runSync(c *cli.Context) error {
 			return err
 		}
 	}
+	task := progressReporter(c).Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(c.Context, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   mirror.Holder{PID: os.Getpid(), Command: "sync"},
 		Full:     c.Bool("full"),
 		Policy:   policy,
-		Progress: progress,
+		Progress: task.Update,
 		Mirror:   mo,
 		Skip:     skipLogsIf(routine, eng),
 	})
+	task.Done()
 	if err != nil {
 		return err
 	}
@@ -126,10 +125,13 @@ func skipLogsIf(routine bool, eng engine.Engine) func(string) bool {
 func hotRoutine(c *cli.Context, s *mirror.Session, eng engine.Engine, a engine.Archiver, rep *syncReport) error {
 	ctx := c.Context
 	primary, target := s.Pair.Primary, s.Pair.Mirror
+	steps := progressReporter(c).Steps()
+	defer steps.Done()
 	// The checkpoint comes first in the manual routine; here the database files were just copied by
 	// Start, so a checkpoint now would make them older than the log says: take it before the logs,
 	// and copy the database files again (only what changed) after it.
 	if c.Bool("checkpoint") {
+		steps.Next("checkpoint, then the database files again")
 		if err := a.Checkpoint(ctx, primary); err != nil {
 			return err
 		}
@@ -141,6 +143,7 @@ func hotRoutine(c *cli.Context, s *mirror.Session, eng engine.Engine, a engine.A
 		rep.BytesCopied += r.BytesCopied
 		rep.Copied += r.Copied
 	}
+	steps.Next("copying the log files")
 	inactive, err := a.InactiveLogs(ctx, primary)
 	if err != nil {
 		return err
@@ -174,6 +177,7 @@ func hotRoutine(c *cli.Context, s *mirror.Session, eng engine.Engine, a engine.A
 	}
 	rec.NeedsRecovery = true
 	if c.Bool("recover") {
+		steps.Next("catastrophic recovery of the mirror")
 		if _, err := eng.RemoveRegions(target); err != nil {
 			return err
 		}
@@ -188,6 +192,7 @@ func hotRoutine(c *cli.Context, s *mirror.Session, eng engine.Engine, a engine.A
 		return err
 	}
 	if dir := c.String("archive"); dir != "" {
+		steps.Next("copying the mirror to " + dir)
 		if err := archiveTo(ctx, target, dir); err != nil {
 			return fmt.Errorf("archive to %s: %w", dir, err)
 		}
