@@ -201,6 +201,10 @@ func printStatus(w io.Writer, r statusReport) {
 	}
 	if a := r.Resync; a != nil {
 		switch {
+		case a.Active && a.Progress != nil:
+			pr := a.Progress
+			fmt.Fprintf(w, "resync:      running since %s: %d of %d paths, %s of %s compared\n", a.At.Local().Format(time.RFC3339),
+				pr.PathsDone, pr.PathsDone+pr.PathsLeft, humanize.IBytes(uint64(pr.BytesExamined)), humanize.IBytes(uint64(pr.BytesTotal)))
 		case a.Active:
 			fmt.Fprintf(w, "resync:      running since %s\n", a.At.Local().Format(time.RFC3339))
 		case a.Error != "":
