@@ -178,6 +178,8 @@ func (f *File) WriteAt(data []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, f.m.primaryFailed("write", f.Rel, err)
 	}
+	f.m.stats.pendingBytes.Add(int64(n))
+	defer f.m.stats.pendingBytes.Add(-int64(n))
 	f.m.stats.writes.Add(1)
 	if f.isLog {
 		f.m.stats.logBytes.Add(int64(n))

@@ -111,6 +111,9 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 		}
 		m.log.Info("the mirror directory is new or belongs to no one: resync copies everything", "mirror", m.Target)
 	}
+	m.stats.resyncPaths.Store(0)
+	m.stats.resyncBytes.Store(0)
+	m.stats.resyncGoal.Store(m.dirtyBytes())
 	// Switch to resyncing under the namespace lock: no change is between its two halves.
 	m.ns.Lock()
 	m.mu.Lock()
@@ -147,6 +150,7 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 		n, err := m.resyncPath(rel)
 		a.Bytes += n
 		a.Paths++
+		m.stats.resyncPaths.Add(1)
 		if err != nil {
 			return err
 		}
@@ -164,7 +168,11 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 	}
 	var r SyncReport
 	if m.policy.Mirrored(rel) {
-		if err := m.syncPath(rel, true, &r, nil); err != nil {
+		base := m.stats.resyncBytes.Load()
+		live := func(done, _ int64) { m.stats.resyncBytes.Store(base + done) }
+		err := m.syncPathWith(rel, SyncOptions{Full: true, Progress: live}, &r)
+		live(r.BytesExamined, 0)
+		if err != nil {
 			m.mirrorFailed("resync", rel, err)
 			return r.BytesCopied, fmt.Errorf("resync %s: %w", rel, err)
 		}
@@ -183,6 +191,28 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 		}
 	}
 	return r.BytesCopied, nil
+}
+
+// dirtyBytes estimates what a resync will examine: the size of the mirrored files the dirty paths name.
+func (m *Mirror) dirtyBytes() int64 {
+	m.mu.Lock()
+	var dirty []string
+	if m.degraded != nil {
+		dirty = append(dirty, m.degraded.Dirty...)
+	}
+	m.mu.Unlock()
+	var n int64
+	for _, rel := range dirty {
+		st, err := m.primary.lstat(rel)
+		switch {
+		case err != nil || !m.policy.Mirrored(rel):
+		case fileType(&st) == unix.S_IFDIR:
+			n += m.primaryBytes(rel)
+		case fileType(&st) == unix.S_IFREG:
+			n += st.Size
+		}
+	}
+	return n
 }
 
 // probeMirror checks that the mirror accepts a durable write again.

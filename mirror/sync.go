@@ -100,10 +100,15 @@ func (m *Mirror) primaryBytes(rel string) int64 {
 // syncPath brings one path (and what is under it) up to date, or removes it from the mirror when the
 // primary no longer has it.
 func (m *Mirror) syncPath(rel string, full bool, r *SyncReport, keep func(string) bool) error {
-	s := &syncer{m: m, ctx: context.Background(), o: SyncOptions{Full: full, Keep: keep}, r: r,
+	return m.syncPathWith(rel, SyncOptions{Full: full, Keep: keep}, r)
+}
+
+// syncPathWith is syncPath with a sync's options; o.Progress sees the bytes of rel examined so far.
+func (m *Mirror) syncPathWith(rel string, o SyncOptions, r *SyncReport) error {
+	s := &syncer{m: m, ctx: context.Background(), o: o, r: r,
 		pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
 	if _, err := m.primary.lstat(rel); errors.Is(err, unix.ENOENT) {
-		if m.keep(rel, keep) {
+		if m.keep(rel, o.Keep) {
 			return nil // a retained log
 		}
 		if err := m.mirror.removeAll(rel); err != nil {
