@@ -30,7 +30,7 @@ func mountCommand() *cli.Command {
 		Usage:     "serve the primary at MOUNTPOINT and mirror every change to the mirror directory",
 		ArgsUsage: "MOUNTPOINT",
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag,
+			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, metricsAddrFlag, metricsRemoteFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
@@ -50,6 +50,11 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	metrics, err := startMetrics(c)
+	if err != nil {
+		return err
+	}
+	defer metrics.Close()
 	ps, err := newPairSetup(c)
 	if err != nil {
 		return err
@@ -86,12 +91,13 @@ func runMount(c *cli.Context) error {
 		Serve:    true,
 		Full:     c.Bool("full"),
 		Policy:   policy,
-		Progress: progressPrinter(out),
+		Progress: metrics.progress(progressPrinter(out)),
 		Mirror:   withPolicy(mo, onErr, logger),
 	})
 	if err != nil {
 		return err
 	}
+	metrics.serve(s)
 	reportStart(out, s)
 	if pair.SameFileSystem {
 		logger.Warn("primary and mirror are on the same file system: this mirror will not survive the loss of that disk", "primary", pair.Primary, "mirror", pair.Mirror)
@@ -119,6 +125,7 @@ func runMount(c *cli.Context) error {
 		go retryResync(ctx, s, iv, logger)
 	}
 	server.Wait()
+	metrics.stopping()
 	if err := s.Stop(); err != nil {
 		return fmt.Errorf("stopping: %w", err)
 	}
