@@ -68,8 +68,11 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	}
 	// Named in the intent record before any change through this handle can happen.
 	if err := m.intentAdd(rel); err != nil {
-		unix.Close(p)
-		return nil, m.mirrorFailed("open", rel, err)
+		if err := m.mirrorFailed("open", rel, err); err != nil {
+			unix.Close(p)
+			return nil, err
+		}
+		return f, nil // degraded: served by the primary alone, like a file opened while degraded
 	}
 	f.intent = true
 	err = m.mirrorOnly("open", rel, func(t *tree) error {
