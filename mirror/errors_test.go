@@ -56,6 +56,36 @@ var mirrorFaults = []mirrorFault{
 		},
 	},
 	{
+		// A dead mirror disk fails the intent record first (xfs after a shutdown: EIO).
+		name:  "intent record unwritable, create",
+		errno: unix.ENOTDIR,
+		setup: twoTempDirs,
+		rel:   "f",
+		breakMirror: func(t *testing.T, p *pair, rel string) error {
+			meta := filepath.Join(p.target, MetaDir)
+			if err := os.RemoveAll(meta); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(meta, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := p.m.OpenFile(rel, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o644, Owner{})
+			if err != nil {
+				return err
+			}
+			if f == nil {
+				t.Fatal("OpenFile returned neither a file nor an error")
+			}
+			if f.Mirrored() {
+				t.Error("the file is open on a mirror that failed")
+			}
+			if _, err := f.WriteAt([]byte("x"), 0); err != nil {
+				t.Errorf("write to a file opened as the mirror failed: %v", err)
+			}
+			return f.Close()
+		},
+	},
+	{
 		name:  "mirror disk full, write",
 		errno: unix.ENOSPC,
 		setup: func(t *testing.T) (string, string) {

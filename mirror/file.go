@@ -68,8 +68,11 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	}
 	// Named in the intent record before any change through this handle can happen.
 	if err := m.intentAdd(rel); err != nil {
-		unix.Close(p)
-		return nil, m.mirrorFailed("open", rel, err)
+		if err := m.mirrorFailed("open", rel, err); err != nil {
+			unix.Close(p)
+			return nil, err
+		}
+		return f, nil // degraded: served by the primary alone, like a file opened while degraded
 	}
 	f.intent = true
 	err = m.mirrorOnly("open", rel, func(t *tree) error {
@@ -178,6 +181,8 @@ func (f *File) WriteAt(data []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, f.m.primaryFailed("write", f.Rel, err)
 	}
+	f.m.stats.pendingBytes.Add(int64(n))
+	defer f.m.stats.pendingBytes.Add(-int64(n))
 	f.m.stats.writes.Add(1)
 	if f.isLog {
 		f.m.stats.logBytes.Add(int64(n))

@@ -98,6 +98,7 @@ func (m *Mirror) isLog(rel string) (uint32, bool) {
 type LogStats struct {
 	Current      string  `json:"current,omitempty"` // the newest log file
 	Sealed       int     `json:"sealed"`
+	SealedHere   int64   `json:"sealed_here"`   // logs this process sealed (Sealed can shrink by retention)
 	Retained     int     `json:"retained"`      // logs kept on the mirror after the primary removed them
 	BytesWritten int64   `json:"bytes_written"` // log bytes written through the mount
 	BytesPerSec  float64 `json:"bytes_per_second"`
@@ -183,6 +184,7 @@ func (m *Mirror) seal(rel string) error {
 	sum := hex.EncodeToString(h.Sum(nil))
 	m.mu.Lock()
 	m.sealed[rel] = sum
+	m.stats.sealedLogs.Add(1)
 	sealed := make(map[string]string, len(m.sealed))
 	for k, v := range m.sealed {
 		sealed[k] = v

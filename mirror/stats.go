@@ -17,6 +17,8 @@ type counters struct {
 	logBytes     atomic.Int64 // bytes written to log files
 	retained     atomic.Int64 // log files kept on the mirror after the primary removed them
 	inFlight     atomic.Int64 // operations between their primary and mirror halves
+	pendingBytes atomic.Int64 // bytes written to the primary whose mirror half has not finished
+	sealedLogs   atomic.Int64 // log files sealed by this Mirror
 	mirrorErrors atomic.Int64
 	primaryErrs  atomic.Int64 // I/O errors of the primary (EIO, EROFS, ENOSPC, EDQUOT)
 	primaryLast  atomic.Value // string: the last of them
@@ -24,14 +26,36 @@ type counters struct {
 	mirrorSync   latency
 }
 
-// latency accumulates fsync durations.
+const fsyncBuckets = 18
+
+// FsyncBuckets are the upper bounds of the fsync latency histogram: 50µs, doubling up to about 6.6 s.
+// Slower fsyncs are counted only in SyncStats.Count.
+var FsyncBuckets = func() []time.Duration {
+	b := make([]time.Duration, fsyncBuckets)
+	for i := range b {
+		b[i] = 50 * time.Microsecond << i
+	}
+	return b
+}()
+
+// latency accumulates fsync durations: a histogram of plain atomic counters, so that observing costs
+// no more than a few atomic adds.
 type latency struct {
 	count, totalNs, maxNs atomic.Int64
+	buckets               [fsyncBuckets]atomic.Int64 // buckets[i]: fsyncs in (FsyncBuckets[i-1], FsyncBuckets[i]]
 }
 
+// observe counts d before its bucket, and snapshot reads the buckets before the count, so that a
+// snapshot never shows more fsyncs in the buckets than in the count.
 func (l *latency) observe(d time.Duration) {
 	l.count.Add(1)
 	l.totalNs.Add(int64(d))
+	for i, le := range FsyncBuckets {
+		if d <= le {
+			l.buckets[i].Add(1)
+			break
+		}
+	}
 	for {
 		cur := l.maxNs.Load()
 		if int64(d) <= cur || l.maxNs.CompareAndSwap(cur, int64(d)) {
@@ -45,10 +69,20 @@ type SyncStats struct {
 	Count int64         `json:"count"`
 	Mean  time.Duration `json:"mean_ns"`
 	Max   time.Duration `json:"max_ns"`
+	Total time.Duration `json:"total_ns"`
+	// Buckets[i] counts the fsyncs that took at most FsyncBuckets[i] (cumulative, like Prometheus's le).
+	Buckets []int64 `json:"buckets,omitempty"`
 }
 
 func (l *latency) snapshot() SyncStats {
-	s := SyncStats{Count: l.count.Load(), Max: time.Duration(l.maxNs.Load())}
+	var s SyncStats
+	s.Buckets = make([]int64, len(l.buckets))
+	var cum int64
+	for i := range l.buckets {
+		cum += l.buckets[i].Load()
+		s.Buckets[i] = cum
+	}
+	s.Count, s.Total, s.Max = l.count.Load(), time.Duration(l.totalNs.Load()), time.Duration(l.maxNs.Load())
 	if s.Count > 0 {
 		s.Mean = time.Duration(l.totalNs.Load() / s.Count)
 	}
@@ -62,6 +96,7 @@ type Stats struct {
 	Writes        int64         `json:"writes"`
 	BytesMirrored int64         `json:"bytes_mirrored"`
 	Pending       int64         `json:"pending"`
+	PendingBytes  int64         `json:"pending_bytes"` // written to the primary, mirror half not finished
 	MirrorErrors  int64         `json:"mirror_errors"`
 	PrimaryErrors int64         `json:"primary_errors"`
 	PrimaryError  string        `json:"primary_last_error,omitempty"`
@@ -79,6 +114,7 @@ func (m *Mirror) Stats() Stats {
 		Writes:        c.writes.Load(),
 		BytesMirrored: c.bytes.Load(),
 		Pending:       c.inFlight.Load(),
+		PendingBytes:  c.pendingBytes.Load(),
 		MirrorErrors:  c.mirrorErrors.Load(),
 		PrimaryErrors: c.primaryErrs.Load(),
 		PrimaryError:  lastString(&c.primaryLast),
@@ -94,7 +130,7 @@ func (m *Mirror) logStats() *LogStats {
 	}
 	m.mu.Lock()
 	ls := &LogStats{Current: m.currentLog, Sealed: len(m.sealed), BytesWritten: m.stats.logBytes.Load(),
-		Retained: int(m.stats.retained.Load())}
+		Retained: int(m.stats.retained.Load()), SealedHere: m.stats.sealedLogs.Load()}
 	m.mu.Unlock()
 	if up := time.Since(m.stats.started).Seconds(); up > 0 {
 		ls.BytesPerSec = float64(ls.BytesWritten) / up

@@ -41,6 +41,7 @@ func mountCommand() *cli.Command {
 			),
 		Flags: []cli.Flag{
 			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
+			metricsAddrFlag, metricsRemoteFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
@@ -65,6 +66,11 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	metrics, err := startMetrics(c)
+	if err != nil {
+		return err
+	}
+	defer metrics.Close()
 	ps, err := newPairSetup(c)
 	if err != nil {
 		return err
@@ -108,13 +114,14 @@ func runMount(c *cli.Context) error {
 		Serve:    true,
 		Full:     c.Bool("full"),
 		Policy:   policy,
-		Progress: task.Update,
+		Progress: metrics.progress(task.Update),
 		Mirror:   withPolicy(mo, onErr, logger),
 	})
 	task.Done()
 	if err != nil {
 		return err
 	}
+	metrics.serve(s)
 	reportStart(out, s)
 	if pair.SameFileSystem {
 		logger.Warn("primary and mirror are on the same file system: this mirror will not survive the loss of that disk", "primary", pair.Primary, "mirror", pair.Mirror)
@@ -150,6 +157,7 @@ func runMount(c *cli.Context) error {
 	}
 	server.Wait()
 	_ = notify.send("STOPPING=1", "STATUS=unmounted; syncing both disks and stopping")
+	metrics.stopping()
 	if err := s.Stop(); err != nil {
 		logger.Error("stopped with an error", "err", err)
 		return fmt.Errorf("stopping: %w", err)
