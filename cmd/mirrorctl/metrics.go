@@ -59,7 +59,7 @@ func parseMetricsAddr(addr string, allowRemote bool) (string, error) {
 }
 
 // metricStates are the values of mirrorctl_state's label; exactly one of them is 1.
-var metricStates = []string{"syncing", "in_sync", "degraded", "stopped"}
+var metricStates = []string{"syncing", "in_sync", "degraded", "promoted", "stopped"}
 
 // metricsSnapshot is what one scrape reports.
 type metricsSnapshot struct {

@@ -132,6 +132,7 @@ func TestMirrorCollector_Output(t *testing.T) {
 # TYPE mirrorctl_state gauge
 mirrorctl_state{state="degraded"} 1
 mirrorctl_state{state="in_sync"} 0
+mirrorctl_state{state="promoted"} 0
 mirrorctl_state{state="stopped"} 0
 mirrorctl_state{state="syncing"} 0
 # HELP mirrorctl_mirrored_bytes_total Bytes written to the mirror through the mount.
@@ -221,7 +222,7 @@ func TestMirrorCollector_States(t *testing.T) {
 			c := mirrorCollector{snapshot: func() metricsSnapshot { return snap }}
 			var want strings.Builder
 			want.WriteString("# HELP mirrorctl_state State of the mirror: 1 for the current state, 0 for the others.\n# TYPE mirrorctl_state gauge\n")
-			for _, s := range []string{"degraded", "in_sync", "stopped", "syncing"} { // sorted, as exposed
+			for _, s := range []string{"degraded", "in_sync", "promoted", "stopped", "syncing"} { // sorted, as exposed
 				v := "0"
 				if s == state {
 					v = "1"
