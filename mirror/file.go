@@ -264,12 +264,11 @@ func (f *File) copyTimes() error {
 
 // Sync makes the file durable on both sides (fdatasync when datasync), together with every directory
 // entry created or renamed since the last sync. The two sides are synced in parallel.
+//
+// The mirror's times are copied at Close, not here: they only serve the size-and-time comparison of a
+// later start, and a file open when the mount stopped uncleanly is compared by content anyway (the
+// intent record names it), which sets its times. Two syscalls and an inode update less per commit.
 func (f *File) Sync(datasync bool) error {
-	if f.q >= 0 {
-		if err := f.copyTimes(); err != nil {
-			return err
-		}
-	}
 	do := unix.Fsync
 	if datasync {
 		do = unix.Fdatasync

@@ -159,9 +159,10 @@ func TestFile_OnlyWritableMirroredOpensReachTheMirror(t *testing.T) {
 	}
 }
 
-// Close (and Sync) give the mirror the primary's times, so that a later start trusts equal files.
+// Close gives the mirror the primary's times, so that a later start trusts equal files. (Sync does
+// not: a file open at an unclean stop is compared by content, which sets its times; see File.Sync.)
 func TestFile_CloseCopiesThePrimaryTimes(t *testing.T) {
-	for _, how := range []string{"close", "sync"} {
+	for _, how := range []string{"close", "sync then close"} {
 		t.Run(how, func(t *testing.T) {
 			p := newPair(t, Options{OnError: Fail})
 			f, err := p.m.OpenFile("f", unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o644, Owner{})
@@ -176,12 +177,12 @@ func TestFile_CloseCopiesThePrimaryTimes(t *testing.T) {
 			if err := os.Chtimes(p.P("f"), at, mt); err != nil {
 				t.Fatal(err)
 			}
-			if how == "close" {
-				err = f.Close()
-			} else {
-				err = f.Sync(true)
-				defer f.Close()
+			if how != "close" {
+				if err := f.Sync(true); err != nil {
+					t.Fatal(err)
+				}
 			}
+			err = f.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
