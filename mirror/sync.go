@@ -53,6 +53,11 @@ type syncer struct {
 	pbuf     []byte
 	qbuf     []byte
 	lastTick time.Time
+	// deferSync leaves durability to one syncfs of the mirror at the end (a whole-tree Sync) instead
+	// of an fsync per file and directory written.
+	deferSync bool
+	// noCopyRange is set once copy_file_range between the two file systems is refused.
+	noCopyRange bool
 }
 
 // Sync brings the mirror up to date with the primary: only what differs is copied, everything written
@@ -61,13 +66,15 @@ type syncer struct {
 func (m *Mirror) Sync(ctx context.Context, o SyncOptions) (SyncReport, error) {
 	start := time.Now()
 	var r SyncReport
-	s := &syncer{m: m, ctx: ctx, o: o, r: &r, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
+	s := &syncer{m: m, ctx: ctx, o: o, r: &r, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize), deferSync: true}
 	if o.Progress != nil {
 		s.total = m.primaryBytes(".")
 	}
 	err := s.entry(".")
 	if err == nil {
-		err = m.mirror.syncDir(".")
+		// One flush of the mirror's file system makes every file and directory written durable, in
+		// one journal commit instead of one per file.
+		err = m.mirror.syncFS()
 	}
 	r.Duration = time.Since(start)
 	if o.Progress != nil {
@@ -251,7 +258,7 @@ func (s *syncer) dir(rel string) error {
 		s.r.Removed++
 		changed = true
 	}
-	if changed {
+	if changed && !s.deferSync {
 		return m.mirror.syncDir(rel)
 	}
 	return nil
@@ -298,6 +305,22 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 		if n == 0 {
 			break
 		}
+		if off >= qsize && !s.noCopyRange {
+			// Nothing on the mirror here yet: let the kernel copy, without a trip through this process.
+			k, err := s.copyRange(p, q, off)
+			if err == nil {
+				if k == 0 {
+					break
+				}
+				s.r.BytesCopied += int64(k)
+				copied += int64(k)
+				wrote = true
+				s.r.BytesExamined += int64(k)
+				s.tick()
+				off += int64(k) - chunkSize // the loop adds chunkSize
+				continue
+			}
+		}
 		same := false
 		if off < qsize {
 			k, err := readFull(q, s.qbuf[:n], off)
@@ -332,11 +355,29 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 	}
 	if wrote {
 		s.r.Copied++
+		if s.deferSync {
+			return nil
+		}
 		if err := unix.Fsync(q); err != nil {
 			return fmt.Errorf("mirror %s: fsync: %w", rel, err)
 		}
 	}
 	return nil
+}
+
+// copyRange copies up to a chunk from p to q at off with copy_file_range, and reports how much (0 at
+// the end of p). Where the kernel refuses it between these file systems, it returns an error and
+// the syncer reads and writes from then on.
+func (s *syncer) copyRange(p, q int, off int64) (int, error) {
+	po, qo := off, off
+	n, err := unix.CopyFileRange(p, &po, q, &qo, 8*chunkSize, 0)
+	if err != nil {
+		if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
+			s.noCopyRange = true
+		}
+		return 0, err
+	}
+	return n, nil
 }
 
 func (s *syncer) tick() {

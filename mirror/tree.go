@@ -223,6 +223,19 @@ func (t *tree) syncDir(rel string) error {
 	return unix.Fsync(fd)
 }
 
+// syncFS flushes the whole file system the tree is on (syncfs(2)): every file and directory written.
+func (t *tree) syncFS() error {
+	fd, err := t.open(".", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("syncfs %s: %w", t.root, err)
+	}
+	return nil
+}
+
 // readDir lists the names in directory rel.
 func (t *tree) readDir(rel string) ([]os.DirEntry, error) {
 	fd, err := t.open(rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
