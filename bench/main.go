@@ -45,6 +45,10 @@ var (
 	seconds      = flag.Int("seconds", 2, "seconds per timed workload")
 	outDir       = flag.String("out", "bench", "where results.md and results.svg go")
 	recoverySize = flag.String("recovery", "64,256,1024", "log history sizes in MiB for the promote benchmark (empty: skip)")
+	copySize     = flag.Int("copy", 2048, "MiB of environment for initial sync against cp -a (0: skip)")
+	resyncSize   = flag.Int("resync", 1024, "MiB of environment for the resync benchmark (0: skip); it is then doubled")
+	resyncChange = flag.String("resync-changes", "16,64,256", "MiB changed while degraded, for the resync benchmark")
+	throughput   = flag.Bool("throughput", true, "run the throughput workloads (false: only recovery and scale)")
 )
 
 func main() {
@@ -101,6 +105,7 @@ func run(ctx context.Context) error {
 		mirrorctlConfig("mirrorctl", bin, base, d1, d2, &mountPID),
 		mirrorctlConfig("mirrorctl --on-mirror-error=fail", bin, base, d1, d2, &mountPID, "--on-mirror-error", "fail"),
 		mirrorctlConfig("mirrorctl --no-passthrough", bin, base, d1, d2, &mountPID, "--no-passthrough"),
+		mirrorctlConfig("mirrorctl --passthrough-reads", bin, base, d1, d2, &mountPID, "--passthrough-reads"),
 	}
 	if c, why := btrfsConfig(base); c != nil {
 		configs = append(configs, c)
@@ -121,7 +126,7 @@ func run(ctx context.Context) error {
 	// results[workload][config] = figures over rounds
 	results := map[string]map[string][]float64{}
 	cpu := map[string][]float64{}
-	for r := 0; r < *rounds; r++ {
+	for r := 0; r < *rounds && *throughput; r++ {
 		for _, c := range configs {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -161,7 +166,27 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	return report(configs, workloads, results, cpu, rec)
+	var copies []copyRow
+	if *copySize > 0 {
+		if copies, err = copyBench(ctx, bin, d1, d2, int64(*copySize)<<20); err != nil {
+			return err
+		}
+	}
+	var resyncs []resyncRow
+	if *resyncSize > 0 {
+		var changes []int64
+		for _, s := range strings.Split(*resyncChange, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("-resync-changes %q: %v", *resyncChange, err)
+			}
+			changes = append(changes, int64(n)<<20)
+		}
+		if resyncs, err = resyncBench(ctx, bin, base, d1, int64(*resyncSize)<<20, changes); err != nil {
+			return err
+		}
+	}
+	return report(configs, workloads, results, cpu, rec, copies, resyncs)
 }
 
 func mkdirFresh(d *loopFS, name string) (string, func(), error) {
