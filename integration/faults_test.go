@@ -265,3 +265,63 @@ func TestFaults_PrimaryDiskDies(t *testing.T) {
 	workloadCheck(t, mirrorDir, acked)
 	dbVerify(t, mirrorDir)
 }
+
+// TestFaults_MirrorDiskRepairedInPlace: the mirror's disk dies; the degraded mount lets go of it so
+// that it can be unmounted while the application keeps running; a resync while it is unmounted is
+// refused (it would copy onto the disk below the mount point); once the same disk is mounted again
+// (xfs replays its journal), resync copies what changed and the mirror is in sync.
+func TestFaults_MirrorDiskRepairedInPlace(t *testing.T) {
+	needFUSE(t)
+	needBDB(t)
+	disk := newDisk(t, 300<<20)
+	primary, _, mp := dirs(t)
+	mirrorDir := disk.sub(t, "env")
+	acked := filepath.Join(t.TempDir(), "acked")
+	m := startMount(t, primary, mirrorDir, mp, "--resync-interval", "0")
+	m.ExpectDegraded = true
+	workloadRun(t, mp, acked, "--txns", "300", "--log-size", "65536", "--checkpoint-every", "100")
+	disk.Shutdown(t)
+	workloadRun(t, mp, acked, "--txns", "300", "--start", "100000", "--log-size", "65536")
+	if s, r := status(t, mp); s.State != "degraded" {
+		t.Fatalf("status after the mirror disk died: %s", r)
+	}
+
+	// The mount releases the dead file system: it can be unmounted while the mount serves.
+	var uerr error
+	eventually(t, 30*time.Second, "the dead mirror file system can be unmounted", func() bool {
+		uerr = syscall.Unmount(disk.Dir, 0)
+		return uerr == nil
+	})
+	if r := mirrorctl(t, "status", mp); !strings.Contains(r.Stdout, "let go of the mirror's disk") {
+		t.Errorf("status does not tell the operator the disk was released: %s", r)
+	}
+	// While unmounted, the mirror path leads onto the file system below: resync must refuse.
+	r := mirrorctl(t, "resync", mp)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "not mounted at") {
+		t.Fatalf("resync with the mirror's disk unmounted: want a refusal naming the mount point: %s", r)
+	}
+	if ents, _ := os.ReadDir(disk.Dir); len(ents) != 0 {
+		t.Fatalf("a refused resync wrote below the mount point: %v", ents)
+	}
+	workloadRun(t, mp, acked, "--txns", "100", "--start", "200000", "--log-size", "65536")
+
+	// The same disk, mounted again: only what changed while degraded is copied.
+	if out, err := exec.Command("mount", disk.Device, disk.Dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount the repaired disk again: %v: %s", err, out)
+	}
+	r = mustRun(t, "resync", "--json", mp)
+	var res struct {
+		Fresh bool `json:"fresh"`
+		Whole bool `json:"whole"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil || !res.Whole || res.Fresh {
+		t.Fatalf("resync onto the repaired disk: want in sync and not fresh: %s", r)
+	}
+	if s, r := status(t, mp); s.State != "serving" {
+		t.Fatalf("after resync: %s", r)
+	}
+	workloadRun(t, mp, acked, "--txns", "100", "--start", "300000", "--log-size", "65536")
+	m.Stop(t)
+	verifyClean(t, primary, mirrorDir)
+	workloadCheck(t, copyDir(t, mirrorDir), acked)
+}

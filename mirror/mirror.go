@@ -66,6 +66,8 @@ type Mirror struct {
 	// path cannot change while it is copied.
 	ns            sync.RWMutex
 	degradedFlag  atomic.Bool // mirrors degraded != nil, for the write path's fast check
+	released      bool        // ReleaseTarget let go of the degraded mirror's file system (guarded by mu)
+	targetMount   string      // mount point of the mirror's file system when opened (see release.go)
 	failLogged    rateLimit   // the fail policy logs its errors at most once a minute
 	refusalLogged rateLimit   // and the mount's own refusals too
 
@@ -120,6 +122,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
 		open: map[*File]struct{}{}, intent: map[string]int{},
 	}
+	m.targetMount, _ = mountPointOf(q.root)
 	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
 		for k, v := range rec.Sealed {
 			m.sealed[k] = v

@@ -252,6 +252,9 @@ func (m *Mirror) probeMirror() error {
 // reopenTarget opens the mirror directory again: after a dead disk was replaced, the old descriptor
 // names the dead file system. It reports whether the directory is fresh (no record of this primary).
 func (m *Mirror) reopenTarget() (bool, error) {
+	if err := m.checkTargetMounted(); err != nil {
+		return false, err
+	}
 	if err := os.MkdirAll(m.Target, 0o755); err != nil {
 		return false, err
 	}
@@ -264,6 +267,9 @@ func (m *Mirror) reopenTarget() (bool, error) {
 	m.mirror = t
 	m.ns.Unlock()
 	old.close()
+	m.mu.Lock()
+	m.released = false
+	m.mu.Unlock()
 	id, _, _ := ReadIdentity(m.Primary)
 	rec, ok, err := ReadRecord(m.Target)
 	return err != nil || !ok || rec.PrimaryID != id.ID, nil

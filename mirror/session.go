@@ -143,6 +143,11 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 // stopped cleanly, and releases the lock.
 func (s *Session) Stop() error {
 	s.Mirror.Drain()
+	if s.Mirror.Released() {
+		// The mirror's disk was let go (and may be unmounted): nothing to write there. The degraded
+		// marker on the primary's side says what the next sync or resync must copy.
+		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock())
+	}
 	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
 	rec, _, err := ReadRecord(s.Pair.Mirror)
 	if err == nil {
@@ -179,8 +184,13 @@ func syncfs(dir string) error {
 // fresh one (a replaced disk), the session's lock is taken again there, so that the new mirror is
 // protected like the old one.
 func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
+	relock := s.Mirror.Released()
 	a, err := s.Mirror.Resync(ctx)
-	if err == nil && a.Fresh {
+	if err != nil {
+		s.ReleaseTarget() // a failed attempt may have opened the dead disk again
+		return a, err
+	}
+	if a.Fresh || relock {
 		h, _ := ReadHolder(s.Pair.Mirror)
 		if l, lerr := TryLock(s.Pair.Mirror, s.holder); lerr == nil {
 			s.lock.Unlock()
@@ -190,4 +200,15 @@ func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
 		}
 	}
 	return a, err
+}
+
+// ReleaseTarget lets go of a degraded mirror's file system, the lock on it included, so that the
+// disk can be unmounted and repaired while the mount serves (see Mirror.ReleaseTarget). Resync takes
+// the lock again.
+func (s *Session) ReleaseTarget() bool {
+	if !s.Mirror.ReleaseTarget() {
+		return false
+	}
+	_ = s.lock.Unlock()
+	return true
 }

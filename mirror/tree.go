@@ -32,7 +32,12 @@ func openTree(root string) (*tree, error) {
 	return &tree{root: abs, fd: fd}, nil
 }
 
-func (t *tree) close() error { return unix.Close(t.fd) }
+func (t *tree) close() error {
+	if t.fd < 0 { // a released tree (see ReleaseTarget)
+		return nil
+	}
+	return unix.Close(t.fd)
+}
 
 // abs is for messages and for walking with the standard library; never for writing.
 func (t *tree) abs(rel string) string { return filepath.Join(t.root, filepath.FromSlash(rel)) }

@@ -198,7 +198,13 @@ func reportState(ctx context.Context, s *mirror.Session, mp string, notify *noti
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if st := stateName(s); st != last {
+			st := stateName(s)
+			if st == "degraded" {
+				// Let go of the failed disk so that it can be unmounted and repaired while we serve;
+				// again after a failed resync attempt, which may have opened it.
+				s.ReleaseTarget()
+			}
+			if st != last {
 				last = st
 				_ = notify.status("%s", serviceStatus(s, mp))
 			}

@@ -52,6 +52,9 @@ func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration) any {
 		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st}
 	if d := s.Degraded(); d != nil {
 		r.State, r.Degraded = mirror.StateDegraded, d
+		if s.Mirror.Released() {
+			r.Note = "the mount let go of the mirror's disk: unmount it, repair or replace it, mount it at the same place, then run mirrorctl resync " + mp
+		}
 	}
 	if a := s.LastResync(); !a.At.IsZero() || a.Active {
 		r.Resync = &a
