@@ -78,14 +78,9 @@ func (m *Mirror) ReleaseTarget() bool {
 		return false
 	}
 	m.released = true
-	files := make([]*File, 0, len(m.open))
-	for f := range m.open {
-		files = append(files, f)
-	}
+	files := m.openFilesLocked()
 	m.mu.Unlock()
-	for _, f := range files {
-		f.dropMirror()
-	}
+	dropMirrors(files)
 	m.ns.Lock()
 	old := m.mirror
 	m.mirror = &tree{root: old.root, fd: -1} // every use fails with EBADF, and is recorded as dirty
@@ -100,4 +95,20 @@ func (m *Mirror) Released() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.released
+}
+
+// openFilesLocked lists the open files; m.mu must be held.
+func (m *Mirror) openFilesLocked() []*File {
+	files := make([]*File, 0, len(m.open))
+	for f := range m.open {
+		files = append(files, f)
+	}
+	return files
+}
+
+// dropMirrors closes the mirror descriptors of files, each under its own lock (not m.mu).
+func dropMirrors(files []*File) {
+	for _, f := range files {
+		f.dropMirror()
+	}
 }

@@ -121,14 +121,9 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 		if m.degraded != nil {
 			m.degraded.Dirty = []string{"."}
 		}
-		files := make([]*File, 0, len(m.open))
-		for f := range m.open {
-			files = append(files, f)
-		}
+		files := m.openFilesLocked()
 		m.mu.Unlock()
-		for _, f := range files {
-			f.dropMirror()
-		}
+		dropMirrors(files)
 		m.log.Info("the mirror directory is new or belongs to no one: resync copies everything", "mirror", m.Target)
 	}
 	total := m.dirtyBytes()

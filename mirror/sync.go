@@ -11,6 +11,8 @@ import (
 	"os"
 	"path"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -56,9 +58,24 @@ type syncer struct {
 	// deferSync leaves durability to one syncfs of the mirror at the end (a whole-tree Sync) instead
 	// of an fsync per file and directory written.
 	deferSync bool
-	// noCopyRange is set once copy_file_range between the two file systems is refused.
-	noCopyRange bool
+	// workers, in a whole-tree Sync, copies regular files on several goroutines at once, so that the
+	// reads of one disk, the writes of the other and the per-file system calls overlap. nil: one at
+	// a time.
+	workers *fileWorkers
+	// worker is set on the syncer of one file copied by a worker: it starts no workers itself.
+	worker bool
 }
+
+// fileWorkers bound the files a whole-tree Sync copies at once.
+type fileWorkers struct {
+	slots    chan struct{}
+	bufs     sync.Pool    // *[2][]byte chunk buffers
+	examined atomic.Int64 // bytes examined by every goroutine, for progress
+	mu       sync.Mutex   // serialises progress reports
+	lastTick time.Time
+}
+
+const syncWorkers = 4
 
 // Sync brings the mirror up to date with the primary: only what differs is copied, everything written
 // is fsynced, and the directories it changed are fsynced. It is safe to re-run after an interruption.
@@ -66,7 +83,8 @@ type syncer struct {
 func (m *Mirror) Sync(ctx context.Context, o SyncOptions) (SyncReport, error) {
 	start := time.Now()
 	var r SyncReport
-	s := &syncer{m: m, ctx: ctx, o: o, r: &r, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize), deferSync: true}
+	s := &syncer{m: m, ctx: ctx, o: o, r: &r, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize), deferSync: true,
+		workers: &fileWorkers{slots: make(chan struct{}, syncWorkers)}}
 	if o.Progress != nil {
 		s.total = m.primaryBytes(".")
 	}
@@ -167,9 +185,7 @@ func (s *syncer) entry(rel string) error {
 			return err
 		}
 	case unix.S_IFREG:
-		if err := s.file(rel, &pst, exists, &qst); err != nil {
-			return err
-		}
+		return s.file(rel, &pst, exists, &qst) // attributes included
 	case unix.S_IFLNK:
 		target, err := m.primary.readlink(rel)
 		if err != nil {
@@ -226,6 +242,7 @@ func (s *syncer) dir(rel string) error {
 		return fmt.Errorf("primary %s: %w", rel, err)
 	}
 	want := map[string]bool{}
+	files := s.startFiles()
 	for _, e := range pents {
 		child := path.Join(rel, e.Name())
 		if !m.policy.Mirrored(child) {
@@ -235,12 +252,25 @@ func (s *syncer) dir(rel string) error {
 		if s.o.Skip != nil && s.o.Skip(child) {
 			continue
 		}
+		if e.Type().IsRegular() && files != nil {
+			if err := files.start(child); err != nil {
+				if werr := files.wait(); werr != nil {
+					return werr
+				}
+				return err
+			}
+			continue
+		}
 		if err := s.entry(child); err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				continue // removed on the primary while we walked
 			}
+			files.wait()
 			return err
 		}
+	}
+	if err := files.wait(); err != nil {
+		return err
 	}
 	qents, err := m.mirror.readDir(rel)
 	if err != nil {
@@ -273,9 +303,11 @@ func sameMeta(p, q *unix.Stat_t) bool {
 func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_t) error {
 	full := s.o.Full || s.o.ContentOf[rel]
 	if exists && (!full && sameMeta(pst, qst) || s.m.trustedLog(rel, pst, qst)) {
-		s.r.BytesExamined += pst.Size
-		s.tick()
-		return nil
+		s.examined(pst.Size)
+		if sameMeta(pst, qst) {
+			return nil // mode, owner and times already equal
+		}
+		return s.attrs(rel, pst)
 	}
 	m := s.m
 	p, err := m.primary.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
@@ -294,6 +326,7 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 	}
 	wrote := !exists
 	var copied int64
+	qlen := qsize // the mirror file's length as this copy leaves it
 	for off := int64(0); ; off += chunkSize {
 		if err := s.ctx.Err(); err != nil {
 			return err
@@ -304,22 +337,6 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 		}
 		if n == 0 {
 			break
-		}
-		if off >= qsize && !s.noCopyRange {
-			// Nothing on the mirror here yet: let the kernel copy, without a trip through this process.
-			k, err := s.copyRange(p, q, off)
-			if err == nil {
-				if k == 0 {
-					break
-				}
-				s.r.BytesCopied += int64(k)
-				copied += int64(k)
-				wrote = true
-				s.r.BytesExamined += int64(k)
-				s.tick()
-				off += int64(k) - chunkSize // the loop adds chunkSize
-				continue
-			}
 		}
 		same := false
 		if off < qsize {
@@ -333,12 +350,12 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 			if err := pwriteAll(q, s.pbuf[:n], off); err != nil {
 				return fmt.Errorf("mirror %s: write: %w", rel, err)
 			}
+			qlen = max(qlen, off+int64(n))
 			s.r.BytesCopied += int64(n)
 			copied += int64(n)
 			wrote = true
 		}
-		s.r.BytesExamined += int64(n)
-		s.tick()
+		s.examined(int64(n))
 		if n < chunkSize {
 			break
 		}
@@ -347,11 +364,14 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 	if err := unix.Fstat(p, &now); err != nil {
 		return err
 	}
-	if qsize != now.Size || wrote {
+	if qlen != now.Size {
 		if err := unix.Ftruncate(q, now.Size); err != nil {
 			return fmt.Errorf("mirror %s: truncate: %w", rel, err)
 		}
-		wrote = wrote || copied > 0 || qsize != now.Size
+		wrote = true
+	}
+	if err := s.fattrs(rel, q, pst); err != nil {
+		return err
 	}
 	if wrote {
 		s.r.Copied++
@@ -365,23 +385,46 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 	return nil
 }
 
-// copyRange copies up to a chunk from p to q at off with copy_file_range, and reports how much (0 at
-// the end of p). Where the kernel refuses it between these file systems, it returns an error and
-// the syncer reads and writes from then on.
-func (s *syncer) copyRange(p, q int, off int64) (int, error) {
-	po, qo := off, off
-	n, err := unix.CopyFileRange(p, &po, q, &qo, 8*chunkSize, 0)
-	if err != nil {
-		if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP) {
-			s.noCopyRange = true
+// fattrs is attrs through the mirror file's open descriptor: no path to resolve three times.
+func (s *syncer) fattrs(rel string, q int, pst *unix.Stat_t) error {
+	if os.Geteuid() == 0 {
+		if err := unix.Fchown(q, int(pst.Uid), int(pst.Gid)); err != nil {
+			return fmt.Errorf("mirror %s: chown: %w", rel, err)
 		}
-		return 0, err
 	}
-	return n, nil
+	if err := unix.Fchmod(q, pst.Mode&07777); err != nil {
+		return fmt.Errorf("mirror %s: chmod: %w", rel, err)
+	}
+	if err := unix.UtimesNanoAt(q, "", []unix.Timespec{pst.Atim, pst.Mtim}, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mirror %s: utimens: %w", rel, err)
+	}
+	return nil
+}
+
+// examined counts n more bytes of the primary looked at, and shows progress.
+func (s *syncer) examined(n int64) {
+	s.r.BytesExamined += n
+	if s.workers != nil {
+		s.workers.examined.Add(n)
+	}
+	s.tick()
 }
 
 func (s *syncer) tick() {
-	if s.o.Progress == nil || time.Since(s.lastTick) < time.Second {
+	if s.o.Progress == nil {
+		return
+	}
+	if w := s.workers; w != nil {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if time.Since(w.lastTick) < time.Second {
+			return
+		}
+		w.lastTick = time.Now()
+		s.o.Progress(w.examined.Load(), s.total)
+		return
+	}
+	if time.Since(s.lastTick) < time.Second {
 		return
 	}
 	s.lastTick = time.Now()
@@ -642,4 +685,87 @@ func (m *Mirror) RetireLog(rel string) error {
 	}
 	m.stats.retained.Add(1)
 	return m.primary.syncDir(parentDir(rel))
+}
+
+// fileBatch is the regular files of one directory being copied by the workers.
+type fileBatch struct {
+	parent  *syncer
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	err     error
+	reports []SyncReport // the workers', added to the parent's by wait, on its goroutine
+}
+
+// startFiles returns a batch for the files of a directory, or nil when files are copied in turn.
+func (s *syncer) startFiles() *fileBatch {
+	if s.workers == nil || s.worker {
+		return nil
+	}
+	return &fileBatch{parent: s}
+}
+
+// start copies rel on a worker, waiting for a free one; it returns the batch's first error, after
+// which nothing more is started.
+func (b *fileBatch) start(rel string) error {
+	if err := b.failed(); err != nil {
+		return err
+	}
+	s := b.parent
+	w := s.workers
+	select {
+	case w.slots <- struct{}{}:
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+	b.wg.Add(1)
+	go func() {
+		defer func() { <-w.slots; b.wg.Done() }()
+		bufs, _ := w.bufs.Get().(*[2][]byte)
+		if bufs == nil {
+			bufs = &[2][]byte{make([]byte, chunkSize), make([]byte, chunkSize)}
+		}
+		defer w.bufs.Put(bufs)
+		var r SyncReport
+		sub := &syncer{m: s.m, ctx: s.ctx, o: s.o, r: &r, total: s.total, pbuf: bufs[0], qbuf: bufs[1],
+			deferSync: s.deferSync, workers: w, worker: true}
+		err := sub.entry(rel)
+		if errors.Is(err, unix.ENOENT) {
+			err = nil // removed on the primary while we walked
+		}
+		b.mu.Lock()
+		b.reports = append(b.reports, r)
+		if err != nil && b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}()
+	return nil
+}
+
+func (b *fileBatch) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// wait waits for the batch's files and returns its first error.
+func (b *fileBatch) wait() error {
+	if b == nil {
+		return nil
+	}
+	b.wg.Wait()
+	for _, r := range b.reports {
+		b.parent.r.add(r)
+	}
+	b.reports = nil
+	return b.failed()
+}
+
+// add adds the counts of o (a worker's) to r.
+func (r *SyncReport) add(o SyncReport) {
+	r.Examined += o.Examined
+	r.Copied += o.Copied
+	r.Removed += o.Removed
+	r.BytesCopied += o.BytesCopied
+	r.BytesExamined += o.BytesExamined
 }
