@@ -13,9 +13,11 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
@@ -202,15 +204,31 @@ func ParseRecoverOutput(out string) engine.RecoveryReport {
 
 // Verify implements engine.Engine: db_verify on every database file of the environment and its data
 // directories. Database files are recognised by the magic number in their first page, not with
-// db_archive -s, which reads the whole log history to name them and so grows with it.
+// db_archive -s, which reads the whole log history to name them and so grows with it. The files
+// are verified in parallel, one db_verify per CPU, since failover waits for them; the first failure
+// in file order is reported.
 func (b *BDB) Verify(ctx context.Context, envDir string) error {
 	files, err := DatabaseFilesByMagic(envDir)
 	if err != nil {
 		return err
 	}
-	for _, f := range files {
-		if _, err := b.run(ctx, b.tools.Verify, "-h", envDir, "-q", f); err != nil {
-			return fmt.Errorf("database %s does not verify: %w", f, err)
+	errs := make([]error, len(files))
+	sem := make(chan struct{}, max(1, runtime.NumCPU()))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := b.run(ctx, b.tools.Verify, "-h", envDir, "-q", f); err != nil {
+				errs[i] = fmt.Errorf("database %s does not verify: %w", f, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
