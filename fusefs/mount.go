@@ -43,6 +43,10 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 		Debug:       o.Debug,
 		DirectMount: syscall.Geteuid() == 0,
 		MaxWrite:    1 << 20,
+		// Every change to the primary comes through this mount and its page cache, so the cache is
+		// always right: keep it across opens (FOPEN_KEEP_CACHE) and do not drop it when the kernel
+		// sees a new mtime, which our own writes cause.
+		ExplicitDataCacheControl: true,
 	}
 	if o.AllowOther {
 		mo.Options = append(mo.Options, "default_permissions")

@@ -181,7 +181,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		f.Close()
 		return nil, nil, 0, toErrno(err)
 	}
-	return ch, &mirroredFile{f: f, done: done}, 0, 0
+	return ch, &mirroredFile{f: f, done: done}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -204,7 +204,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if mode == ioPassthrough {
 		return &passthroughReadFile{mirroredFile{f: f, done: done}}, 0, 0
 	}
-	return &mirroredFile{f: f, done: done}, 0, 0
+	return &mirroredFile{f: f, done: done}, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // Tmpfile is refused: an O_TMPFILE file has no name to mirror until linkat, which FUSE cannot tie back
