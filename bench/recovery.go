@@ -18,6 +18,7 @@ import (
 // mirror, for a given amount of log history.
 type recoveryRow struct {
 	HistoryMiB   int
+	DatabaseMiB  float64
 	LogFiles     int
 	Replayed     int
 	Promote      time.Duration
@@ -25,7 +26,8 @@ type recoveryRow struct {
 }
 
 // recoveryBench builds environments with the requested log history (a Berkeley DB workload with 4 KiB
-// values over a fixed set of 20,000 keys, so the databases stay the same size while the log grows,
+// values over a fixed set of 4,000 keys, so the databases (two of about 16 MiB each, full after the
+// first 32 MiB of log) stay the same size while the log grows,
 // and a checkpoint every ~4 MiB of log, killed with SIGKILL once the history is long enough,
 // like a crash), mirrors each with sync, and times promote against db_recover -c on a copy.
 func recoveryBench(ctx context.Context, bin string, d1, d2 *loopFS) ([]recoveryRow, error) {
@@ -39,7 +41,7 @@ func recoveryBench(ctx context.Context, bin string, d1, d2 *loopFS) ([]recoveryR
 		if err != nil {
 			return nil, err
 		}
-		cmd := exec.CommandContext(ctx, bin, "workload", "run", "--dir", env, "--value-size", "4096", "--checkpoint-every", "480", "--log-size", strconv.Itoa(10<<20), "--key-space", "20000")
+		cmd := exec.CommandContext(ctx, bin, "workload", "run", "--dir", env, "--value-size", "4096", "--checkpoint-every", "480", "--log-size", strconv.Itoa(10<<20), "--key-space", "4000")
 		cmd.Stdout = nil
 		var werr bytes.Buffer
 		cmd.Stderr = &werr
@@ -108,7 +110,7 @@ func recoveryBench(ctx context.Context, bin string, d1, d2 *loopFS) ([]recoveryR
 			return nil, fmt.Errorf("db_recover -c: %v: %s", err, errb.String())
 		}
 		catDur := time.Since(start)
-		rows = append(rows, recoveryRow{HistoryMiB: mib, LogFiles: pr.LogFiles, Replayed: len(pr.Replayed), Promote: pr.Duration, Catastrophic: catDur})
+		rows = append(rows, recoveryRow{HistoryMiB: mib, DatabaseMiB: float64(databaseBytes(q)) / (1 << 20), LogFiles: pr.LogFiles, Replayed: len(pr.Replayed), Promote: pr.Duration, Catastrophic: catDur})
 		fmt.Printf("recovery  %5d MiB of log (%d files): promote %s (read %d files), db_recover -c %s\n", mib, pr.LogFiles, pr.Duration.Round(time.Millisecond), len(pr.Replayed), catDur.Round(time.Millisecond))
 		rm()
 		os.RemoveAll(q)
@@ -123,6 +125,22 @@ func logBytes(dir string) int64 {
 	for _, m := range matches {
 		if st, err := os.Stat(m); err == nil {
 			n += st.Size()
+		}
+	}
+	return n
+}
+
+// databaseBytes adds up the sizes of the files of dir that are neither logs nor regions.
+func databaseBytes(dir string) int64 {
+	ents, _ := os.ReadDir(dir)
+	var n int64
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || strings.HasPrefix(name, "log.") || strings.HasPrefix(name, "__db") || name == "DB_CONFIG" {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			n += info.Size()
 		}
 	}
 	return n
