@@ -66,105 +66,175 @@ func (r *refusal) Unwrap() error { return ErrRefused }
 func refuse(format string, args ...any) error { return &refusal{msg: fmt.Sprintf(format, args...)} }
 
 // Promote turns the mirror into the production environment; see the package documentation.
+// Its steps, in order: check, take the mirror (or a dry run's view of it), salvage the primary's
+// log tail, remove the region files, recover, check logs and databases, mark promoted.
 func Promote(ctx context.Context, o Options) (Report, error) {
 	start := time.Now()
-	r := Report{Mirror: o.Mirror, Primary: o.Primary, DryRun: o.DryRun}
-	step := o.Step
-	if step == nil {
-		step = func(string, ...any) {}
+	p := &promotion{o: o, r: Report{Mirror: o.Mirror, Primary: o.Primary, DryRun: o.DryRun}, step: o.Step}
+	if p.step == nil {
+		p.step = func(string, ...any) {}
 	}
-	rec, err := check(o, &r)
-	if err != nil {
-		return r, err
+	err := p.run(ctx)
+	if err == nil {
+		p.r.OK = true
+		p.r.Duration = time.Since(start)
 	}
-	if err := o.Engine.Available(); err != nil {
-		return r, err
-	}
-	dir := o.Mirror
-	if o.DryRun {
-		view, cleanup, err := overlayView(o.Mirror)
-		if err != nil {
-			return r, err
-		}
-		defer cleanup()
-		dir = view
-		step("dry run: working on a copy-on-write view of %s", o.Mirror)
-	} else {
-		lock, err := mirror.TryLock(o.Mirror, mirror.Holder{PID: os.Getpid(), Command: "promote"})
-		if err != nil {
-			stale, serr := staleMount(o.Mirror, rec)
-			if serr != nil || stale == "" {
-				return r, err
-			}
-			r.StaleMount = stale
-			step("removed the stale mount left at %s by a killed mount process", stale)
-			if lock, err = mirror.TryLock(o.Mirror, mirror.Holder{PID: os.Getpid(), Command: "promote"}); err != nil {
-				return r, err
-			}
-		}
-		defer lock.Unlock()
-		// A mount process killed with SIGKILL released the lock but may have left its dead mount.
-		if r.StaleMount == "" && rec.State == mirror.StateServing {
-			if stale, err := staleMount(o.Mirror, rec); err == nil && stale != "" {
-				r.StaleMount = stale
-				step("removed the stale mount left at %s by a killed mount process", stale)
-			}
-		}
-		// Read the record again under the lock: a mount may have started or stopped meanwhile.
-		r.MayBeMissing = nil
-		if rec, err = check(o, &r); err != nil {
-			return r, err
-		}
-	}
+	return p.r, err
+}
 
-	if o.Primary != "" {
-		step("salvaging the log tail from %s", o.Primary)
-		if same, why := sameEnvironment(o.Primary, rec); !same {
-			r.SalvageNote = why
-		} else if r.Salvaged, r.SalvageNote, err = salvage(ctx, o.Engine, o.Primary, dir, o.Catastrophic); err != nil {
-			return r, err
-		}
+// promotion is one run of Promote: what it was asked, what it found and what it did so far.
+type promotion struct {
+	o    Options
+	r    Report
+	step func(format string, args ...any)
+	rec  mirror.Record // the mirror's record, read again once the mirror is taken
+	dir  string        // where recovery works: the mirror, or a dry run's view of it
+}
+
+func (p *promotion) run(ctx context.Context) error {
+	var err error
+	if p.rec, err = check(p.o, &p.r); err != nil {
+		return err
 	}
-	if r.RegionsRemoved, err = o.Engine.RemoveRegions(dir); err != nil {
-		return r, fmt.Errorf("remove region files from %s: %w", dir, err)
+	if err := p.o.Engine.Available(); err != nil {
+		return err
 	}
-	if o.Catastrophic {
-		step("running catastrophic recovery: it replays every log file%s", logsToReplay(o.Engine, dir))
-	} else {
-		step("running normal recovery")
-	}
-	if r.Recovery, err = o.Engine.Recover(ctx, dir, o.Catastrophic); err != nil {
-		if o.Catastrophic {
-			return r, fmt.Errorf("catastrophic recovery of %s failed: %w", o.Mirror, err)
-		}
-		return r, fmt.Errorf("normal recovery of %s failed (%w): the mirror is not promoted; try mirrorctl promote --catastrophic, which replays every retained log", o.Mirror, err)
-	}
-	step("checking databases and the log sequence")
-	logs, err := o.Engine.Logs(dir)
+	release, err := p.take()
 	if err != nil {
-		return r, err
+		return err
 	}
-	r.LogFiles = len(logs)
+	defer release()
+	if err := p.salvageTail(ctx); err != nil {
+		return err
+	}
+	if err := p.removeRegions(); err != nil {
+		return err
+	}
+	if err := p.recover(ctx); err != nil {
+		return err
+	}
+	if err := p.checkResult(ctx); err != nil {
+		return err
+	}
+	if p.o.DryRun {
+		return nil
+	}
+	return markPromoted(p.o, p.rec, &p.r)
+}
+
+// take gives recovery its directory: for a dry run a copy-on-write view of the mirror, otherwise the
+// mirror itself, locked, with the record read again under the lock (a mount may have started or
+// stopped meanwhile). The returned function releases it.
+func (p *promotion) take() (func(), error) {
+	if p.o.DryRun {
+		view, cleanup, err := overlayView(p.o.Mirror)
+		if err != nil {
+			return nil, err
+		}
+		p.dir = view
+		p.step("dry run: working on a copy-on-write view of %s", p.o.Mirror)
+		return cleanup, nil
+	}
+	l, err := p.lock()
+	if err != nil {
+		return nil, err
+	}
+	p.dir = p.o.Mirror
+	p.r.MayBeMissing = nil
+	if p.rec, err = check(p.o, &p.r); err != nil {
+		_ = l.Unlock()
+		return nil, err
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// lock takes the mirror's lock for promote. A mount process killed with SIGKILL may have left its
+// dead mount behind, still holding the lock or having released it while the record still says
+// serving: that mount is detached (once), and the lock taken again if it was held.
+func (p *promotion) lock() (*mirror.Lock, error) {
+	holder := mirror.Holder{PID: os.Getpid(), Command: "promote"}
+	l, lockErr := mirror.TryLock(p.o.Mirror, holder)
+	if lockErr != nil || p.rec.State == mirror.StateServing {
+		if stale, err := staleMount(p.o.Mirror, p.rec); err == nil && stale != "" {
+			p.r.StaleMount = stale
+			p.step("removed the stale mount left at %s by a killed mount process", stale)
+		}
+	}
+	if lockErr == nil {
+		return l, nil
+	}
+	if p.r.StaleMount == "" {
+		return nil, lockErr
+	}
+	return mirror.TryLock(p.o.Mirror, holder)
+}
+
+// salvageTail copies the log tail that the old primary has and the mirror lacks, if the primary is
+// given and is the mirrored environment.
+func (p *promotion) salvageTail(ctx context.Context) error {
+	if p.o.Primary == "" {
+		return nil
+	}
+	p.step("salvaging the log tail from %s", p.o.Primary)
+	if same, why := sameEnvironment(p.o.Primary, p.rec); !same {
+		p.r.SalvageNote = why
+		return nil
+	}
+	var err error
+	p.r.Salvaged, p.r.SalvageNote, err = salvage(ctx, p.o.Engine, p.o.Primary, p.dir, p.o.Catastrophic)
+	return err
+}
+
+// removeRegions removes the engine's region files, which describe the old primary's processes.
+func (p *promotion) removeRegions() error {
+	var err error
+	if p.r.RegionsRemoved, err = p.o.Engine.RemoveRegions(p.dir); err != nil {
+		return fmt.Errorf("remove region files from %s: %w", p.dir, err)
+	}
+	return nil
+}
+
+// recover runs the engine's normal or catastrophic recovery; a failed normal recovery is reported,
+// never followed by another one.
+func (p *promotion) recover(ctx context.Context) error {
+	if p.o.Catastrophic {
+		p.step("running catastrophic recovery: it replays every log file%s", logsToReplay(p.o.Engine, p.dir))
+	} else {
+		p.step("running normal recovery")
+	}
+	var err error
+	if p.r.Recovery, err = p.o.Engine.Recover(ctx, p.dir, p.o.Catastrophic); err != nil {
+		if p.o.Catastrophic {
+			return fmt.Errorf("catastrophic recovery of %s failed: %w", p.o.Mirror, err)
+		}
+		return fmt.Errorf("normal recovery of %s failed (%w): the mirror is not promoted; try mirrorctl promote --catastrophic, which replays every retained log", p.o.Mirror, err)
+	}
+	return nil
+}
+
+// checkResult checks the recovered environment: its log sequence has no gap, and its databases
+// verify. It records which log files recovery replayed.
+func (p *promotion) checkResult(ctx context.Context) error {
+	p.step("checking databases and the log sequence")
+	logs, err := p.o.Engine.Logs(p.dir)
+	if err != nil {
+		return err
+	}
+	p.r.LogFiles = len(logs)
 	if err := engine.CheckLogSequence(logs); err != nil {
-		return r, fmt.Errorf("after recovery of %s: %w", o.Mirror, err)
+		return fmt.Errorf("after recovery of %s: %w", p.o.Mirror, err)
 	}
+	rr := p.r.Recovery
 	for _, l := range logs {
-		if l.Number >= r.Recovery.FirstLog && (r.Recovery.LastLog == 0 || l.Number <= r.Recovery.LastLog) {
-			r.Replayed = append(r.Replayed, LogReplayed{File: l.Rel, Bytes: l.Size})
-			r.ReplayedBytes += l.Size
+		if l.Number >= rr.FirstLog && (rr.LastLog == 0 || l.Number <= rr.LastLog) {
+			p.r.Replayed = append(p.r.Replayed, LogReplayed{File: l.Rel, Bytes: l.Size})
+			p.r.ReplayedBytes += l.Size
 		}
 	}
-	if err := o.Engine.Verify(ctx, dir); err != nil {
-		return r, fmt.Errorf("after recovery of %s: %w", o.Mirror, err)
+	if err := p.o.Engine.Verify(ctx, p.dir); err != nil {
+		return fmt.Errorf("after recovery of %s: %w", p.o.Mirror, err)
 	}
-	if !o.DryRun {
-		if err := markPromoted(o, rec, &r); err != nil {
-			return r, err
-		}
-	}
-	r.OK = true
-	r.Duration = time.Since(start)
-	return r, nil
+	return nil
 }
 
 // logsToReplay says how many log files and bytes dir holds, for the step of a catastrophic recovery:
