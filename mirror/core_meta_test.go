@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mirrorctl/mirrorctl/lock"
 )
 
 func TestReadRecord_Corrupt(t *testing.T) {
@@ -117,17 +119,17 @@ func TestClaim_Refusals(t *testing.T) {
 
 func TestTryLock_NamesTheHolder(t *testing.T) {
 	dir := t.TempDir()
-	l, err := TryLock(dir, Holder{PID: 4242, Command: "mount", MountPoint: "/srv/env"})
+	l, err := lock.TryLock(dir, MetaDir, lock.Holder{PID: 4242, Command: "mount", MountPoint: "/srv/env"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = TryLock(dir, Holder{PID: 1, Command: "promote"})
-	var le *LockedError
-	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "mirrorctl unmount /srv/env") || !strings.Contains(err.Error(), "4242") {
+	_, err = lock.TryLock(dir, MetaDir, lock.Holder{PID: 1, Command: "promote"})
+	var le *lock.LockedError
+	if !errors.As(err, &le) || !errors.Is(err, lock.ErrLocked) || !strings.Contains(err.Error(), "mirrorctl unmount /srv/env") || !strings.Contains(err.Error(), "4242") {
 		t.Fatalf("second lock: %v", err)
 	}
 	l.Unlock()
-	l2, err := TryLock(dir, Holder{PID: 1, Command: "promote"})
+	l2, err := lock.TryLock(dir, MetaDir, lock.Holder{PID: 1, Command: "promote"})
 	if err != nil {
 		t.Fatalf("lock after unlock: %v", err)
 	}

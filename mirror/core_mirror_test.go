@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mirrorctl/mirrorctl/lock"
 	"golang.org/x/sys/unix"
 )
 
@@ -239,7 +240,7 @@ func TestSession_UncleanStopComparesOnlyTheFilesInFlight(t *testing.T) {
 	pair, _ := CheckPair(p, filepath.Join(base, "q"))
 	start := func() *Session {
 		pair, _ = CheckPair(p, filepath.Join(base, "q"))
-		s, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: Holder{PID: os.Getpid(), Command: "mount"}})
+		s, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: lock.Holder{PID: os.Getpid(), Command: "mount"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func TestSession_MachineCrashComparesEverything(t *testing.T) {
 	os.Mkdir(p, 0o755)
 	os.WriteFile(filepath.Join(p, "f"), []byte("data"), 0o644)
 	pair, _ := CheckPair(p, filepath.Join(base, "q"))
-	s, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: Holder{PID: os.Getpid(), Command: "mount"}})
+	s, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: lock.Holder{PID: os.Getpid(), Command: "mount"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func TestSession_MachineCrashComparesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	pair, _ = CheckPair(p, filepath.Join(base, "q"))
-	s2, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: Holder{PID: os.Getpid(), Command: "mount"}})
+	s2, err := Start(ctx, pair, StartOptions{Policy: PolicyFunc(coreAll), Serve: true, Holder: lock.Holder{PID: os.Getpid(), Command: "mount"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/host"
 	"golang.org/x/sys/unix"
 )
 
@@ -122,7 +123,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
 		open: map[*File]struct{}{}, intent: map[string]int{},
 	}
-	m.targetMount, _ = mountPointOf(q.root)
+	m.targetMount, _ = host.MountPointOf(q.root)
 	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
 		for k, v := range rec.Sealed {
 			m.sealed[k] = v

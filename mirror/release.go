@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/mirrorctl/mirrorctl/host"
 )
 
 // A degraded mirror's disk is often only repairable after it is unmounted (xfs_repair, fsck, a
@@ -18,28 +18,6 @@ import (
 // the root). A resync then must not create the mirror there and copy the whole environment onto the
 // wrong disk: the mirror directory must be on the same mount point as when the mirror was opened
 // (a new disk mounted there is fine).
-
-// mountPointOf returns the mount point of the file system holding p (which must exist): the highest
-// ancestor of p on the same device.
-func mountPointOf(p string) (string, error) {
-	p = filepath.Clean(p)
-	var st unix.Stat_t
-	if err := unix.Stat(p, &st); err != nil {
-		return "", err
-	}
-	for p != "/" {
-		parent := filepath.Dir(p)
-		var pst unix.Stat_t
-		if err := unix.Stat(parent, &pst); err != nil {
-			return "", err
-		}
-		if pst.Dev != st.Dev {
-			return p, nil
-		}
-		p = parent
-	}
-	return "/", nil
-}
 
 // nearestExisting returns p or its closest ancestor that exists.
 func nearestExisting(p string) string {
@@ -57,7 +35,7 @@ func (m *Mirror) checkTargetMounted() error {
 	if m.targetMount == "" {
 		return nil
 	}
-	mp, err := mountPointOf(nearestExisting(m.Target))
+	mp, err := host.MountPointOf(nearestExisting(m.Target))
 	if err != nil {
 		return fmt.Errorf("the mirror %s: %w", m.Target, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/host"
 	"golang.org/x/sys/unix"
 )
 
@@ -278,7 +279,7 @@ func (m *Mirror) recordServing() error {
 	}
 	rec, _, _ := ReadRecord(m.Target)
 	rec.PrimaryID, rec.PrimaryPath, rec.Generation = id.ID, m.Primary, id.Generation
-	rec.State, rec.Clean, rec.PID, rec.BootID = StateServing, false, os.Getpid(), BootID()
+	rec.State, rec.Clean, rec.PID, rec.BootID = StateServing, false, os.Getpid(), host.BootID()
 	rec.LastSync = time.Now().UTC()
 	m.mu.Lock()
 	rec.Sealed = make(map[string]string, len(m.sealed))

@@ -9,15 +9,17 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/host"
+	"github.com/mirrorctl/mirrorctl/lock"
 	"golang.org/x/sys/unix"
 )
 
 // StartOptions tune Start.
 type StartOptions struct {
 	Claim    ClaimOptions
-	Holder   Holder // who takes the mirror's lock
-	Serve    bool   // a mount will keep the mirror in sync after Start: record it as serving
-	Full     bool   // compare every file's content even after a clean stop
+	Holder   lock.Holder // who takes the mirror's lock
+	Serve    bool        // a mount will keep the mirror in sync after Start: record it as serving
+	Full     bool        // compare every file's content even after a clean stop
 	Keep     func(rel string) bool
 	Skip     func(rel string) bool // paths the initial sync leaves alone
 	Progress func(done, total int64)
@@ -38,8 +40,8 @@ type Session struct {
 	FullCompare bool
 	// Intents are the files compared by content after an unclean stop (when FullCompare is false).
 	Intents []string
-	lock    *Lock
-	holder  Holder
+	lock    *lock.Lock
+	holder  lock.Holder
 	serve   bool
 }
 
@@ -64,7 +66,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 			return nil, err
 		}
 	}
-	lock, err := TryLock(p.Mirror, o.Holder)
+	lock, err := lock.TryLock(p.Mirror, MetaDir, o.Holder)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +97,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	var contentOf map[string]bool
 	if intents, ok := ReadIntent(p.Mirror); ok && s.FullCompare && !o.Full && hadRec && !rec.Clean &&
 		rec.State == StateServing && !degraded && rec.PrimaryID == s.Identity.ID &&
-		rec.BootID != "" && rec.BootID == BootID() {
+		rec.BootID != "" && rec.BootID == host.BootID() {
 		s.FullCompare, s.Intents = false, intents
 		contentOf = map[string]bool{}
 		for _, rel := range intents {
@@ -131,7 +133,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 		next.State, next.Clean = StateServing, false
 		next.PID = os.Getpid()
 		next.MountPoint = o.Holder.MountPoint
-		next.BootID = BootID()
+		next.BootID = host.BootID()
 	}
 	if err := WriteRecord(p.Mirror, next); err != nil {
 		return fail(err)
@@ -191,8 +193,8 @@ func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
 		return a, err
 	}
 	if a.Fresh || relock {
-		h, _ := ReadHolder(s.Pair.Mirror)
-		if l, lerr := TryLock(s.Pair.Mirror, s.holder); lerr == nil {
+		h, _ := lock.ReadHolder(s.Pair.Mirror, MetaDir)
+		if l, lerr := lock.TryLock(s.Pair.Mirror, MetaDir, s.holder); lerr == nil {
 			s.lock.Unlock()
 			s.lock = l
 		} else {

@@ -11,5 +11,6 @@
 //     on its own.
 //   - A dry run works on a throwaway copy-on-write view (overlayfs) and never writes to the mirror.
 //
-// It uses engine (through the engine.Engine interface) and mirror (metadata, lock), nothing else.
+// It uses engine (through the engine.Engine interface), mirror (the metadata), lock (the mirror's
+// lock) and host (mounts and processes), nothing else.
 package recovery

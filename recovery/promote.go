@@ -10,6 +10,8 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/host"
+	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"golang.org/x/sys/unix"
 )
@@ -151,9 +153,9 @@ func (p *promotion) take() (func(), error) {
 // lock takes the mirror's lock for promote. A mount process killed with SIGKILL may have left its
 // dead mount behind, still holding the lock or having released it while the record still says
 // serving: that mount is detached (once), and the lock taken again if it was held.
-func (p *promotion) lock() (*mirror.Lock, error) {
-	holder := mirror.Holder{PID: os.Getpid(), Command: "promote"}
-	l, lockErr := mirror.TryLock(p.o.Mirror, holder)
+func (p *promotion) lock() (*lock.Lock, error) {
+	holder := lock.Holder{PID: os.Getpid(), Command: "promote"}
+	l, lockErr := lock.TryLock(p.o.Mirror, mirror.MetaDir, holder)
 	if lockErr != nil || p.rec.State == mirror.StateServing {
 		if stale, err := staleMount(p.o.Mirror, p.rec); err == nil && stale != "" {
 			p.r.StaleMount = stale
@@ -166,7 +168,7 @@ func (p *promotion) lock() (*mirror.Lock, error) {
 	if p.r.StaleMount == "" {
 		return nil, lockErr
 	}
-	return mirror.TryLock(p.o.Mirror, holder)
+	return lock.TryLock(p.o.Mirror, mirror.MetaDir, holder)
 }
 
 // salvageTail copies the log tail that the old primary has and the mirror lacks, if the primary is
@@ -346,12 +348,12 @@ func markPromoted(o Options, rec mirror.Record, r *Report) error {
 // staleMount finds the mount point of a killed mount process that still holds the mirror's name, and
 // detaches it. It returns "" when the lock holder is alive (a real mount serves the mirror).
 func staleMount(dir string, rec mirror.Record) (string, error) {
-	h, _ := mirror.ReadHolder(dir)
+	h, _ := lock.ReadHolder(dir, mirror.MetaDir)
 	pid := rec.PID
 	if pid == 0 {
 		pid = h.PID
 	}
-	if pid != 0 && pid != os.Getpid() && mirror.ProcessAlive(pid) {
+	if pid != 0 && pid != os.Getpid() && host.ProcessAlive(pid) {
 		return "", nil
 	}
 	mp := rec.MountPoint
@@ -361,7 +363,7 @@ func staleMount(dir string, rec mirror.Record) (string, error) {
 	if mp == "" {
 		return "", nil
 	}
-	if ok, _ := mirror.MountedAt(mp); !ok {
+	if ok, _ := host.MountedAt(mp); !ok {
 		return "", nil
 	}
 	if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil {

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/host"
 
 	"github.com/mirrorctl/mirrorctl/recovery"
 	"github.com/urfave/cli/v2"
@@ -343,7 +343,7 @@ func (ch *child) stop(mp string) {
 		}
 	}
 	for i := 0; i < 10; i++ {
-		if ok, _ := mirror.MountedAt(mp); !ok {
+		if ok, _ := host.MountedAt(mp); !ok {
 			return
 		}
 		_ = syscall.Unmount(mp, syscall.MNT_DETACH)

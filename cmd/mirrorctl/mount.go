@@ -13,6 +13,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/fusefs"
+	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/mirrorctl/mirrorctl/progress"
 	"github.com/urfave/cli/v2"
@@ -110,7 +111,7 @@ func runMount(c *cli.Context) error {
 	task := shown.Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(ctx, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
-		Holder:   mirror.Holder{PID: os.Getpid(), Command: "mount", MountPoint: mp},
+		Holder:   lock.Holder{PID: os.Getpid(), Command: "mount", MountPoint: mp},
 		Serve:    true,
 		Full:     c.Bool("full"),
 		Policy:   policy,

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/host"
 )
 
 // checkMountPoint refuses a mount point that is missing, not an empty directory, already a mount
@@ -18,7 +18,7 @@ func checkMountPoint(mp, primary, mirrorDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if ok, fstype := mirror.MountedAt(abs); ok {
+	if ok, fstype := host.MountedAt(abs); ok {
 		if strings.HasPrefix(fstype, "fuse") {
 			return "", fmt.Errorf("mount point %s is already a mount point (%s): if a mirrorctl mount was killed there, run \"mirrorctl unmount %s\" first", abs, fstype, abs)
 		}

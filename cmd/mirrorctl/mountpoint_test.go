@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/host"
 )
 
 // escapeMount is what the kernel does to a path in /proc/self/mountinfo (mangle_path with " \t\n\\").
@@ -40,8 +40,8 @@ func TestUnescapeMount_Table(t *testing.T) {
 		"/" + escapeMount(`a\040`): `/a\040`, // a literal backslash before digits
 	}
 	for in, want := range cases {
-		if got := mirror.UnescapeMount(in); got != want {
-			t.Errorf("mirror.UnescapeMount(%q) = %q; want %q", in, got, want)
+		if got := host.UnescapeMount(in); got != want {
+			t.Errorf("host.UnescapeMount(%q) = %q; want %q", in, got, want)
 		}
 	}
 }
@@ -53,15 +53,15 @@ func FuzzUnescapeMount(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if got := mirror.UnescapeMount(escapeMount(s)); got != s {
-			t.Fatalf("mirror.UnescapeMount(%q) = %q; want %q back", escapeMount(s), got, s)
+		if got := host.UnescapeMount(escapeMount(s)); got != s {
+			t.Fatalf("host.UnescapeMount(%q) = %q; want %q back", escapeMount(s), got, s)
 		}
 		// Raw input, as from a mountinfo line: no panic, never longer.
-		if got := mirror.UnescapeMount(s); len(got) > len(s) {
-			t.Fatalf("mirror.UnescapeMount(%q) = %q is longer than its input", s, got)
+		if got := host.UnescapeMount(s); len(got) > len(s) {
+			t.Fatalf("host.UnescapeMount(%q) = %q is longer than its input", s, got)
 		}
-		if !strings.Contains(s, `\`) && mirror.UnescapeMount(s) != s {
-			t.Fatalf("mirror.UnescapeMount(%q) changed a string without escapes", s)
+		if !strings.Contains(s, `\`) && host.UnescapeMount(s) != s {
+			t.Fatalf("host.UnescapeMount(%q) changed a string without escapes", s)
 		}
 	})
 }
@@ -78,7 +78,7 @@ func TestMountedAt_SpaceInPath(t *testing.T) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := mirror.MountedAt(dir); ok {
+	if ok, _ := host.MountedAt(dir); ok {
 		t.Fatalf("%s reported as a mount point before mounting", dir)
 	}
 	if err := mountTmpfs(dir); err != nil {
@@ -88,9 +88,9 @@ func TestMountedAt_SpaceInPath(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs at %s: %v", dir, err)
 	}
 	t.Cleanup(func() { unmountTmpfs(t, dir) })
-	ok, fstype := mirror.MountedAt(dir)
+	ok, fstype := host.MountedAt(dir)
 	if !ok || fstype != "tmpfs" {
-		t.Errorf("mirror.MountedAt(%q) = %v, %q; want true, tmpfs", dir, ok, fstype)
+		t.Errorf("host.MountedAt(%q) = %v, %q; want true, tmpfs", dir, ok, fstype)
 	}
 	if _, err := checkMountPoint(dir, "/nonexistent/p", "/nonexistent/m"); err == nil || !strings.Contains(err.Error(), "already a mount point (tmpfs)") {
 		t.Errorf("checkMountPoint of a mounted directory = %v; want a refusal naming tmpfs", err)

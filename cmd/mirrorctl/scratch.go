@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/host"
 )
 
 // scratchDisk is a small xfs file system on a loop device: a disk the drill can kill for real.
@@ -70,7 +70,7 @@ func (d *scratchDisk) Shutdown() error {
 // Remove unmounts the file system and frees the loop device and its image.
 func (d *scratchDisk) Remove() {
 	for i := 0; i < 20; i++ {
-		if ok, _ := mirror.MountedAt(d.Dir); !ok {
+		if ok, _ := host.MountedAt(d.Dir); !ok {
 			break
 		}
 		if syscall.Unmount(d.Dir, 0) != nil {

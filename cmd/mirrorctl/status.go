@@ -11,6 +11,8 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/host"
+	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
@@ -95,7 +97,7 @@ func offlineStatus(primary, target string) (statusReport, error) {
 		r.Primary = rec.PrimaryPath
 	}
 	if rec.State == mirror.StateServing {
-		if h, _ := mirror.ReadHolder(target); !mirror.ProcessAlive(h.PID) || !rec.Clean {
+		if h, _ := lock.ReadHolder(target, mirror.MetaDir); !host.ProcessAlive(h.PID) || !rec.Clean {
 			r.Note = "the mount that served this mirror is gone without a clean stop: the next mount or sync compares by content and repairs it"
 		}
 	}

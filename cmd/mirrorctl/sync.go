@@ -10,6 +10,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/mirrorctl/mirrorctl/progress"
 	"github.com/urfave/cli/v2"
@@ -83,7 +84,7 @@ func runSync(c *cli.Context) error {
 	task := progressReporter(c).Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(c.Context, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
-		Holder:   mirror.Holder{PID: os.Getpid(), Command: "sync"},
+		Holder:   lock.Holder{PID: os.Getpid(), Command: "sync"},
 		Full:     c.Bool("full"),
 		Policy:   policy,
 		Progress: task.Update,

@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/host"
 
 	"github.com/urfave/cli/v2"
 )
@@ -37,7 +37,7 @@ func runUnmount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if ok, fstype := mirror.MountedAt(mp); !ok {
+	if ok, fstype := host.MountedAt(mp); !ok {
 		return fmt.Errorf("%s is not a mount point: nothing to unmount", mp)
 	} else if fstype != "fuse.mirrorctl" {
 		return fmt.Errorf("%s is a %s mount, not a mirrorctl mount: unmount it with umount", mp, fstype)
@@ -49,7 +49,7 @@ func runUnmount(c *cli.Context) error {
 		}
 		return fmt.Errorf("unmount %s: %w", mp, err)
 	}
-	if !hasInfo || !mirror.ProcessAlive(mi.PID) {
+	if !hasInfo || !host.ProcessAlive(mi.PID) {
 		if c.Bool("json") {
 			return writeJSON(c.App.Writer, unmountReport{MountPoint: mp, Mirror: mi.Mirror, Clean: false})
 		}
@@ -57,7 +57,7 @@ func runUnmount(c *cli.Context) error {
 		return nil
 	}
 	deadline := time.Now().Add(c.Duration("wait"))
-	for mirror.ProcessAlive(mi.PID) {
+	for host.ProcessAlive(mi.PID) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("unmounted %s, but mount process %d is still finishing after %s", mp, mi.PID, c.Duration("wait"))
 		}

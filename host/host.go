@@ -1,4 +1,4 @@
-package mirror
+package host
 
 // What the host says about mounts and processes: a dead FUSE mount cannot be stat'ed, and a mount
 // process that was killed leaves its lock free but its mount point behind.
@@ -7,7 +7,10 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // MountedAt reports whether dir is a mount point, from /proc/self/mountinfo (stat would hang or fail on
@@ -72,4 +75,37 @@ func ProcessAlive(pid int) bool {
 		}
 	}
 	return true
+}
+
+// BootID identifies the running kernel's boot: a record written on another boot saw a machine crash,
+// not only a dead process.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// MountPointOf returns the mount point of the file system holding p (which must exist): the highest
+// ancestor of p on the same device. Unlike MountedAt it stats p and its ancestors, so p must not be
+// on a FUSE mount that may be dead.
+func MountPointOf(p string) (string, error) {
+	p = filepath.Clean(p)
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return "", err
+	}
+	for p != "/" {
+		parent := filepath.Dir(p)
+		var pst unix.Stat_t
+		if err := unix.Stat(parent, &pst); err != nil {
+			return "", err
+		}
+		if pst.Dev != st.Dev {
+			return p, nil
+		}
+		p = parent
+	}
+	return "/", nil
 }

@@ -1,4 +1,4 @@
-package mirror
+package lock
 
 import (
 	"encoding/json"
@@ -46,9 +46,10 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// TryLock takes the lock of the mirror directory dir, or returns a *LockedError naming the holder.
-func TryLock(dir string, h Holder) (*Lock, error) {
-	md := filepath.Join(dir, MetaDir)
+// TryLock takes the lock of the mirror directory dir, whose lock file is in dir's metadata area
+// metaDir (created if missing), or returns a *LockedError naming the holder.
+func TryLock(dir, metaDir string, h Holder) (*Lock, error) {
+	md := filepath.Join(dir, metaDir)
 	if err := os.MkdirAll(md, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", md, err)
 	}
@@ -75,10 +76,11 @@ func TryLock(dir string, h Holder) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
-// Holder returns what the lock file says of the current or last holder.
-func ReadHolder(dir string) (Holder, bool) {
+// ReadHolder returns what the lock file of dir (in its metadata area metaDir) says of the current or
+// last holder.
+func ReadHolder(dir, metaDir string) (Holder, bool) {
 	var h Holder
-	b, err := os.ReadFile(filepath.Join(dir, MetaDir, "lock"))
+	b, err := os.ReadFile(filepath.Join(dir, metaDir, "lock"))
 	if err != nil || json.Unmarshal(b, &h) != nil {
 		return h, false
 	}

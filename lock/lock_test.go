@@ -1,0 +1,87 @@
+package lock
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+// metaDir is the metadata area the tests keep the lock file in (the mirror package's is ".mirrorctl").
+const metaDir = ".mirrorctl"
+
+func TestTryLock_LockedErrorNamesTheHolder(t *testing.T) {
+	cases := []struct {
+		name   string
+		holder Holder
+		want   []string
+	}{
+		{"a mount", Holder{PID: 31337, Command: "mount", MountPoint: "/srv/my env"},
+			[]string{"31337", "/srv/my env", "mirrorctl unmount /srv/my env", "running mount"}},
+		{"a sync", Holder{PID: 4242, Command: "sync"}, []string{"4242", `"mirrorctl sync"`}},
+		{"a promote", Holder{PID: 7, Command: "promote"}, []string{"7", "promote"}},
+		{"nobody known", Holder{}, []string{"another mirrorctl process"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, err := TryLock(dir, metaDir, c.holder)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Unlock()
+			if h, ok := ReadHolder(dir, metaDir); !ok || h != c.holder {
+				t.Errorf("ReadHolder = %+v, %v; want %+v", h, ok, c.holder)
+			}
+			l2, err := TryLock(dir, metaDir, Holder{PID: 1, Command: "sync"})
+			if err == nil {
+				l2.Unlock()
+				t.Fatal("a second TryLock succeeded while the first is held")
+			}
+			var le *LockedError
+			if !errors.As(err, &le) || !errors.Is(err, ErrLocked) {
+				t.Fatalf("second TryLock = %v (%T); want a *LockedError that is ErrLocked", err, err)
+			}
+			if le.Holder != c.holder || le.Dir != dir {
+				t.Errorf("LockedError = %+v; want holder %+v in %s", le, c.holder, dir)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("message %q lacks %q", err, w)
+				}
+			}
+			if !strings.Contains(err.Error(), dir) {
+				t.Errorf("message %q does not name the mirror %s", err, dir)
+			}
+		})
+	}
+}
+
+// The lock is an flock: it goes with the descriptor, so a process that dies leaves no stale lock.
+func TestLock_ReleasedWhenTheDescriptorCloses(t *testing.T) {
+	dir := t.TempDir()
+	for _, how := range []string{"unlock", "descriptor closed"} {
+		l, err := TryLock(dir, metaDir, Holder{PID: os.Getpid(), Command: "sync"})
+		if err != nil {
+			t.Fatalf("%s: %v", how, err)
+		}
+		if how == "unlock" {
+			if err := l.Unlock(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Unlock(); err != nil {
+				t.Fatalf("second Unlock: %v", err)
+			}
+		} else {
+			l.f.Close() // what the kernel does when the holder dies
+		}
+	}
+	l, err := TryLock(dir, metaDir, Holder{PID: 2, Command: "mount", MountPoint: "/x"})
+	if err != nil {
+		t.Fatalf("TryLock after the holders went: %v", err)
+	}
+	defer l.Unlock()
+	if h, _ := ReadHolder(dir, metaDir); h.PID != 2 {
+		t.Errorf("ReadHolder = %+v; want the new holder", h)
+	}
+}
