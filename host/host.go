@@ -4,59 +4,30 @@ package host
 // process that was killed leaves its lock free but its mount point behind.
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
-// MountedAt reports whether dir is a mount point, from /proc/self/mountinfo (stat would hang or fail on
-// a dead FUSE mount), and the file system type mounted there.
+// MountedAt reports whether dir is a mount point, and the file system type mounted there. It reads
+// the kernel's mount table (/proc/thread-self/mountinfo, through github.com/moby/sys/mountinfo, which
+// undoes its octal escapes such as \040 for a space) and never stats dir: a stat fails with ENOTCONN,
+// or hangs, on a dead FUSE mount. Where several mounts are stacked on dir, the type is the first's.
 func MountedAt(dir string) (bool, string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 {
-			continue
-		}
-		if UnescapeMount(fields[4]) != dir {
-			continue
-		}
-		for i, fl := range fields {
-			if fl == "-" && i+1 < len(fields) {
-				return true, fields[i+1]
-			}
-		}
-		return true, ""
-	}
-	return false, ""
+	return first(mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir)))
 }
 
-// UnescapeMount undoes the octal escapes (\040 for a space) of /proc/self/mountinfo: a backslash
-// and exactly three octal digits; anything else is kept as it is.
-func UnescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
+// first says whether a lookup in the mount table found an entry, and its file system type; a table
+// that cannot be read finds nothing.
+func first(ms []*mountinfo.Info, err error) (bool, string) {
+	if err != nil || len(ms) == 0 {
+		return false, ""
 	}
-	isOctal := func(c byte) bool { return c >= '0' && c <= '7' }
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) && s[i+1] <= '3' {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return true, ms[0].FSType
 }
 
 // ProcessAlive reports whether pid names a running, non-zombie process.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,62 +10,8 @@ import (
 	"github.com/mirrorctl/mirrorctl/host"
 )
 
-// escapeMount is what the kernel does to a path in /proc/self/mountinfo (mangle_path with " \t\n\\").
-func escapeMount(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case ' ', '\t', '\n', '\\':
-			fmt.Fprintf(&b, `\%03o`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func TestUnescapeMount_Table(t *testing.T) {
-	cases := map[string]string{
-		`/srv/env`:                 "/srv/env",
-		`/srv/my\040env`:           "/srv/my env",
-		`/a\011b\012c\134d`:        "/a\tb\nc\\d",
-		`\040`:                     " ",
-		`/end\134`:                 `/end\`,
-		`/x\040\040y`:              "/x  y",
-		`/ünï\040cødé`:             "/ünï cødé",
-		`/trailing\`:               `/trailing\`,
-		`/short\04`:                `/short\04`,
-		`/not\xyzoctal`:            `/not\xyzoctal`,
-		"/" + escapeMount(`a\040`): `/a\040`, // a literal backslash before digits
-	}
-	for in, want := range cases {
-		if got := host.UnescapeMount(in); got != want {
-			t.Errorf("host.UnescapeMount(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
-// FuzzUnescapeMount: unescapeMount undoes the kernel's escaping of any path, and never panics or
-// grows its input.
-func FuzzUnescapeMount(f *testing.F) {
-	for _, s := range []string{"/srv/env", "/srv/my env", "a\tb\nc", `back\slash`, `\040`, `\`, `\0`, `\04`, "\x00", "ünï cødé"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if got := host.UnescapeMount(escapeMount(s)); got != s {
-			t.Fatalf("host.UnescapeMount(%q) = %q; want %q back", escapeMount(s), got, s)
-		}
-		// Raw input, as from a mountinfo line: no panic, never longer.
-		if got := host.UnescapeMount(s); len(got) > len(s) {
-			t.Fatalf("host.UnescapeMount(%q) = %q is longer than its input", s, got)
-		}
-		if !strings.Contains(s, `\`) && host.UnescapeMount(s) != s {
-			t.Fatalf("host.UnescapeMount(%q) changed a string without escapes", s)
-		}
-	})
-}
-
-// mountedAt must recognise a mount point whose path has a space (escaped as \040 in mountinfo).
+// MountedAt must recognise a mount point whose path has a space (escaped as \040 in mountinfo); the
+// escapes themselves are tested in package host.
 func TestMountedAt_SpaceInPath(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("MIRRORCTL_REQUIRE_ALL") == "1" {
