@@ -55,9 +55,8 @@ type syncer struct {
 	// deferSync leaves durability to one syncfs of the mirror at the end (a whole-tree Sync) instead
 	// of an fsync per file and directory written.
 	deferSync bool
-	// workers, in a whole-tree Sync, copies regular files on several goroutines at once, so that the
-	// reads of one disk, the writes of the other and the per-file system calls overlap. nil: one at
-	// a time.
+	// workers, in a whole-tree Sync, copies regular files on several goroutines at once (workers.go).
+	// nil: one at a time.
 	workers *fileWorkers
 	// worker is set on the syncer of one file copied by a worker: it starts no workers itself.
 	worker bool
@@ -70,7 +69,7 @@ func (m *Mirror) Sync(ctx context.Context, o SyncOptions) (SyncReport, error) {
 	start := time.Now()
 	var r SyncReport
 	s := &syncer{m: m, ctx: ctx, o: o, r: &r, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize), deferSync: true,
-		workers: &fileWorkers{slots: make(chan struct{}, syncWorkers)}}
+		workers: newFileWorkers()}
 	if o.Progress != nil {
 		s.total = m.primaryBytes(".")
 	}
