@@ -40,27 +40,12 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	if create {
 		defer m.nsShared()()
 	}
-	pflags := flags &^ (unix.O_APPEND | unix.O_DIRECT)
-	p, err := m.primary.open(rel, pflags|unix.O_NOFOLLOW, mode)
+	f, st, err := m.openPrimary(rel, flags, mode, o)
 	if err != nil {
-		return nil, m.primaryFailed("open", rel, err)
-	}
-	f := &File{m: m, Rel: rel, P: p, q: -1}
-	n, isLog := m.isLog(rel)
-	f.isLog = isLog
-	var st unix.Stat_t
-	if err := unix.Fstat(p, &st); err != nil {
-		unix.Close(p)
 		return nil, err
 	}
-	f.lock = &m.locks[st.Ino%uint64(len(m.locks))]
-	if create {
-		m.dirChanged(rel)
-		if err := o.apply(m.primary, rel); err != nil {
-			unix.Close(p)
-			return nil, err
-		}
-	}
+	n, isLog := m.isLog(rel)
+	f.isLog = isLog
 	writable := flags&(unix.O_WRONLY|unix.O_RDWR) != 0 || flags&unix.O_TRUNC != 0
 	f.want = (writable || create) && m.policy.Mirrored(rel)
 	if !f.want || m.skipMirror(rel) {
@@ -69,56 +54,86 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	// Named in the intent record before any change through this handle can happen.
 	if err := m.intentAdd(rel); err != nil {
 		if err := m.mirrorFailed("open", rel, err); err != nil {
-			unix.Close(p)
+			unix.Close(f.P)
 			return nil, err
 		}
 		return f, nil // degraded: served by the primary alone, like a file opened while degraded
 	}
 	f.intent = true
-	err = m.mirrorOnly("open", rel, func(t *tree) error {
-		qflags := openFlags(flags) | unix.O_NOFOLLOW
-		if create {
-			// The mirror may need to truncate a stale file of this name, even for O_RDONLY|O_CREAT.
-			qflags = qflags&^unix.O_ACCMODE | unix.O_RDWR
-		}
-		q, err := t.open(rel, qflags, mode)
-		if err != nil {
-			return err
-		}
-		// A file the primary just created is empty; a stale mirror file of that name must be too.
-		if create && st.Size == 0 {
-			if err := unix.Ftruncate(q, 0); err != nil {
-				unix.Close(q)
-				return err
-			}
-		}
-		if create {
-			// A stale mirror file of this name keeps its old mode through O_CREAT: give it the primary's.
-			if err := unix.Fchmod(q, st.Mode&07777); err != nil {
-				unix.Close(q)
-				return err
-			}
-			if err := o.apply(t, rel); err != nil {
-				unix.Close(q)
-				return err
-			}
-		}
-		f.q = q
-		return nil
-	})
+	err = m.mirrorOnly("open", rel, func(t *tree) error { return f.openMirror(t, flags, mode, o, &st) })
 	if err != nil {
-		unix.Close(p)
+		unix.Close(f.P)
 		return nil, err
 	}
 	if create && isLog {
 		m.logCreated(rel, n)
 	}
-	if f.want {
-		m.mu.Lock()
-		m.open[f] = struct{}{}
-		m.mu.Unlock()
-	}
+	m.mu.Lock()
+	m.open[f] = struct{}{}
+	m.mu.Unlock()
 	return f, nil
+}
+
+// openPrimary opens rel on the primary (creating it with owner o under O_CREAT) and returns the
+// handle, without a mirror descriptor yet, and the primary file's attributes.
+func (m *Mirror) openPrimary(rel string, flags int, mode uint32, o Owner) (*File, unix.Stat_t, error) {
+	var st unix.Stat_t
+	pflags := flags &^ (unix.O_APPEND | unix.O_DIRECT)
+	p, err := m.primary.open(rel, pflags|unix.O_NOFOLLOW, mode)
+	if err != nil {
+		return nil, st, m.primaryFailed("open", rel, err)
+	}
+	if err := unix.Fstat(p, &st); err != nil {
+		unix.Close(p)
+		return nil, st, err
+	}
+	f := &File{m: m, Rel: rel, P: p, q: -1, lock: &m.locks[st.Ino%uint64(len(m.locks))]}
+	if flags&unix.O_CREAT != 0 {
+		m.dirChanged(rel)
+		if err := o.apply(m.primary, rel); err != nil {
+			unix.Close(p)
+			return nil, st, err
+		}
+	}
+	return f, st, nil
+}
+
+// openMirror opens f's file on the mirror tree t with the flags of the open, and under O_CREAT gives
+// it what the primary's new file has (pst): empty if it is, the mode, the owner o.
+func (f *File) openMirror(t *tree, flags int, mode uint32, o Owner, pst *unix.Stat_t) error {
+	create := flags&unix.O_CREAT != 0
+	qflags := openFlags(flags) | unix.O_NOFOLLOW
+	if create {
+		// The mirror may need to truncate a stale file of this name, even for O_RDONLY|O_CREAT.
+		qflags = qflags&^unix.O_ACCMODE | unix.O_RDWR
+	}
+	q, err := t.open(f.Rel, qflags, mode)
+	if err != nil {
+		return err
+	}
+	if create {
+		if err := f.matchCreated(t, q, o, pst); err != nil {
+			unix.Close(q)
+			return err
+		}
+	}
+	f.q = q
+	return nil
+}
+
+// matchCreated makes the mirror's file q, opened with O_CREAT, match the primary's (pst): a stale
+// mirror file of this name keeps its old content and mode through O_CREAT.
+func (f *File) matchCreated(t *tree, q int, o Owner, pst *unix.Stat_t) error {
+	// A file the primary just created is empty; a stale mirror file of that name must be too.
+	if pst.Size == 0 {
+		if err := unix.Ftruncate(q, 0); err != nil {
+			return err
+		}
+	}
+	if err := unix.Fchmod(q, pst.Mode&07777); err != nil {
+		return err
+	}
+	return o.apply(t, f.Rel)
 }
 
 // Mirrored reports whether changes through f reach the mirror.

@@ -19,12 +19,22 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 )
 
 const intentFile = "intent.json"
 
+// intentRecord is the intent file's content.
 type intentRecord struct {
 	Open []string `json:"open"`
+}
+
+// openIntents is what the intent record must name: the files open for writing on the mirror, with
+// their opener counts.
+type openIntents struct {
+	mu      sync.Mutex     // guards the fields below, and the writing of the record
+	openers map[string]int // files open for writing, with their opener counts
+	stale   bool           // openers has lost names since the record was written
 }
 
 // ReadIntent returns the files that were open for writing when the last mount stopped, and whether the
@@ -43,10 +53,10 @@ func ReadIntent(dir string) ([]string, bool) {
 
 // intentAdd records that rel is open for writing; the first opener writes the record durably.
 func (m *Mirror) intentAdd(rel string) error {
-	m.intentMu.Lock()
-	defer m.intentMu.Unlock()
-	m.intent[rel]++
-	if m.intent[rel] > 1 && !m.intentStale {
+	m.intent.mu.Lock()
+	defer m.intent.mu.Unlock()
+	m.intent.openers[rel]++
+	if m.intent.openers[rel] > 1 && !m.intent.stale {
 		return nil
 	}
 	return m.writeIntentLocked()
@@ -55,34 +65,34 @@ func (m *Mirror) intentAdd(rel string) error {
 // intentDone records that one opener of rel closed it. The record is rewritten lazily: a name that
 // stays in it only costs a content comparison after a crash.
 func (m *Mirror) intentDone(rel string) {
-	m.intentMu.Lock()
-	defer m.intentMu.Unlock()
-	if m.intent[rel] <= 1 {
-		delete(m.intent, rel)
-		m.intentStale = true
+	m.intent.mu.Lock()
+	defer m.intent.mu.Unlock()
+	if m.intent.openers[rel] <= 1 {
+		delete(m.intent.openers, rel)
+		m.intent.stale = true
 		return
 	}
-	m.intent[rel]--
+	m.intent.openers[rel]--
 }
 
 // intentRename keeps a renamed open file in the record under its new name too.
 func (m *Mirror) intentRename(oldRel, newRel string) error {
-	m.intentMu.Lock()
-	defer m.intentMu.Unlock()
-	if m.intent[oldRel] == 0 {
+	m.intent.mu.Lock()
+	defer m.intent.mu.Unlock()
+	if m.intent.openers[oldRel] == 0 {
 		return nil
 	}
-	m.intent[newRel] += m.intent[oldRel]
+	m.intent.openers[newRel] += m.intent.openers[oldRel]
 	return m.writeIntentLocked()
 }
 
 func (m *Mirror) writeIntentLocked() error {
-	r := intentRecord{Open: make([]string, 0, len(m.intent))}
-	for rel := range m.intent {
+	r := intentRecord{Open: make([]string, 0, len(m.intent.openers))}
+	for rel := range m.intent.openers {
 		r.Open = append(r.Open, rel)
 	}
 	sort.Strings(r.Open)
-	m.intentStale = false
+	m.intent.stale = false
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

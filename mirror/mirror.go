@@ -45,17 +45,25 @@ type Owner struct {
 
 // Mirror applies changes to the primary and then to the mirror. All methods are safe for concurrent
 // use. Relative paths are slash-separated and must not be in the metadata area.
+//
+// Its state is grouped by concern; each group names what guards it. The groups are embedded where
+// other files use their fields, so that m.degraded or m.ns reads as before.
 type Mirror struct {
 	Primary string // absolute path of the primary directory
 	Target  string // absolute path of the mirror directory
 
+	// The two sides and how a change reaches them, set by Open. mirror is replaced (ReleaseTarget,
+	// Resync) only with ns held exclusively.
 	primary, mirror *tree
 	policy          Policy
 	onError         ErrorPolicy
 	log             *slog.Logger
-	stats           counters
-	locks           [64]sync.Mutex // striped by primary inode: serialises each primary+mirror write pair
 
+	writeOrder // locks and ns: the order in which changes reach both sides
+	telemetry  // counters and the rate limits of error logging; safe for concurrent use
+
+	// Log sealing and retention (logs.go). The sealer goroutine owns sealQueue once started; sealed,
+	// currentLog and currentNum are guarded by mu.
 	logs      LogNamer
 	retention Retention
 	needed    func(n uint32) bool
@@ -63,29 +71,45 @@ type Mirror struct {
 	sealDone  chan struct{}
 	sealOnce  sync.Once
 
+	sealed     map[string]string // sealed log file -> SHA-256
+	currentLog string            // the newest log file created through the mount
+	currentNum uint32
+
+	// mu guards the health of the mirror (degradedState, but for its atomic flag and targetMount),
+	// the files open for writing, and sealed, currentLog and currentNum just above.
+	mu sync.Mutex
+	degradedState
+	open map[*File]struct{} // files open for writing on the mirror
+
+	intent   openIntents  // files open for writing, as the intent record names them; own mutex
+	unsynced unsyncedDirs // directories whose entries changed since their last fsync; own mutex
+}
+
+// writeOrder serialises the two halves of a change, so that both sides see changes in one order.
+type writeOrder struct {
+	locks [64]sync.Mutex // striped by primary inode: serialises each primary+mirror write pair
 	// ns is held shared by every namespace change and exclusively by a resync of one path, so that a
 	// path cannot change while it is copied.
-	ns            sync.RWMutex
-	degradedFlag  atomic.Bool // mirrors degraded != nil, for the write path's fast check
-	released      bool        // ReleaseTarget let go of the degraded mirror's file system (guarded by mu)
-	targetMount   string      // mount point of the mirror's file system when opened (see release.go)
-	failLogged    rateLimit   // the fail policy logs its errors at most once a minute
-	refusalLogged rateLimit   // and the mount's own refusals too
+	ns sync.RWMutex
+}
 
-	intentMu    sync.Mutex     // guards intent and intentStale
-	intent      map[string]int // files open for writing on the mirror, with their opener counts
-	intentStale bool           // intent has lost names since the record was written
+// telemetry is what the Mirror counts and how often it logs its errors.
+type telemetry struct {
+	stats         counters
+	failLogged    rateLimit // the fail policy logs its errors at most once a minute
+	refusalLogged rateLimit // and the mount's own refusals too
+}
 
-	mu         sync.Mutex // guards the fields below
-	resyncing  bool       // a resync is copying dirty paths; the others reach the mirror again
-	lastResync ResyncAttempt
-	resyncNow  ResyncProgress      // how far the running resync is; meaningful while resyncing
-	dirtyDirs  map[string]struct{} // directories whose entries changed since their last fsync
-	degraded   *Degraded           // non-nil once the mirror missed a change
-	sealed     map[string]string   // sealed log file -> SHA-256
-	open       map[*File]struct{}  // files open for writing on the mirror
-	currentLog string              // the newest log file created through the mount
-	currentNum uint32
+// degradedState is whether the mirror missed changes, and the resync that brings it back. Guarded by
+// Mirror.mu, but for degradedFlag (atomic) and targetMount (set by Open, then read-only).
+type degradedState struct {
+	degradedFlag atomic.Bool // mirrors degraded != nil, for the write path's fast check
+	degraded     *Degraded   // non-nil once the mirror missed a change
+	resyncing    bool        // a resync is copying dirty paths; the others reach the mirror again
+	lastResync   ResyncAttempt
+	resyncNow    ResyncProgress // how far the running resync is; meaningful while resyncing
+	released     bool           // ReleaseTarget let go of the degraded mirror's file system
+	targetMount  string         // mount point of the mirror's file system when opened (see release.go)
 }
 
 // Options are the optional settings of Open.
@@ -119,9 +143,9 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	}
 	m := &Mirror{
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
-		onError: o.OnError, log: lg, dirtyDirs: map[string]struct{}{},
+		onError: o.OnError, log: lg,
 		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
-		open: map[*File]struct{}{}, intent: map[string]int{},
+		open: map[*File]struct{}{}, intent: openIntents{openers: map[string]int{}},
 	}
 	m.targetMount, _ = host.MountPointOf(q.root)
 	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
@@ -259,12 +283,9 @@ func (m *Mirror) apply(op, rel string, fn func(t *tree) error) error {
 	return nil
 }
 
+// dirChanged notes that the entries of the directories holding rels changed.
 func (m *Mirror) dirChanged(rels ...string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, rel := range rels {
-		m.dirtyDirs[parentDir(rel)] = struct{}{}
-	}
+	m.unsynced.add(rels...)
 }
 
 func parentDir(rel string) string {
@@ -487,18 +508,10 @@ func (m *Mirror) SyncDir(rel string) error {
 
 // syncDirtyDirs fsyncs every directory whose entries changed, on both sides in parallel.
 func (m *Mirror) syncDirtyDirs() error {
-	m.mu.Lock()
-	if len(m.dirtyDirs) == 0 {
-		m.mu.Unlock()
+	dirs := m.unsynced.take()
+	if len(dirs) == 0 {
 		return nil
 	}
-	dirs := make([]string, 0, len(m.dirtyDirs))
-	for d := range m.dirtyDirs {
-		dirs = append(dirs, d)
-	}
-	m.dirtyDirs = map[string]struct{}{}
-	m.mu.Unlock()
-
 	var failed []string
 	var firstErr error
 	for _, d := range dirs {
@@ -516,14 +529,56 @@ func (m *Mirror) syncDirtyDirs() error {
 			}
 		}
 	}
-	if len(failed) > 0 {
-		m.mu.Lock()
-		for _, d := range failed {
-			m.dirtyDirs[d] = struct{}{}
-		}
-		m.mu.Unlock()
-	}
+	m.unsynced.restore(failed)
 	return firstErr
+}
+
+// unsyncedDirs is the set of directories whose entries changed since their last fsync.
+type unsyncedDirs struct {
+	mu   sync.Mutex // guards dirs
+	dirs map[string]struct{}
+}
+
+// add records the directories holding rels.
+func (u *unsyncedDirs) add(rels ...string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.dirs == nil {
+		u.dirs = map[string]struct{}{}
+	}
+	for _, rel := range rels {
+		u.dirs[parentDir(rel)] = struct{}{}
+	}
+}
+
+// take empties the set and returns what it held.
+func (u *unsyncedDirs) take() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.dirs) == 0 {
+		return nil
+	}
+	dirs := make([]string, 0, len(u.dirs))
+	for d := range u.dirs {
+		dirs = append(dirs, d)
+	}
+	clear(u.dirs)
+	return dirs
+}
+
+// restore puts back directories whose fsync failed, for the next sync to retry.
+func (u *unsyncedDirs) restore(dirs []string) {
+	if len(dirs) == 0 {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.dirs == nil {
+		u.dirs = map[string]struct{}{}
+	}
+	for _, d := range dirs {
+		u.dirs[d] = struct{}{}
+	}
 }
 
 // both runs a durability step on the primary and the mirror at the same time and applies the error

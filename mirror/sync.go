@@ -1,18 +1,15 @@
 package mirror
 
+// Sync brings the mirror's tree up to date with the primary's, copying only what differs. Verify is
+// in verify.go, the workers that copy files in parallel in workers.go.
+
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
-	"sort"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -58,24 +55,12 @@ type syncer struct {
 	// deferSync leaves durability to one syncfs of the mirror at the end (a whole-tree Sync) instead
 	// of an fsync per file and directory written.
 	deferSync bool
-	// workers, in a whole-tree Sync, copies regular files on several goroutines at once, so that the
-	// reads of one disk, the writes of the other and the per-file system calls overlap. nil: one at
-	// a time.
+	// workers, in a whole-tree Sync, copies regular files on several goroutines at once (workers.go).
+	// nil: one at a time.
 	workers *fileWorkers
 	// worker is set on the syncer of one file copied by a worker: it starts no workers itself.
 	worker bool
 }
-
-// fileWorkers bound the files a whole-tree Sync copies at once.
-type fileWorkers struct {
-	slots    chan struct{}
-	bufs     sync.Pool    // *[2][]byte chunk buffers
-	examined atomic.Int64 // bytes examined by every goroutine, for progress
-	mu       sync.Mutex   // serialises progress reports
-	lastTick time.Time
-}
-
-const syncWorkers = 4
 
 // Sync brings the mirror up to date with the primary: only what differs is copied, everything written
 // is fsynced, and the directories it changed are fsynced. It is safe to re-run after an interruption.
@@ -84,7 +69,7 @@ func (m *Mirror) Sync(ctx context.Context, o SyncOptions) (SyncReport, error) {
 	start := time.Now()
 	var r SyncReport
 	s := &syncer{m: m, ctx: ctx, o: o, r: &r, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize), deferSync: true,
-		workers: &fileWorkers{slots: make(chan struct{}, syncWorkers)}}
+		workers: newFileWorkers()}
 	if o.Progress != nil {
 		s.total = m.primaryBytes(".")
 	}
@@ -450,167 +435,6 @@ func readFull(fd int, buf []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// Difference is one way in which the mirror does not match the primary.
-type Difference struct {
-	Rel  string `json:"path"`
-	What string `json:"what"`
-}
-
-func (d Difference) String() string { return d.Rel + ": " + d.What }
-
-// VerifyOptions tune Verify.
-type VerifyOptions struct {
-	Keep func(rel string) bool // paths allowed to exist only on the mirror (retained logs)
-}
-
-// Verify compares every mirrored entry's type, size, mode, owner, symlink target and content, and lists
-// the differences. Unmirrored paths and the metadata area are skipped.
-func (m *Mirror) Verify(ctx context.Context, o VerifyOptions) ([]Difference, error) {
-	v := &verifier{m: m, ctx: ctx, o: o, pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
-	err := v.dir(".")
-	sort.Slice(v.diffs, func(i, j int) bool { return v.diffs[i].Rel < v.diffs[j].Rel })
-	return v.diffs, err
-}
-
-type verifier struct {
-	m          *Mirror
-	ctx        context.Context
-	o          VerifyOptions
-	diffs      []Difference
-	pbuf, qbuf []byte
-}
-
-func (v *verifier) add(rel, format string, args ...any) {
-	v.diffs = append(v.diffs, Difference{Rel: rel, What: fmt.Sprintf(format, args...)})
-}
-
-func (v *verifier) dir(rel string) error {
-	m := v.m
-	pents, err := m.primary.readDir(rel)
-	if err != nil {
-		return fmt.Errorf("primary %s: %w", rel, err)
-	}
-	qents, err := m.mirror.readDir(rel)
-	if err != nil {
-		return fmt.Errorf("mirror %s: %w", rel, err)
-	}
-	onMirror := map[string]bool{}
-	for _, e := range qents {
-		onMirror[e.Name()] = true
-	}
-	seen := map[string]bool{}
-	for _, e := range pents {
-		child := path.Join(rel, e.Name())
-		if !m.policy.Mirrored(child) {
-			continue
-		}
-		seen[e.Name()] = true
-		if !onMirror[e.Name()] {
-			v.add(child, "missing on the mirror")
-			continue
-		}
-		if err := v.entry(child); err != nil {
-			return err
-		}
-	}
-	for _, e := range qents {
-		child := path.Join(rel, e.Name())
-		if seen[e.Name()] || !m.policy.Mirrored(child) || m.keep(child, v.o.Keep) {
-			continue
-		}
-		v.add(child, "only on the mirror")
-	}
-	return nil
-}
-
-func (v *verifier) entry(rel string) error {
-	if err := v.ctx.Err(); err != nil {
-		return err
-	}
-	m := v.m
-	pst, err := m.primary.lstat(rel)
-	if err != nil {
-		return fmt.Errorf("primary %s: %w", rel, err)
-	}
-	qst, err := m.mirror.lstat(rel)
-	if err != nil {
-		return fmt.Errorf("mirror %s: %w", rel, err)
-	}
-	if fileType(&pst) != fileType(&qst) {
-		v.add(rel, "type differs: primary %s, mirror %s", typeName(&pst), typeName(&qst))
-		return nil
-	}
-	if pst.Mode&07777 != qst.Mode&07777 && fileType(&pst) != unix.S_IFLNK {
-		v.add(rel, "mode differs: primary %04o, mirror %04o", pst.Mode&07777, qst.Mode&07777)
-	}
-	if pst.Uid != qst.Uid || pst.Gid != qst.Gid {
-		v.add(rel, "owner differs: primary %d:%d, mirror %d:%d", pst.Uid, pst.Gid, qst.Uid, qst.Gid)
-	}
-	switch fileType(&pst) {
-	case unix.S_IFDIR:
-		return v.dir(rel)
-	case unix.S_IFLNK:
-		pt, _ := m.primary.readlink(rel)
-		qt, _ := m.mirror.readlink(rel)
-		if pt != qt {
-			v.add(rel, "symlink target differs: primary %q, mirror %q", pt, qt)
-		}
-	case unix.S_IFREG:
-		if pst.Size != qst.Size {
-			v.add(rel, "size differs: primary %d, mirror %d", pst.Size, qst.Size)
-			return nil
-		}
-		if sum, ok := m.Sealed()[rel]; ok {
-			return v.sealed(rel, sum)
-		}
-		return v.content(rel)
-	}
-	return nil
-}
-
-func (v *verifier) content(rel string) error {
-	p, err := v.m.primary.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return fmt.Errorf("primary %s: %w", rel, err)
-	}
-	defer unix.Close(p)
-	q, err := v.m.mirror.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return fmt.Errorf("mirror %s: %w", rel, err)
-	}
-	defer unix.Close(q)
-	for off := int64(0); ; off += chunkSize {
-		n, err := readFull(p, v.pbuf, off)
-		if err != nil {
-			return fmt.Errorf("primary %s: read: %w", rel, err)
-		}
-		k, err := readFull(q, v.qbuf, off)
-		if err != nil {
-			return fmt.Errorf("mirror %s: read: %w", rel, err)
-		}
-		if n != k || !bytes.Equal(v.pbuf[:n], v.qbuf[:k]) {
-			v.add(rel, "content differs in the MiB at offset %d", off)
-			return nil
-		}
-		if n < chunkSize {
-			return nil
-		}
-	}
-}
-
-func typeName(st *unix.Stat_t) string {
-	switch fileType(st) {
-	case unix.S_IFDIR:
-		return "directory"
-	case unix.S_IFREG:
-		return "file"
-	case unix.S_IFLNK:
-		return "symlink"
-	default:
-		return "special file"
-	}
-}
-
 // keep reports whether a path found only on the mirror stays: a retained log, or what keep says.
 func (m *Mirror) keep(rel string, keep func(string) bool) bool {
 	if _, ok := m.isLog(rel); ok {
@@ -631,25 +455,6 @@ func (m *Mirror) trustedLog(rel string, pst, qst *unix.Stat_t) bool {
 	return ok
 }
 
-// sealed checks a sealed log on the mirror against the checksum recorded when it was sealed, without
-// reading the primary.
-func (v *verifier) sealed(rel, sum string) error {
-	fd, err := v.m.mirror.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return fmt.Errorf("mirror %s: %w", rel, err)
-	}
-	f := os.NewFile(uintptr(fd), rel)
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("mirror %s: read: %w", rel, err)
-	}
-	if hex.EncodeToString(h.Sum(nil)) != sum {
-		v.add(rel, "sealed log file does not match the checksum recorded when it was sealed: the mirror's copy is damaged")
-	}
-	return nil
-}
-
 // SyncPaths brings the given paths up to date (or removes them from the mirror when the primary no
 // longer has them), comparing content when full. Retained logs are kept.
 func (m *Mirror) SyncPaths(ctx context.Context, rels []string, full bool) (SyncReport, error) {
@@ -665,107 +470,4 @@ func (m *Mirror) SyncPaths(ctx context.Context, rels []string, full bool) (SyncR
 	}
 	r.Duration = time.Since(start)
 	return r, nil
-}
-
-// RetireLog removes a complete log file from the primary once the mirror holds an identical, durable
-// copy: the seed routine's "move the inactive logs to the failover directory".
-func (m *Mirror) RetireLog(rel string) error {
-	if _, ok := m.isLog(rel); !ok {
-		return fmt.Errorf("retire %s: not a log file", rel)
-	}
-	v := &verifier{m: m, ctx: context.Background(), pbuf: make([]byte, chunkSize), qbuf: make([]byte, chunkSize)}
-	if err := v.entry(rel); err != nil {
-		return err
-	}
-	if len(v.diffs) > 0 {
-		return fmt.Errorf("retire %s: the mirror's copy differs (%s): the primary keeps it", rel, v.diffs[0].What)
-	}
-	if err := m.primary.unlink(rel); err != nil {
-		return err
-	}
-	m.stats.retained.Add(1)
-	return m.primary.syncDir(parentDir(rel))
-}
-
-// fileBatch is the regular files of one directory being copied by the workers.
-type fileBatch struct {
-	parent  *syncer
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	err     error
-	reports []SyncReport // the workers', added to the parent's by wait, on its goroutine
-}
-
-// startFiles returns a batch for the files of a directory, or nil when files are copied in turn.
-func (s *syncer) startFiles() *fileBatch {
-	if s.workers == nil || s.worker {
-		return nil
-	}
-	return &fileBatch{parent: s}
-}
-
-// start copies rel on a worker, waiting for a free one; it returns the batch's first error, after
-// which nothing more is started.
-func (b *fileBatch) start(rel string) error {
-	if err := b.failed(); err != nil {
-		return err
-	}
-	s := b.parent
-	w := s.workers
-	select {
-	case w.slots <- struct{}{}:
-	case <-s.ctx.Done():
-		return s.ctx.Err()
-	}
-	b.wg.Add(1)
-	go func() {
-		defer func() { <-w.slots; b.wg.Done() }()
-		bufs, _ := w.bufs.Get().(*[2][]byte)
-		if bufs == nil {
-			bufs = &[2][]byte{make([]byte, chunkSize), make([]byte, chunkSize)}
-		}
-		defer w.bufs.Put(bufs)
-		var r SyncReport
-		sub := &syncer{m: s.m, ctx: s.ctx, o: s.o, r: &r, total: s.total, pbuf: bufs[0], qbuf: bufs[1],
-			deferSync: s.deferSync, workers: w, worker: true}
-		err := sub.entry(rel)
-		if errors.Is(err, unix.ENOENT) {
-			err = nil // removed on the primary while we walked
-		}
-		b.mu.Lock()
-		b.reports = append(b.reports, r)
-		if err != nil && b.err == nil {
-			b.err = err
-		}
-		b.mu.Unlock()
-	}()
-	return nil
-}
-
-func (b *fileBatch) failed() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.err
-}
-
-// wait waits for the batch's files and returns its first error.
-func (b *fileBatch) wait() error {
-	if b == nil {
-		return nil
-	}
-	b.wg.Wait()
-	for _, r := range b.reports {
-		b.parent.r.add(r)
-	}
-	b.reports = nil
-	return b.failed()
-}
-
-// add adds the counts of o (a worker's) to r.
-func (r *SyncReport) add(o SyncReport) {
-	r.Examined += o.Examined
-	r.Copied += o.Copied
-	r.Removed += o.Removed
-	r.BytesCopied += o.BytesCopied
-	r.BytesExamined += o.BytesExamined
 }

@@ -17,10 +17,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
+	"golang.org/x/sync/errgroup"
 )
 
 // BDB is the Berkeley DB engine.
@@ -212,20 +212,20 @@ func (b *BDB) Verify(ctx context.Context, envDir string) error {
 	if err != nil {
 		return err
 	}
+	// Every file is verified, whatever the others give (no group context cancels them), so that the
+	// failure reported is the first in file order, not the first to finish.
 	errs := make([]error, len(files))
-	sem := make(chan struct{}, max(1, runtime.NumCPU()))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(1, runtime.NumCPU()))
 	for i, f := range files {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			if _, err := b.run(ctx, b.tools.Verify, "-h", envDir, "-q", f); err != nil {
 				errs[i] = fmt.Errorf("database %s does not verify: %w", f, err)
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	g.Wait() // the errors are in errs
 	for _, err := range errs {
 		if err != nil {
 			return err
