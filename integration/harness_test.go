@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mirrorctl/mirrorctl/mountproc"
 )
 
 // bin is the mirrorctl binary built once for the whole package.
@@ -129,30 +130,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// Mount is a running `mirrorctl mount` process.
+// Mount is a running `mirrorctl mount` process (started, awaited and stopped by package mountproc).
 type Mount struct {
 	Primary, Mirror, Point string
-	cmd                    *exec.Cmd
-	out                    *syncBuffer
-	done                   chan struct{}
-	err                    error
+	proc                   *mountproc.Process
+	cmd                    *exec.Cmd       // proc's command, for tests that signal it
+	done                   <-chan struct{} // closed when the process has ended
 	// ExpectDegraded is set by tests that break the mirror on purpose; Stop fails otherwise when the
 	// mirror degraded.
 	ExpectDegraded bool
 }
 
 // Output is what the mount process printed so far (stdout and stderr).
-func (m *Mount) Output() string { return m.out.String() }
+func (m *Mount) Output() string { return m.proc.Output() }
 
 // Exited reports whether the mount process has ended.
-func (m *Mount) Exited() bool {
-	select {
-	case <-m.done:
-		return true
-	default:
-		return false
-	}
-}
+func (m *Mount) Exited() bool { return m.proc.Exited() }
+
+// Err is how the mount process exited (nil: status 0); valid once done is closed.
+func (m *Mount) Err() error { return m.proc.Err() }
 
 // PID is the mount process's id.
 func (m *Mount) PID() int { return m.cmd.Process.Pid }
@@ -190,28 +186,14 @@ func tryMount(t *testing.T, primary, mirrorDir, mp string, extra ...string) (*Mo
 // tryMountEnv is tryMount with more environment variables for the mount process.
 func tryMountEnv(t *testing.T, env []string, primary, mirrorDir, mp string, extra ...string) (*Mount, error) {
 	t.Helper()
-	args := append([]string{"mount", "--primary", primary, "--mirror", mirrorDir}, extra...)
-	args = append(args, mp)
-	m := &Mount{Primary: primary, Mirror: mirrorDir, Point: mp, out: &syncBuffer{}, done: make(chan struct{})}
-	m.cmd = exec.Command(bin, args...)
-	m.cmd.Env = append(os.Environ(), env...)
-	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := m.cmd.Start(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := mountproc.Start(ctx, mountproc.Config{Binary: bin, Primary: primary, Mirror: mirrorDir, Point: mp, Extra: extra, Env: env})
+	if err != nil {
 		return nil, err
 	}
-	go func() { m.err = m.cmd.Wait(); close(m.done) }()
+	m := &Mount{Primary: primary, Mirror: mirrorDir, Point: mp, proc: p, cmd: p.Cmd(), done: p.Done()}
 	t.Cleanup(func() { m.cleanup(t) })
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(m.Output(), "serving ") || !isMountPoint(mp) {
-		if m.Exited() {
-			return nil, fmt.Errorf("mount exited before serving: %v\n%s", m.err, m.Output())
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("mount not serving after 2 minutes:\n%s", m.Output())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 	return m, nil
 }
 
@@ -224,8 +206,8 @@ func (m *Mount) Stop(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("mount process still running a minute after unmount:\n%s", m.Output())
 	}
-	if m.err != nil {
-		t.Fatalf("mount process ended with %v:\n%s", m.err, m.Output())
+	if err := m.Err(); err != nil {
+		t.Fatalf("mount process ended with %v:\n%s", err, m.Output())
 	}
 	if !m.ExpectDegraded && strings.Contains(m.Output(), "DEGRADED") {
 		t.Fatalf("the mirror degraded during a test that expected no mirror failure:\n%s", m.Output())
@@ -235,40 +217,25 @@ func (m *Mount) Stop(t *testing.T) {
 // Kill ends the mount process with SIGKILL, as a crash would, and removes the dead mount.
 func (m *Mount) Kill(t *testing.T) {
 	t.Helper()
-	m.KillProcess(t)
-	lazyUnmount(m.Point)
+	m.proc.Kill()
+	m.proc.Detach()
 }
 
 // KillProcess ends the mount process with SIGKILL and leaves its dead mount in place.
 func (m *Mount) KillProcess(t *testing.T) {
 	t.Helper()
-	_ = m.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.done
+	m.proc.Kill()
 }
 
 func (m *Mount) cleanup(t *testing.T) {
-	if !m.Exited() {
-		_ = syscall.Unmount(m.Point, 0)
-		select {
-		case <-m.done:
-		case <-time.After(30 * time.Second):
-			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-			<-m.done
-		}
-	}
-	lazyUnmount(m.Point)
+	m.proc.Stop(30 * time.Second)
 	if t.Failed() {
 		t.Logf("mount process output:\n%s", m.Output())
 	}
 }
 
-func lazyUnmount(mp string) {
-	for isMountPoint(mp) {
-		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil {
-			return
-		}
-	}
-}
+// lazyUnmount removes whatever is mounted at mp, a dead FUSE mount too.
+func lazyUnmount(mp string) { mountproc.Detach(mp) }
 
 // isMountPoint reads /proc/self/mountinfo, which works on a dead FUSE mount too.
 func isMountPoint(dir string) bool {

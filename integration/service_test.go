@@ -179,8 +179,8 @@ func TestService_ReadyAfterServingAndCleanStopOnSIGTERM(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("mount still running a minute after SIGTERM:\n%s", m.Output())
 	}
-	if m.err != nil {
-		t.Fatalf("mount exited with %v after SIGTERM:\n%s", m.err, m.Output())
+	if m.Err() != nil {
+		t.Fatalf("mount exited with %v after SIGTERM:\n%s", m.Err(), m.Output())
 	}
 	waitNotify(t, ch, "STOPPING=1", &seen)
 	if isMountPoint(mp) {

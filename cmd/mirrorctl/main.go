@@ -1,5 +1,3 @@
-// Command mirrorctl keeps a hot-failover mirror of a database environment on a second disk and
-// promotes it at failover. See the README for the operator's guide.
 package main
 
 import (

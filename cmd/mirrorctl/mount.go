@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/mirrorctl/mirrorctl/fusefs"
 	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/mirror"
@@ -56,6 +57,8 @@ func mountCommand() *cli.Command {
 	}
 }
 
+// runMount is the life of a mount process: check everything, bring the mirror up to date, serve,
+// and stop cleanly when unmounted. Each step is a method of mountRun, which holds what they share.
 func runMount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("mount needs exactly one MOUNTPOINT argument (flags go before it), e.g. mirrorctl mount --primary /disk1/env --mirror /disk2/env /srv/env")
@@ -72,103 +75,167 @@ func runMount(c *cli.Context) error {
 		return err
 	}
 	defer metrics.Close()
-	ps, err := newPairSetup(c)
+	m, err := prepareMount(c, onErr, metrics)
 	if err != nil {
 		return err
 	}
-	policy, pair, mo := ps.policy, ps.pair, ps.opts
-	mp, err := checkMountPoint(c.Args().First(), pair.Primary, pair.Mirror)
+	stopProfile, err := startCPUProfile(c.String("cpuprofile"))
 	if err != nil {
 		return err
 	}
-	if err := checkFuse(); err != nil {
-		return err
-	}
-	out := c.App.Writer
-	notify := newNotifier()
-	shown := progressReporter(c)
-	logger, err := newLogger(c, shown.Writer()) // above a progress bar, if one is drawn
-	if err != nil {
-		return err
-	}
-	if p := c.String("cpuprofile"); p != "" {
-		f, err := os.Create(p)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
+	defer stopProfile()
 	// Modes arrive from the kernel with the caller's umask applied; ours must not mask them again.
 	syscall.Umask(0)
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(out, "bringing mirror %s up to date with %s\n", pair.Mirror, pair.Primary)
-	_ = notify.status("bringing mirror %s up to date with %s", pair.Mirror, pair.Primary)
-	task := shown.Start("bringing the mirror up to date", 0, progress.Bytes)
+	if err := m.bringUpToDate(ctx); err != nil {
+		return err
+	}
+	server, stopControl, err := m.serve()
+	if err != nil {
+		return joinStop(m.s, err)
+	}
+	defer stopControl()
+	m.ready(ctx, server)
+	server.Wait()
+	return m.stop()
+}
+
+// mountRun is what the steps of one mount process share.
+type mountRun struct {
+	c       *cli.Context
+	out     io.Writer
+	onErr   mirror.ErrorPolicy
+	ps      pairSetup
+	mp      string
+	metrics *metricsServer
+	notify  *notifier
+	shown   *progress.Reporter
+	logger  *slog.Logger
+	s       *mirror.Session // set by bringUpToDate
+}
+
+// prepareMount checks the pair, the mount point and FUSE, and sets up systemd's notifier, the
+// progress display and the logger: nothing is changed yet.
+func prepareMount(c *cli.Context, onErr mirror.ErrorPolicy, metrics *metricsServer) (*mountRun, error) {
+	ps, err := newPairSetup(c)
+	if err != nil {
+		return nil, err
+	}
+	mp, err := checkMountPoint(c.Args().First(), ps.pair.Primary, ps.pair.Mirror)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFuse(); err != nil {
+		return nil, err
+	}
+	m := &mountRun{c: c, out: c.App.Writer, onErr: onErr, ps: ps, mp: mp, metrics: metrics, notify: newNotifier(), shown: progressReporter(c)}
+	if m.logger, err = newLogger(c, m.shown.Writer()); err != nil { // above a progress bar, if one is drawn
+		return nil, err
+	}
+	return m, nil
+}
+
+// startCPUProfile starts the hidden --cpuprofile; the returned function stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, err
+	}
+	return pprof.StopCPUProfile, nil
+}
+
+// bringUpToDate claims the mirror and brings it up to date with the primary (the session's start),
+// showing the progress, and reports what it did.
+func (m *mountRun) bringUpToDate(ctx context.Context) error {
+	c, pair := m.c, m.ps.pair
+	fmt.Fprintf(m.out, "bringing mirror %s up to date with %s\n", pair.Mirror, pair.Primary)
+	_ = m.notify.status("bringing mirror %s up to date with %s", pair.Mirror, pair.Primary)
+	task := m.shown.Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(ctx, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
-		Holder:   lock.Holder{PID: os.Getpid(), Command: "mount", MountPoint: mp},
+		Holder:   lock.Holder{PID: os.Getpid(), Command: "mount", MountPoint: m.mp},
 		Serve:    true,
 		Full:     c.Bool("full"),
-		Policy:   policy,
-		Progress: metrics.progress(task.Update),
-		Mirror:   withPolicy(mo, onErr, logger),
+		Policy:   m.ps.policy,
+		Progress: m.metrics.progress(task.Update),
+		Mirror:   withPolicy(m.ps.opts, m.onErr, m.logger),
 	})
 	task.Done()
 	if err != nil {
 		return err
 	}
-	metrics.serve(s)
-	reportStart(out, s)
+	m.s = s
+	m.metrics.serve(s)
+	reportStart(m.out, s)
 	if pair.SameFileSystem {
-		logger.Warn("primary and mirror are on the same file system: this mirror will not survive the loss of that disk", "primary", pair.Primary, "mirror", pair.Mirror)
+		m.logger.Warn("primary and mirror are on the same file system: this mirror will not survive the loss of that disk", "primary", pair.Primary, "mirror", pair.Mirror)
 	}
+	return nil
+}
 
-	server, err := fusefs.Mount(mp, s.Mirror, fusefs.Options{
+// serve mounts the session at the mount point and opens the control socket; on an error nothing
+// of either is left.
+func (m *mountRun) serve() (*fuse.Server, func(), error) {
+	c, pair := m.c, m.ps.pair
+	server, err := fusefs.Mount(m.mp, m.s.Mirror, fusefs.Options{
 		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"), DisablePassthrough: c.Bool("no-passthrough"),
 		PassthroughReads: c.Bool("passthrough-reads"),
 	})
 	if err != nil {
-		return joinStop(s, fmt.Errorf("%w: is /dev/fuse usable and fusermount3 installed?", err))
+		return nil, nil, fmt.Errorf("%w: is /dev/fuse usable and fusermount3 installed?", err)
 	}
-	stopControl, err := serveControl(mountInfo{PID: os.Getpid(), MountPoint: mp, Primary: pair.Primary, Mirror: pair.Mirror},
-		func() any { return liveStatus(s, mp, c.Duration("resync-interval")) },
-		func(ctx context.Context) (any, error) { return s.Resync(ctx) })
+	stopControl, err := serveControl(mountInfo{PID: os.Getpid(), MountPoint: m.mp, Primary: pair.Primary, Mirror: pair.Mirror},
+		func() any { return liveStatus(m.s, m.mp, c.Duration("resync-interval")) },
+		func(ctx context.Context) (any, error) { return m.s.Resync(ctx) })
 	if err != nil {
 		server.Unmount()
-		return joinStop(s, err)
+		return nil, nil, err
 	}
-	defer stopControl()
-	fmt.Fprintf(out, "serving %s at %s, mirrored to %s\n", pair.Primary, mp, pair.Mirror)
-	logger.Info("serving", "state", stateName(s), "mountpoint", mp, "primary", pair.Primary, "mirror", pair.Mirror)
-	// Ready only now: the mirror was brought up to date and the mount answers.
-	if err := notify.send("READY=1", "STATUS="+serviceStatus(s, mp)); err != nil {
-		logger.Warn("cannot tell systemd the mount is ready", "err", err)
-	}
-	go reportState(ctx, s, mp, notify)
+	return server, stopControl, nil
+}
 
-	go unmountOnSignal(ctx, server, mp, logger, notify)
-	go showResyncs(ctx, shown, func() (mirror.ResyncAttempt, bool) { return s.LastResync(), true })
-	if iv := c.Duration("resync-interval"); iv > 0 {
-		go retryResync(ctx, s, iv, logger)
+// ready says the mount serves (stdout, log, systemd) and starts what runs while it does: systemd's
+// status line, unmount on a signal, the resync display and the automatic resyncs.
+func (m *mountRun) ready(ctx context.Context, server *fuse.Server) {
+	pair, s, mp := m.ps.pair, m.s, m.mp
+	fmt.Fprintf(m.out, "serving %s at %s, mirrored to %s\n", pair.Primary, mp, pair.Mirror)
+	m.logger.Info("serving", "state", stateName(s), "mountpoint", mp, "primary", pair.Primary, "mirror", pair.Mirror)
+	// Ready only now: the mirror was brought up to date and the mount answers.
+	if err := m.notify.send("READY=1", "STATUS="+serviceStatus(s, mp)); err != nil {
+		m.logger.Warn("cannot tell systemd the mount is ready", "err", err)
 	}
-	server.Wait()
-	_ = notify.send("STOPPING=1", "STATUS=unmounted; syncing both disks and stopping")
-	metrics.stopping()
+	go reportState(ctx, s, mp, m.notify)
+
+	go unmountOnSignal(ctx, server, mp, m.logger, m.notify)
+	go showResyncs(ctx, m.shown, func() (mirror.ResyncAttempt, bool) { return s.LastResync(), true })
+	if iv := m.c.Duration("resync-interval"); iv > 0 {
+		go retryResync(ctx, s, iv, m.logger)
+	}
+}
+
+// stop ends the session once unmounted: both disks synced, the mirror's record written.
+func (m *mountRun) stop() error {
+	s, mp, pair := m.s, m.mp, m.ps.pair
+	_ = m.notify.send("STOPPING=1", "STATUS=unmounted; syncing both disks and stopping")
+	m.metrics.stopping()
 	if err := s.Stop(); err != nil {
-		logger.Error("stopped with an error", "err", err)
+		m.logger.Error("stopped with an error", "err", err)
 		return fmt.Errorf("stopping: %w", err)
 	}
 	state := "in sync"
 	if d := s.Degraded(); d != nil {
 		state = "DEGRADED since " + d.Since.Format(time.RFC3339) + ": run mirrorctl sync to repair it"
 	}
-	logger.Info("stopped cleanly", "state", stateName(s), "mountpoint", mp, "mirror", pair.Mirror)
-	fmt.Fprintf(out, "unmounted %s cleanly; mirror %s is %s\n", mp, pair.Mirror, state)
+	m.logger.Info("stopped cleanly", "state", stateName(s), "mountpoint", mp, "mirror", pair.Mirror)
+	fmt.Fprintf(m.out, "unmounted %s cleanly; mirror %s is %s\n", mp, pair.Mirror, state)
 	return nil
 }
 

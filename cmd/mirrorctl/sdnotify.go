@@ -10,6 +10,13 @@ import (
 // notifier speaks systemd's readiness protocol (sd_notify(3)): datagrams of KEY=VALUE lines sent to
 // the socket named by $NOTIFY_SOCKET. Without that variable (not started by systemd as Type=notify)
 // every call does nothing.
+//
+// Why not github.com/coreos/go-systemd/v22/daemon: its SdNotify reads $NOTIFY_SOCKET on every call,
+// and its only way to keep the socket from child processes is to unset the variable on a call, after
+// which it cannot send again. The mount speaks to systemd for its whole life (STATUS= while it syncs,
+// READY=1, STATUS= on every state change, STOPPING=1) and runs the engine's utilities meanwhile: it
+// must read the socket once, unset it at once, and keep sending to it. That is this type, 30 lines
+// (TestNotifierSpeaksSystemdProtocol checks both the datagrams and that the variable is gone).
 type notifier struct {
 	addr *net.UnixAddr
 }

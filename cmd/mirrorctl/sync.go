@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/hotbackup"
 	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/mirrorctl/mirrorctl/progress"
@@ -81,6 +81,10 @@ func runSync(c *cli.Context) error {
 			return err
 		}
 	}
+	var skip func(string) bool // the routine copies the logs after the database files
+	if routine {
+		skip = hotbackup.SkipLogs(eng)
+	}
 	task := progressReporter(c).Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(c.Context, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
@@ -89,7 +93,7 @@ func runSync(c *cli.Context) error {
 		Policy:   policy,
 		Progress: task.Update,
 		Mirror:   mo,
-		Skip:     skipLogsIf(routine, eng),
+		Skip:     skip,
 	})
 	task.Done()
 	if err != nil {
@@ -112,107 +116,22 @@ func runSync(c *cli.Context) error {
 	return nil
 }
 
-// skipLogsIf leaves the log files out of the tree copy of the routine: they are copied after the
-// database files, in their own step.
-func skipLogsIf(routine bool, eng engine.Engine) func(string) bool {
-	if !routine {
-		return nil
-	}
-	return func(rel string) bool { _, ok := eng.LogNumber(rel); return ok }
-}
-
-// hotRoutine runs the steps of the manual hot-failover routine that come after the database files:
-// logs, recovery, archive. The order is what keeps the copy consistent.
+// hotRoutine runs the steps of the hot-backup routine that come after the database files, with
+// their names shown as progress steps.
 func hotRoutine(c *cli.Context, s *mirror.Session, eng engine.Engine, a engine.Archiver, rep *syncReport) error {
-	ctx := c.Context
-	primary, target := s.Pair.Primary, s.Pair.Mirror
 	steps := progressReporter(c).Steps()
 	defer steps.Done()
-	// The checkpoint comes first in the manual routine; here the database files were just copied by
-	// Start, so a checkpoint now would make them older than the log says: take it before the logs,
-	// and copy the database files again (only what changed) after it.
-	if c.Bool("checkpoint") {
-		steps.Next("checkpoint, then the database files again")
-		if err := a.Checkpoint(ctx, primary); err != nil {
-			return err
-		}
-		rep.Checkpoint = true
-		r, err := s.Sync(ctx, mirror.SyncOptions{Skip: skipLogsIf(true, eng)})
-		if err != nil {
-			return err
-		}
-		rep.BytesCopied += r.BytesCopied
-		rep.Copied += r.Copied
-	}
-	steps.Next("copying the log files")
-	inactive, err := a.InactiveLogs(ctx, primary)
-	if err != nil {
-		return err
-	}
-	logs, err := eng.Logs(primary)
-	if err != nil {
-		return err
-	}
-	rels := make([]string, 0, len(logs))
-	for _, l := range logs {
-		rels = append(rels, l.Rel)
-	}
-	r, err := s.SyncPaths(ctx, rels, true)
-	if err != nil {
-		return fmt.Errorf("copy the log files: %w", err)
-	}
-	rep.LogsCopied = r.Copied
-	rep.BytesCopied += r.BytesCopied
+	r, err := hotbackup.Run(c.Context, s, eng, a, hotbackup.Options{
+		Checkpoint:      c.Bool("checkpoint"),
+		KeepPrimaryLogs: c.Bool("keep-primary-logs"),
+		Recover:         c.Bool("recover"),
+		Archive:         c.String("archive"),
+		Step:            steps.Next,
+	})
 	rep.Copied += r.Copied
-	if !c.Bool("keep-primary-logs") {
-		for _, rel := range inactive {
-			if err := s.RetireLog(rel); err != nil {
-				return fmt.Errorf("move inactive log %s to the mirror: %w", rel, err)
-			}
-			rep.LogsMoved++
-		}
-	}
-	rec, _, err := mirror.ReadRecord(target)
-	if err != nil {
-		return err
-	}
-	rec.NeedsRecovery = true
-	if c.Bool("recover") {
-		steps.Next("catastrophic recovery of the mirror")
-		if _, err := eng.RemoveRegions(target); err != nil {
-			return err
-		}
-		rr, err := eng.Recover(ctx, target, true)
-		if err != nil {
-			return fmt.Errorf("catastrophic recovery of the mirror: %w", err)
-		}
-		rep.Recovered, rep.RecoveryTime = true, rr.Duration
-		rec.NeedsRecovery = false
-	}
-	if err := mirror.WriteRecord(target, rec); err != nil {
-		return err
-	}
-	if dir := c.String("archive"); dir != "" {
-		steps.Next("copying the mirror to " + dir)
-		if err := archiveTo(ctx, target, dir); err != nil {
-			return fmt.Errorf("archive to %s: %w", dir, err)
-		}
-		rep.Archive = dir
-	}
-	return nil
-}
-
-// archiveTo copies the mirror to an archival directory, copying only what differs.
-func archiveTo(ctx context.Context, from, to string) error {
-	if err := os.MkdirAll(to, 0o755); err != nil {
-		return err
-	}
-	m, err := mirror.Open(from, to, mirror.PolicyFunc(func(rel string) bool { return !mirror.IsMeta(rel) }), mirror.Options{})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	_, err = m.Sync(ctx, mirror.SyncOptions{})
+	rep.BytesCopied += r.BytesCopied
+	rep.Checkpoint, rep.LogsCopied, rep.LogsMoved = r.Checkpoint, r.LogsCopied, r.LogsMoved
+	rep.Recovered, rep.RecoveryTime, rep.Archive = r.Recovered, r.RecoveryTime, r.Archive
 	return err
 }
 

@@ -3,5 +3,20 @@
 // logs and data, and how to run the db_* utilities (db_recover, db_verify, db_archive, db_checkpoint,
 // db_printlog) whatever the distribution names them.
 //
-// It implements engine.Engine and imports nothing of mirrorctl's but engine.
+// Invariants kept here:
+//   - A log file is exactly what the library writes: "log." and ten decimal digits, not zero
+//     (ParseLogName and FormatLogName round-trip); a name that merely looks like one is not a log,
+//     so it is never taken for part of the log sequence nor retired as one.
+//   - Region files (__db.*) are classified as such and only RemoveRegions deletes them: they are
+//     rebuilt by recovery and never mirrored. RemoveRegions touches nothing else.
+//   - Logs are found where DB_CONFIG's set_lg_dir puts them and are returned in log-number order;
+//     paths are always relative to the environment directory.
+//   - Reading a tail (where normal recovery starts) prints only the newest log files, newest first,
+//     so its cost does not grow with the log history; when no checkpoint is found there, recovery
+//     is said to start at the first log (the safe answer: keep everything).
+//   - Every utility runs with the caller's context and the environment as its home (-h); a failure
+//     carries the utility, its arguments and the last lines it printed. With the utilities missing,
+//     every operation that needs them fails with the same error that Available returns.
+//
+// It implements engine.Engine (and engine.Archiver) and imports nothing of mirrorctl's but engine.
 package bdb

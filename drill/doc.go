@@ -1,0 +1,20 @@
+// Package drill rehearses a failover end to end on scratch storage, which is mirrorctl's main job
+// shown in one run: make two disks, mount the primary with its mirror, run a Berkeley DB workload
+// with synchronous commits through the mount while recording every acknowledged commit, kill the
+// primary (its disk or its mount process), promote the mirror, check every recorded commit, and
+// time a catastrophic recovery of the same mirror for comparison.
+//
+// Invariants kept here:
+//   - A commit counts as acknowledged only once the workload printed it, after its synchronous
+//     commit returned; the record of acknowledged commits is durable before the check reads it.
+//   - The primary dies under load: the workload is still committing when the fault comes.
+//   - The comparison copy is taken from the mirror before promote touches it, so both recoveries
+//     start from the same bytes.
+//   - Everything the drill made (disks, loop devices, mounts, processes, its scratch directory
+//     unless the caller named it) is removed when Run returns, also when ctx ends.
+//
+// The mount, the workload, promote and the check run as child processes of the mirrorctl binary
+// (Options.Binary): a process that serves a FUSE mount must not also use it. It uses engine,
+// recovery (the promote report), mountproc, loopdisk and progress; it prints nothing itself: lines
+// go to Options.Say, progress to Options.Progress.
+package drill

@@ -1,0 +1,34 @@
+package drill
+
+import "testing"
+
+func TestParseFault_TheThreeNames(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Fault
+		ok   bool
+	}{
+		{"auto", FaultAuto, true}, {"disk", FaultDisk, true}, {"mount", FaultMount, true},
+		{"", "", false}, {"Disk", "", false}, {"power", "", false},
+	} {
+		got, err := ParseFault(c.in)
+		if got != c.want || (err == nil) != c.ok {
+			t.Errorf("ParseFault(%q) = %q, %v; want %q, ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+func TestResult_ErrOnlyWhenACommitIsLostOrWrong(t *testing.T) {
+	for _, c := range []struct {
+		r    Result
+		fail bool
+	}{
+		{Result{Acknowledged: 10, Found: 10}, false},
+		{Result{Acknowledged: 10, Found: 9, Lost: 1}, true},
+		{Result{Acknowledged: 10, Found: 10, Wrong: 1}, true},
+	} {
+		if err := c.r.Err(); (err != nil) != c.fail {
+			t.Errorf("%+v: Err() = %v, want failure %v", c.r, err, c.fail)
+		}
+	}
+}
