@@ -9,10 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 )
 
 // bin is the mirrorctl binary built once for the whole package.
@@ -36,27 +37,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireAll is set by .ci/run: a test that cannot run is then a failure, not a skip.
-var requireAll = os.Getenv("MIRRORCTL_REQUIRE_ALL") == "1"
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requireAll {
-		t.Fatalf("cannot run (MIRRORCTL_REQUIRE_ALL=1): %s", msg)
-	}
-	t.Skip(msg)
-}
-
 // needFUSE skips (or fails under CI) unless this process is root and /dev/fuse opens.
 func needFUSE(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root for FUSE mounts with allow_other and loop devices")
+		testenv.SkipOrFail(t, "needs root for FUSE mounts with allow_other and loop devices")
 	}
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
 	if err != nil {
-		skipOrFail(t, "needs /dev/fuse: %v", err)
+		testenv.SkipOrFail(t, "needs /dev/fuse: %v", err)
 	}
 	f.Close()
 }
@@ -66,7 +55,7 @@ func needTool(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			skipOrFail(t, "needs %s (make deps installs it)", n)
+			testenv.SkipOrFail(t, "needs %s (make deps installs it)", n)
 		}
 	}
 }
@@ -111,23 +100,8 @@ func mustRun(t *testing.T, args ...string) result {
 	return r
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a polling reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is what a mount's output and the tests' polled outputs are written to.
+type syncBuffer = testenv.Buffer
 
 // Mount is a running `mirrorctl mount` process.
 type Mount struct {

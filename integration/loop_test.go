@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 )
 
 // Disk is a small xfs file system on a loop device, mounted at Dir: a disk that a test can kill
@@ -36,7 +38,7 @@ func newDisk(t *testing.T, size int64) *Disk {
 	f.Close()
 	out, err := exec.Command("losetup", "--find", "--show", d.Image).CombinedOutput()
 	if err != nil {
-		skipOrFail(t, "no loop device: losetup: %v: %s", err, out)
+		testenv.SkipOrFail(t, "no loop device: losetup: %v: %s", err, out)
 	}
 	d.Device = strings.TrimSpace(string(out))
 	t.Cleanup(func() { d.remove(t) })

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,7 +78,7 @@ func TestFile_WriteTruncateAllocateReachBothSides(t *testing.T) {
 	}
 	if err := f.Allocate(unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 1<<18, 1<<18); err != nil {
 		if err == unix.EOPNOTSUPP {
-			skipOrFail(t, "the file system of %s cannot punch holes", p.target)
+			testenv.SkipOrFail(t, "the file system of %s cannot punch holes", p.target)
 		}
 		t.Fatal(err)
 	}

@@ -12,25 +12,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 	"golang.org/x/sys/unix"
 )
-
-// requireAll is set by .ci/run: a test that cannot run is then a failure, not a skip.
-var requireAll = os.Getenv("MIRRORCTL_REQUIRE_ALL") == "1"
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requireAll {
-		t.Fatalf("cannot run (MIRRORCTL_REQUIRE_ALL=1): %s", msg)
-	}
-	t.Skip(msg)
-}
 
 func needRoot(t *testing.T, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root to %s", why)
+		testenv.SkipOrFail(t, "needs root to %s", why)
 	}
 }
 
@@ -216,7 +205,7 @@ func mountTmpfs(t *testing.T, size string) string {
 	needRoot(t, "mount a small tmpfs that runs out of space")
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
-		skipOrFail(t, "cannot mount a tmpfs at %s: %v", dir, err)
+		testenv.SkipOrFail(t, "cannot mount a tmpfs at %s: %v", dir, err)
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
