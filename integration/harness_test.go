@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/internal/testenv"
+	"github.com/moby/sys/mountinfo"
 )
 
 // bin is the mirrorctl binary built once for the whole package.
@@ -244,19 +245,11 @@ func lazyUnmount(mp string) {
 	}
 }
 
-// isMountPoint reads /proc/self/mountinfo, which works on a dead FUSE mount too.
+// isMountPoint reads the mount table, which works on a dead FUSE mount too. mountinfo.Mounted is not
+// used: it resolves and opens the path itself, which fails (or blocks) on a dead FUSE mount.
 func isMountPoint(dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
-			return true
-		}
-	}
-	return false
+	mounts, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
+	return err == nil && len(mounts) > 0
 }
 
 // verifyClean runs `mirrorctl verify` and fails the test with the differences unless it exits 0.
