@@ -78,15 +78,28 @@ func ackedCount(t *testing.T, acked string) int {
 	return bytes.Count(b, []byte("\n"))
 }
 
+// workloadDirs starts a test that runs the Berkeley DB workload through a mount: it needs FUSE and
+// Berkeley DB, and returns the test's three directories and the file of acknowledged keys.
+func workloadDirs(t *testing.T) (primary, mirrorDir, mp, acked string) {
+	t.Helper()
+	needFUSE(t)
+	needBDB(t)
+	primary, mirrorDir, mp = dirs(t)
+	return primary, mirrorDir, mp, filepath.Join(t.TempDir(), "acked")
+}
+
+// mirrorOnDisk is workloadDirs with the mirror on a disk of its own, which the test can kill.
+func mirrorOnDisk(t *testing.T) (disk *Disk, primary, mirrorDir, mp, acked string) {
+	t.Helper()
+	primary, _, mp, acked = workloadDirs(t)
+	disk = newDisk(t, 300<<20)
+	return disk, primary, disk.sub(t, "env"), mp, acked
+}
+
 // TestFaults_MirrorDiskDiesUnderDegrade: the mirror's disk dies mid-workload; the application keeps
 // running, status says DEGRADED, and a resync onto a fresh disk restores in-sync while mounted.
 func TestFaults_MirrorDiskDiesUnderDegrade(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
-	disk := newDisk(t, 300<<20)
-	primary, _, mp := dirs(t)
-	mirrorDir := disk.sub(t, "env")
-	acked := filepath.Join(t.TempDir(), "acked")
+	disk, primary, mirrorDir, mp, acked := mirrorOnDisk(t)
 	m := startMount(t, primary, mirrorDir, mp, "--resync-interval", "0")
 	m.ExpectDegraded = true
 	wait := startWorkload(t, mp, acked, "--txns", "3000", "--log-size", "65536", "--checkpoint-every", "200")
@@ -128,12 +141,7 @@ func TestFaults_MirrorDiskDiesUnderDegrade(t *testing.T) {
 // TestFaults_MirrorDiskDiesUnderFail: with --on-mirror-error=fail the application gets the error,
 // and every commit it was told about is on the mirror's disk.
 func TestFaults_MirrorDiskDiesUnderFail(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
-	disk := newDisk(t, 300<<20)
-	primary, _, mp := dirs(t)
-	mirrorDir := disk.sub(t, "env")
-	acked := filepath.Join(t.TempDir(), "acked")
+	disk, primary, mirrorDir, mp, acked := mirrorOnDisk(t)
 	m := startMount(t, primary, mirrorDir, mp, "--on-mirror-error", "fail")
 	wait := startWorkload(t, mp, acked, "--txns", "100000", "--log-size", "65536", "--checkpoint-every", "200")
 	eventually(t, time.Minute, "commits before the disk dies", func() bool { return ackedCount(t, acked) > 300 })
@@ -189,10 +197,7 @@ func TestFaults_MirrorFullThenResynced(t *testing.T) {
 // times at random moments; after each, remount and verify are clean and no acknowledged commit is
 // missing from the mirror.
 func TestFaults_KilledMountLoop(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
-	primary, mirrorDir, mp := dirs(t)
-	acked := filepath.Join(t.TempDir(), "acked")
+	primary, mirrorDir, mp, acked := workloadDirs(t)
 	rnd := rand.New(rand.NewSource(time.Now().UnixNano()))
 	next := 0
 	for i := 0; i < 20; i++ {
@@ -231,12 +236,9 @@ func TestFaults_KilledMountLoop(t *testing.T) {
 // TestFaults_PrimaryDiskDies: the primary's disk dies mid-workload; the application sees errors, the
 // mirror never receives what the primary failed to apply, and promote loses no acknowledged commit.
 func TestFaults_PrimaryDiskDies(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
+	_, mirrorDir, mp, acked := workloadDirs(t)
 	disk := newDisk(t, 300<<20)
 	primary := disk.sub(t, "env")
-	_, mirrorDir, mp := dirs(t)
-	acked := filepath.Join(t.TempDir(), "acked")
 	m := startMount(t, primary, mirrorDir, mp)
 	wait := startWorkload(t, mp, acked, "--txns", "100000", "--log-size", "65536", "--checkpoint-every", "200")
 	eventually(t, time.Minute, "commits before the disk dies", func() bool { return ackedCount(t, acked) > 300 })
@@ -271,12 +273,7 @@ func TestFaults_PrimaryDiskDies(t *testing.T) {
 // refused (it would copy onto the disk below the mount point); once the same disk is mounted again
 // (xfs replays its journal), resync copies what changed and the mirror is in sync.
 func TestFaults_MirrorDiskRepairedInPlace(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
-	disk := newDisk(t, 300<<20)
-	primary, _, mp := dirs(t)
-	mirrorDir := disk.sub(t, "env")
-	acked := filepath.Join(t.TempDir(), "acked")
+	disk, primary, mirrorDir, mp, acked := mirrorOnDisk(t)
 	m := startMount(t, primary, mirrorDir, mp, "--resync-interval", "0")
 	m.ExpectDegraded = true
 	workloadRun(t, mp, acked, "--txns", "300", "--log-size", "65536", "--checkpoint-every", "100")

@@ -9,10 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/host"
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 	"github.com/mirrorctl/mirrorctl/mountproc"
 )
 
@@ -37,27 +38,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireAll is set by .ci/run: a test that cannot run is then a failure, not a skip.
-var requireAll = os.Getenv("MIRRORCTL_REQUIRE_ALL") == "1"
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requireAll {
-		t.Fatalf("cannot run (MIRRORCTL_REQUIRE_ALL=1): %s", msg)
-	}
-	t.Skip(msg)
-}
-
 // needFUSE skips (or fails under CI) unless this process is root and /dev/fuse opens.
 func needFUSE(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root for FUSE mounts with allow_other and loop devices")
+		testenv.SkipOrFail(t, "needs root for FUSE mounts with allow_other and loop devices")
 	}
 	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
 	if err != nil {
-		skipOrFail(t, "needs /dev/fuse: %v", err)
+		testenv.SkipOrFail(t, "needs /dev/fuse: %v", err)
 	}
 	f.Close()
 }
@@ -67,7 +56,7 @@ func needTool(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			skipOrFail(t, "needs %s (make deps installs it)", n)
+			testenv.SkipOrFail(t, "needs %s (make deps installs it)", n)
 		}
 	}
 }
@@ -112,23 +101,8 @@ func mustRun(t *testing.T, args ...string) result {
 	return r
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a polling reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is what a mount's output and the tests' polled outputs are written to.
+type syncBuffer = testenv.Buffer
 
 // Mount is a running `mirrorctl mount` process (started, awaited and stopped by package mountproc).
 type Mount struct {
@@ -237,20 +211,8 @@ func (m *Mount) cleanup(t *testing.T) {
 // lazyUnmount removes whatever is mounted at mp, a dead FUSE mount too.
 func lazyUnmount(mp string) { mountproc.Detach(mp) }
 
-// isMountPoint reads /proc/self/mountinfo, which works on a dead FUSE mount too.
-func isMountPoint(dir string) bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.ReplaceAll(f[4], `\040`, " ") == dir {
-			return true
-		}
-	}
-	return false
-}
+// isMountPoint reads the mount table (host.MountedAt), which works on a dead FUSE mount too.
+func isMountPoint(dir string) bool { ok, _ := host.MountedAt(dir); return ok }
 
 // verifyClean runs `mirrorctl verify` and fails the test with the differences unless it exits 0.
 func verifyClean(t *testing.T, primary, mirrorDir string, extra ...string) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 )
 
 // The --json reports are a contract written down in docs/json.md: these tests hold every command's
@@ -156,7 +158,7 @@ func TestJSONReports(t *testing.T) {
 	// A mirror file that cannot be written (immutable) degrades the mount; once writable, resync.
 	victim := filepath.Join(mirrorDir, "data.db")
 	if out, err := exec.Command("chattr", "+i", victim).CombinedOutput(); err != nil {
-		skipOrFail(t, "chattr +i on the mirror's file system: %v %s", err, out)
+		testenv.SkipOrFail(t, "chattr +i on the mirror's file system: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("chattr", "-i", victim).Run() })
 	m.ExpectDegraded = true

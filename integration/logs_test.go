@@ -44,10 +44,7 @@ func copyDir(t *testing.T, from string) string {
 // the mirror keeps them, seals the complete ones, and catastrophic recovery on a copy of the mirror
 // works from the whole history and holds every acknowledged commit.
 func TestLogs_AutoRemovedLogsStayOnTheMirror(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
-	primary, mirrorDir, mp := dirs(t)
-	acked := filepath.Join(t.TempDir(), "acked")
+	primary, mirrorDir, mp, acked := workloadDirs(t)
 	m := startMount(t, primary, mirrorDir, mp)
 	workloadRun(t, mp, acked, "--txns", "2000", "--log-size", "65536", "--checkpoint-every", "100", "--auto-remove")
 
@@ -165,10 +162,7 @@ func TestLogs_Retention(t *testing.T) {
 // TestLogs_DBConfigDirectories: logs and databases in the directories DB_CONFIG names are mirrored,
 // found by promote, and recovered.
 func TestLogs_DBConfigDirectories(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
-	primary, mirrorDir, mp := dirs(t)
-	acked := filepath.Join(t.TempDir(), "acked")
+	primary, mirrorDir, mp, acked := workloadDirs(t)
 	for _, d := range []string{"logs", "data"} {
 		if err := os.Mkdir(filepath.Join(primary, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -195,9 +189,7 @@ func TestLogs_DBConfigDirectories(t *testing.T) {
 // routine; after it the mirror holds every commit acknowledged before the sync began; a second sync
 // with nothing changed copies nothing; sync refuses a mirror that a mount keeps in sync.
 func TestSync_LiveEnvironment(t *testing.T) {
-	needBDB(t)
-	primary, mirrorDir, mp := dirs(t)
-	acked := filepath.Join(t.TempDir(), "acked")
+	primary, mirrorDir, _, acked := workloadDirs(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wl := exec.CommandContext(ctx, bin, "workload", "run", "--dir", primary, "--duration", "5s", "--log-size", "65536", "--checkpoint-every", "200")
@@ -267,9 +259,7 @@ func TestSync_LiveEnvironment(t *testing.T) {
 	workloadCheck(t, mirrorDir, beforeFile)
 
 	// A mirror kept in sync by a mount refuses sync and points at status.
-	needFUSE(t)
 	p2, q2, mp2 := dirs(t)
-	_ = mp
 	m := startMount(t, p2, q2, mp2)
 	r = mirrorctl(t, "sync", "--primary", p2, "--mirror", q2)
 	if r.Code == 0 || !strings.Contains(r.Stderr, "mirrorctl status "+mp2) {

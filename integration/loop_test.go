@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 	"github.com/mirrorctl/mirrorctl/loopdisk"
 )
 
@@ -28,7 +29,7 @@ func newDisk(t *testing.T, size int64) *Disk {
 	}
 	d, err := loopdisk.New(dir, filepath.Join(base, "disk.img"), size)
 	if errors.Is(err, loopdisk.ErrNoLoopDevice) {
-		skipOrFail(t, "%v", err)
+		testenv.SkipOrFail(t, "%v", err)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -67,21 +67,17 @@ func TestMount_PassthroughReads(t *testing.T) {
 		writeFile(t, filepath.Join(mp, "a.db"), content)
 		// The kernel sends the writer's RELEASE asynchronously after close: until the daemon has it,
 		// it counts the writer and (safely) answers a read-only open with the page cache.
-		var pt bool
-		for i := 0; i < 50 && !pt; i++ {
+		i := 0
+		eventually(t, 10*time.Second, "a read-only open with no writer to be served by passthrough", func() bool {
 			ro, err := os.Open(filepath.Join(mp, "a.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			pt = servedByPassthrough(t, ro, filepath.Join(primary, "a.db"), int64(4096*(1+i%8)))
-			ro.Close()
-			if !pt {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		if !pt {
-			t.Fatal("a read-only open with no writer was not served by passthrough")
-		}
+			defer ro.Close()
+			off := int64(4096 * (1 + i%8))
+			i++
+			return servedByPassthrough(t, ro, filepath.Join(primary, "a.db"), off)
+		})
 		m.ExpectDegraded = true
 		m.Stop(t)
 	})
@@ -129,21 +125,22 @@ func TestMount_PassthroughReads(t *testing.T) {
 		p := filepath.Join(mp, "a.db")
 		writeFile(t, p, content)
 		var ro *os.File
-		for i := 0; i < 50; i++ { // until the writer's RELEASE reached the daemon (see above)
+		i := 0
+		// Until the writer's RELEASE reached the daemon (see above).
+		eventually(t, 10*time.Second, "a read-only open served by passthrough", func() bool {
 			f, err := os.Open(p)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if servedByPassthrough(t, f, filepath.Join(primary, "a.db"), int64(4096*(1+i%8))) {
+			off := int64(4096 * (1 + i%8))
+			i++
+			if servedByPassthrough(t, f, filepath.Join(primary, "a.db"), off) {
 				ro = f
-				break
+				return true
 			}
 			f.Close()
-			time.Sleep(20 * time.Millisecond)
-		}
-		if ro == nil {
-			t.Fatal("no passthrough reader could be opened")
-		}
+			return false
+		})
 		defer ro.Close()
 		m.ExpectDegraded = true // servedByPassthrough changed the primary behind the back
 		_, err := os.OpenFile(p, os.O_RDWR, 0)
@@ -156,17 +153,12 @@ func TestMount_PassthroughReads(t *testing.T) {
 		ro.Close()
 		// Once the readers are gone (their RELEASE reached the daemon), writers open and map as usual.
 		var rw *os.File
-		for i := 0; i < 100 && rw == nil; i++ {
-			if rw, err = os.OpenFile(p, os.O_RDWR, 0); err != nil {
-				if !errors.Is(err, syscall.ETXTBSY) {
-					t.Fatal(err)
-				}
-				time.Sleep(20 * time.Millisecond)
+		eventually(t, 10*time.Second, "an open for writing to stop failing with ETXTBSY once the reader closed", func() bool {
+			if rw, err = os.OpenFile(p, os.O_RDWR, 0); err != nil && !errors.Is(err, syscall.ETXTBSY) {
+				t.Fatal(err)
 			}
-		}
-		if rw == nil {
-			t.Fatalf("still refused after the reader closed: %v", err)
-		}
+			return err == nil
+		})
 		defer rw.Close()
 		mem, err := syscall.Mmap(int(rw.Fd()), 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
 		if err != nil {
@@ -212,7 +204,17 @@ func TestMount_PageCacheKeptAcrossOpens(t *testing.T) {
 	}
 	pf.WriteAt([]byte(strings.Repeat("Z", 16)), 4096)
 	pf.Close()
-	time.Sleep(1500 * time.Millisecond) // past the attribute timeout: a getattr sees the new mtime
+	changed, err := os.Stat(filepath.Join(primary, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a getattr through the mount to see the new mtime (past the attribute timeout)", func() bool {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ModTime().Equal(changed.ModTime())
+	})
 	f, err = os.Open(p)
 	if err != nil {
 		t.Fatal(err)

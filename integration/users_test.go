@@ -76,10 +76,7 @@ func TestMount_OtherUsersWithKernelPermissions(t *testing.T) {
 // TestMount_BerkeleyDBMirrorOpensAlone runs a transactional environment with synchronous commits
 // through the mount; after a clean stop the mirror alone opens and holds every committed record.
 func TestMount_BerkeleyDBMirrorOpensAlone(t *testing.T) {
-	needFUSE(t)
-	needBDB(t)
-	primary, mirrorDir, mp := dirs(t)
-	acked := filepath.Join(t.TempDir(), "acked")
+	primary, mirrorDir, mp, acked := workloadDirs(t)
 	m := startMount(t, primary, mirrorDir, mp)
 	workloadRun(t, mp, acked, "--txns", "1000", "--log-size", "65536", "--checkpoint-every", "200")
 	m.Stop(t)

@@ -109,11 +109,6 @@ var mirrorFaults = []mirrorFault{
 	},
 }
 
-func twoTempDirs(t *testing.T) (string, string) {
-	base := t.TempDir()
-	return filepath.Join(base, "primary"), filepath.Join(base, "mirror")
-}
-
 // Under Degrade, a failing mirror never fails the application: the mirror is marked degraded durably
 // on the primary side and every path changed from then on is recorded for the resync.
 func TestMirror_DegradeKeepsServingAndRecordsDirtyPaths(t *testing.T) {
@@ -138,8 +133,8 @@ func TestMirror_DegradeKeepsServingAndRecordsDirtyPaths(t *testing.T) {
 			if !strings.Contains(d.Reason, c.rel) || !strings.Contains(d.Reason, c.errno.Error()) {
 				t.Errorf("Degraded().Reason = %q; want the path %q and %q", d.Reason, c.rel, c.errno.Error())
 			}
-			if !slices.Contains(d.Dirty, c.rel) {
-				t.Errorf("Degraded().Dirty = %q; want it to list %q", d.Dirty, c.rel)
+			if !slices.Equal(d.Dirty, []string{c.rel}) {
+				t.Errorf("Degraded().Dirty = %q; want it to list %q alone", d.Dirty, c.rel)
 			}
 
 			// Later changes skip the mirror and are recorded.
@@ -156,6 +151,9 @@ func TestMirror_DegradeKeepsServingAndRecordsDirtyPaths(t *testing.T) {
 				if !slices.Contains(d.Dirty, rel) {
 					t.Errorf("Degraded().Dirty = %q; want it to list %q", d.Dirty, rel)
 				}
+			}
+			if len(d.Dirty) != 4 {
+				t.Errorf("Degraded().Dirty = %q; want the four changed paths only", d.Dirty)
 			}
 			if !slices.IsSorted(d.Dirty) {
 				t.Errorf("Degraded().Dirty = %q is not sorted", d.Dirty)

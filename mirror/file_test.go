@@ -8,36 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 	"golang.org/x/sys/unix"
 )
-
-// pread reads the whole file open at fd.
-func pread(t *testing.T, fd int) []byte {
-	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, st.Size)
-	n, err := readFull(fd, buf, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return buf[:n]
-}
-
-// requireSameHandles checks that both descriptors of f hold want.
-func requireSameHandles(t *testing.T, f *File, want []byte) {
-	t.Helper()
-	if !f.Mirrored() {
-		t.Fatal("the file is not open on the mirror")
-	}
-	for side, fd := range map[string]int{"primary": f.P, "mirror": f.q} {
-		if got := pread(t, fd); !bytes.Equal(got, want) {
-			t.Errorf("%s holds %q; want %q", side, got, want)
-		}
-	}
-}
 
 func TestFile_WriteTruncateAllocateReachBothSides(t *testing.T) {
 	p := newPair(t, Options{OnError: Fail})
@@ -77,7 +50,7 @@ func TestFile_WriteTruncateAllocateReachBothSides(t *testing.T) {
 	}
 	if err := f.Allocate(unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 1<<18, 1<<18); err != nil {
 		if err == unix.EOPNOTSUPP {
-			skipOrFail(t, "the file system of %s cannot punch holes", p.target)
+			testenv.SkipOrFail(t, "the file system of %s cannot punch holes", p.target)
 		}
 		t.Fatal(err)
 	}

@@ -11,26 +11,16 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 	"golang.org/x/sys/unix"
 )
-
-// requireAll is set by .ci/run: a test that cannot run is then a failure, not a skip.
-var requireAll = os.Getenv("MIRRORCTL_REQUIRE_ALL") == "1"
-
-func skipOrFail(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if requireAll {
-		t.Fatalf("cannot run (MIRRORCTL_REQUIRE_ALL=1): %s", msg)
-	}
-	t.Skip(msg)
-}
 
 func needRoot(t *testing.T, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root to %s", why)
+		testenv.SkipOrFail(t, "needs root to %s", why)
 	}
 }
 
@@ -216,7 +206,7 @@ func mountTmpfs(t *testing.T, size string) string {
 	needRoot(t, "mount a small tmpfs that runs out of space")
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0755"); err != nil {
-		skipOrFail(t, "cannot mount a tmpfs at %s: %v", dir, err)
+		testenv.SkipOrFail(t, "cannot mount a tmpfs at %s: %v", dir, err)
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
@@ -224,4 +214,150 @@ func mountTmpfs(t *testing.T, size string) string {
 		}
 	})
 	return dir
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// createFile creates rel with content through the mirror, so both sides have it.
+func createFile(t *testing.T, p *pair, rel, content string) {
+	t.Helper()
+	f, err := p.m.OpenFile(rel, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o644, Owner{})
+	if err != nil {
+		t.Fatalf("create %s: %v", rel, err)
+	}
+	if _, err := f.WriteAt([]byte(content), 0); err != nil {
+		t.Fatalf("write %s: %v", rel, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close %s: %v", rel, err)
+	}
+}
+
+// mkdir creates directory rel through the mirror.
+func mkdir(t *testing.T, p *pair, rel string) {
+	t.Helper()
+	if err := p.m.Mkdir(rel, 0o755, Owner{}); err != nil {
+		t.Fatalf("mkdir %s: %v", rel, err)
+	}
+}
+
+func requireGone(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, path := range paths {
+		if exists(path) {
+			t.Errorf("%s exists; want it gone", path)
+		}
+	}
+}
+
+func requireContent(t *testing.T, want string, paths ...string) {
+	t.Helper()
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		if string(b) != want {
+			t.Errorf("%s = %q; want %q", path, b, want)
+		}
+	}
+}
+
+// populate fills a primary directory (behind the mirror's back) with every kind of entry.
+func populate(t *testing.T, dir string) {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "file"), []byte("content"))
+	writeFile(t, filepath.Join(dir, "empty"), nil)
+	writeFile(t, filepath.Join(dir, "a/b/c/deep"), []byte("deep content"))
+	writeFile(t, filepath.Join(dir, "skip.excl"), []byte("excluded"))
+	writeFile(t, filepath.Join(dir, "__db.001"), []byte("region"))
+	writeFile(t, filepath.Join(dir, "scratch/x/y"), []byte("excluded by path"))
+	writeFile(t, filepath.Join(dir, MetaDir, "identity.json"), []byte("{}"))
+	if err := os.Mkdir(filepath.Join(dir, "emptydir"), 0o710); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("a/b/c/deep", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nowhere/at/all", filepath.Join(dir, "a/dangling")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(dir, "a/fifo"), 0o620); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(dir, "a/b"), time.Unix(1_000_000, 0), time.Unix(1_000_000, 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func clearDir(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func twoTempDirs(t *testing.T) (string, string) {
+	base := t.TempDir()
+	return filepath.Join(base, "primary"), filepath.Join(base, "mirror")
+}
+
+// pread reads the whole file open at fd.
+func pread(t *testing.T, fd int) []byte {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, st.Size)
+	n, err := readFull(fd, buf, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf[:n]
+}
+
+// requireSameHandles checks that both descriptors of f hold want.
+func requireSameHandles(t *testing.T, f *File, want []byte) {
+	t.Helper()
+	if !f.Mirrored() {
+		t.Fatal("the file is not open on the mirror")
+	}
+	for side, fd := range map[string]int{"primary": f.P, "mirror": f.q} {
+		if got := pread(t, fd); !bytes.Equal(got, want) {
+			t.Errorf("%s holds %q; want %q", side, got, want)
+		}
+	}
+}
+
+// metaSnapshot is snapshot of a metadata area without what mirrorctl itself keeps there while files
+// are open (the intent record, and the directory times its rewrites change).
+func metaSnapshot(t *testing.T, dir string) string {
+	t.Helper()
+	var keep []string
+	for _, line := range strings.Split(snapshot(t, dir), "\n") {
+		switch {
+		case strings.HasPrefix(line, fmt.Sprintf("%q ", intentFile)), strings.HasPrefix(line, fmt.Sprintf("%q ", intentFile+".tmp")):
+			continue
+		case strings.HasPrefix(line, `"." `):
+			if i, j := strings.Index(line, " mtime="), strings.Index(line, " xattr "); i >= 0 {
+				if j < 0 {
+					j = len(line)
+				}
+				line = line[:i] + line[j:]
+			}
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, "\n")
 }

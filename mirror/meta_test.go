@@ -33,6 +33,9 @@ func TestReadRecord_CorruptNamesTheFileAndTheFix(t *testing.T) {
 		"trailing data":   append(append([]byte{}, good...), []byte("}{")...),
 		"binary garbage":  {0x00, 0xff, 0xfe, 0x7b},
 		"negative number": []byte(`{"generation":-1}`),
+		"an open brace":   []byte("{"),
+		"cut in a value":  []byte(`{"version":1,"state":`),
+		"control bytes":   {0x00, 0x01},
 	}
 	for name, b := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -76,7 +79,33 @@ func TestOpen_CorruptDegradedMarkerRefused(t *testing.T) {
 	}
 }
 
-func TestIdentity_RoundTrip(t *testing.T) {
+func FuzzReadRecord(f *testing.F) {
+	f.Add([]byte(`{"version":1,"primary_id":"x","state":"in-sync","clean":true}`))
+	f.Add([]byte(`{"sealed":{"log.0000000001":"ab"}}`))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		writeFile(t, metaPath(dir, recordFile), b)
+		if _, ok, err := ReadRecord(dir); err != nil && !errors.Is(err, ErrCorruptMeta) || err == nil && !ok {
+			t.Fatalf("ReadRecord(%q): ok=%v err=%v", b, ok, err)
+		}
+	})
+}
+
+func TestIdentity_RoundTripAndGeneration(t *testing.T) {
+	fresh := t.TempDir()
+	first, err := EnsureIdentity(fresh)
+	if err != nil || first.Generation != 1 || len(first.ID) != 32 {
+		t.Fatalf("the identity EnsureIdentity makes in a fresh directory: %+v, %v", first, err)
+	}
+	if again, err := EnsureIdentity(fresh); err != nil || again.ID != first.ID {
+		t.Fatalf("a second EnsureIdentity replaced the identity: %+v, %v", again, err)
+	}
+	next := NewGeneration(first, first.ID)
+	if next.Generation != 2 || next.ID == first.ID || next.PromotedFrom != first.ID {
+		t.Fatalf("NewGeneration(%+v) = %+v; want generation 2, a new id, promoted from the old one", first, next)
+	}
+
 	dir := t.TempDir()
 	if _, ok, err := ReadIdentity(dir); ok || err != nil {
 		t.Fatalf("ReadIdentity of a fresh directory = %v, %v", ok, err)
@@ -175,6 +204,11 @@ func TestClaim_RefusalTable(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{name: "a primary without identity onto someone's mirror names the owner", want: "belongs to another primary", mutate: func(t *testing.T, f claimFixture) {
+			if err := os.RemoveAll(filepath.Join(f.pair.Primary, MetaDir)); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{name: "a promoted mirror", want: "promoted environment", mutate: func(t *testing.T, f claimFixture) {
 			rec, _, _ := ReadRecord(f.pair.Mirror)
 			rec.State = StatePromoted
@@ -227,19 +261,6 @@ func TestClaim_RefusalTable(t *testing.T) {
 	}
 }
 
-func clearDir(t *testing.T, dir string) {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestCheckPair_Table(t *testing.T) {
 	base, other := t.TempDir(), t.TempDir()
 	p := filepath.Join(base, "primary")
@@ -274,7 +295,7 @@ func TestCheckPair_Table(t *testing.T) {
 		{"fine, mirror to be created", p, filepath.Join(other, "new"), ""},
 		{"no primary given", "", other, "both --primary and --mirror"},
 		{"no mirror given", p, "", "both --primary and --mirror"},
-		{"missing primary", filepath.Join(base, "nope"), other, "give the environment directory"},
+		{"missing primary", filepath.Join(base, "nope"), other, "give the environment directory of the database with --primary"},
 		{"primary is a file", filepath.Join(base, "file"), other, "is not a directory"},
 		{"primary is a symlink to a file", filepath.Join(other, "to-file"), filepath.Join(other, "m"), "is not a directory"},
 		{"mirror is a file", p, filepath.Join(base, "file"), "exists and is not a directory"},

@@ -1,14 +1,16 @@
 package mirror
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/mirrorctl/mirrorctl/lock"
 	"golang.org/x/sys/unix"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 // Invariant (doc.go): a change reaches the mirror after the primary applied it, before the call returns.
 func TestMirror_OpsReachBothSides(t *testing.T) {
@@ -164,6 +166,63 @@ func TestMirror_OpsReachBothSides(t *testing.T) {
 			},
 		},
 		{
+			name: "rename exchange of two files",
+			setup: func(t *testing.T, p *pair) {
+				writeFile(t, p.P("a"), []byte("A"))
+				writeFile(t, p.Q("a"), []byte("A"))
+				createFile(t, p, "b", "B")
+			},
+			op: func(p *pair) error { return p.m.Rename("a", "b", unix.RENAME_EXCHANGE) },
+			check: func(t *testing.T, p *pair) {
+				requireContent(t, "A", p.both("b")...)
+				requireContent(t, "B", p.both("a")...)
+			},
+		},
+		{
+			name:  "rename excluded to a new mirrored name copies the file",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "new.excl", "scratch") },
+			op:    func(p *pair) error { return p.m.Rename("new.excl", "new.db", 0) },
+			check: func(t *testing.T, p *pair) {
+				requireGone(t, p.both("new.excl")...)
+				requireContent(t, "scratch", p.both("new.db")...)
+			},
+		},
+		{
+			name: "a file's life: hole, truncate, fsync, links, rename, setattr through a link, xattr",
+			op: func(p *pair) error {
+				if err := p.m.Mkdir("d", 0o750, Owner{}); err != nil {
+					return err
+				}
+				f, err := p.m.OpenFile("d/f", unix.O_CREAT|unix.O_RDWR|unix.O_TRUNC, 0o640, Owner{})
+				if err != nil {
+					return err
+				}
+				_, err = f.WriteAt([]byte("hello world"), 0)
+				return errors.Join(err, // each step runs, in this order
+					f.Allocate(unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, 5),
+					f.Truncate(8),
+					f.Sync(true),
+					f.Close(),
+					p.m.Symlink("f", "d/s", Owner{}),
+					p.m.Link("d/f", "d/hard"),
+					p.m.Rename("d/hard", "d/moved", 0),
+					p.m.Setattr("d/moved", SetAttr{Size: ptr(int64(4)), Mode: ptr(uint32(0o600))}),
+					p.m.Setxattr("d/f", "user.k", []byte("v"), 0),
+					p.m.Mkdir("gone", 0o755, Owner{}),
+					p.m.Rmdir("gone"),
+					p.m.Unlink("d/s"))
+			},
+			check: func(t *testing.T, p *pair) {
+				requireContent(t, "\x00\x00\x00\x00", p.both("d/f")...)
+				for _, path := range p.both("d/f") {
+					v := make([]byte, 8)
+					if n, err := unix.Getxattr(path, "user.k", v); err != nil || string(v[:n]) != "v" {
+						t.Errorf("%s: xattr user.k = %q, %v", path, v[:max(n, 0)], err)
+					}
+				}
+			},
+		},
+		{
 			name:  "link",
 			setup: func(t *testing.T, p *pair) { createFile(t, p, "a", "shared") },
 			op:    func(p *pair) error { return p.m.Link("a", "b") },
@@ -306,6 +365,15 @@ func TestMirror_FailedPrimaryOpLeavesMirrorUntouched(t *testing.T) {
 			want: unix.ENOTEMPTY,
 		},
 		{
+			name: "rmdir of a directory with an entry made behind the mirror's back",
+			setup: func(t *testing.T, p *pair) {
+				mkdir(t, p, "d")
+				writeFile(t, p.P("d/x"), nil)
+			},
+			op:   func(p *pair) error { return p.m.Rmdir("d") },
+			want: unix.ENOTEMPTY,
+		},
+		{
 			name:  "unlink of a name the primary lacks",
 			setup: func(t *testing.T, p *pair) { writeFile(t, p.Q("f"), []byte("only on the mirror")) },
 			op:    func(p *pair) error { return p.m.Unlink("f") },
@@ -322,6 +390,15 @@ func TestMirror_FailedPrimaryOpLeavesMirrorUntouched(t *testing.T) {
 			setup: func(t *testing.T, p *pair) {
 				createFile(t, p, "a", "A")
 				writeFile(t, p.P("b"), []byte("B"))
+			},
+			op:   func(p *pair) error { return p.m.Rename("a", "b", unix.RENAME_NOREPLACE) },
+			want: unix.EEXIST,
+		},
+		{
+			name: "rename noreplace onto a name both sides have",
+			setup: func(t *testing.T, p *pair) {
+				createFile(t, p, "a", "A")
+				createFile(t, p, "b", "B")
 			},
 			op:   func(p *pair) error { return p.m.Rename("a", "b", unix.RENAME_NOREPLACE) },
 			want: unix.EEXIST,
@@ -449,48 +526,94 @@ func TestParseErrorPolicy_Table(t *testing.T) {
 	}
 }
 
-// createFile creates rel with content through the mirror, so both sides have it.
-func createFile(t *testing.T, p *pair, rel, content string) {
-	t.Helper()
-	f, err := p.m.OpenFile(rel, unix.O_RDWR|unix.O_CREAT|unix.O_TRUNC, 0o644, Owner{})
-	if err != nil {
-		t.Fatalf("create %s: %v", rel, err)
-	}
-	if _, err := f.WriteAt([]byte(content), 0); err != nil {
-		t.Fatalf("write %s: %v", rel, err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("close %s: %v", rel, err)
-	}
-}
-
-// mkdir creates directory rel through the mirror.
-func mkdir(t *testing.T, p *pair, rel string) {
-	t.Helper()
-	if err := p.m.Mkdir(rel, 0o755, Owner{}); err != nil {
-		t.Fatalf("mkdir %s: %v", rel, err)
-	}
-}
-
-func requireGone(t *testing.T, paths ...string) {
-	t.Helper()
-	for _, path := range paths {
-		if exists(path) {
-			t.Errorf("%s exists; want it gone", path)
-		}
-	}
-}
-
-func requireContent(t *testing.T, want string, paths ...string) {
-	t.Helper()
-	for _, path := range paths {
-		b, err := os.ReadFile(path)
+// TestSession_UncleanStopComparesOnlyTheFilesInFlight: after a mount dies, the next start compares
+// by metadata, and by content only the files the intent record names; a change that kept size and
+// mtime is found in such a file.
+func TestSession_UncleanStopComparesOnlyTheFilesInFlight(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	p := filepath.Join(base, "p")
+	os.Mkdir(p, 0o755)
+	os.WriteFile(filepath.Join(p, "idle"), bytes.Repeat([]byte("i"), 4096), 0o644)
+	os.WriteFile(filepath.Join(p, "busy"), bytes.Repeat([]byte("b"), 4096), 0o644)
+	pair, _ := CheckPair(p, filepath.Join(base, "q"))
+	start := func() *Session {
+		pair, _ = CheckPair(p, filepath.Join(base, "q"))
+		s, err := Start(ctx, pair, StartOptions{Policy: testPolicy(t), Serve: true, Holder: lock.Holder{PID: os.Getpid(), Command: "mount"}})
 		if err != nil {
-			t.Errorf("%s: %v", path, err)
-			continue
+			t.Fatal(err)
 		}
-		if string(b) != want {
-			t.Errorf("%s = %q; want %q", path, b, want)
-		}
+		return s
+	}
+	s := start()
+	f, err := s.OpenFile("busy", unix.O_RDWR, 0, Owner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := ReadIntent(pair.Mirror); !ok || len(got) != 1 || got[0] != "busy" {
+		t.Fatalf("intent record while busy is open: %v %v", got, ok)
+	}
+	// A write that reached the primary but not the mirror when the mount died, size and mtime kept.
+	busy := filepath.Join(p, "busy")
+	st, _ := os.Stat(busy)
+	w, _ := os.OpenFile(busy, os.O_WRONLY, 0)
+	w.WriteAt([]byte("X"), 100)
+	w.Close()
+	os.Chtimes(busy, st.ModTime(), st.ModTime())
+	// The same kind of change to a file that was not open is not looked for (a metadata compare).
+	idle := filepath.Join(p, "idle")
+	st2, _ := os.Stat(idle)
+	w, _ = os.OpenFile(idle, os.O_WRONLY, 0)
+	w.WriteAt([]byte("Y"), 100)
+	w.Close()
+	os.Chtimes(idle, st2.ModTime(), st2.ModTime())
+	// The mount dies: no Stop. Release what the process would lose.
+	unix.Close(f.P)
+	s.Mirror.Drain()
+	s.lock.Unlock()
+
+	s2 := start()
+	defer s2.Stop()
+	if s2.FullCompare || len(s2.Intents) != 1 {
+		t.Fatalf("the restart should compare by metadata plus the intent record: full=%v intents=%v", s2.FullCompare, s2.Intents)
+	}
+	b, _ := os.ReadFile(filepath.Join(pair.Mirror, "busy"))
+	if len(b) < 101 || b[100] != 'X' {
+		t.Fatal("the file in flight was not compared by content")
+	}
+	b, _ = os.ReadFile(filepath.Join(pair.Mirror, "idle"))
+	if b[100] == 'Y' {
+		t.Fatal("a file that was not open was compared by content: the intent record is not what limits the repair")
+	}
+}
+
+// TestSession_MachineCrashComparesEverything: the intent record lives in the page cache; a record
+// written on another boot (a machine crash) is not trusted, and the restart compares by content.
+func TestSession_MachineCrashComparesEverything(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	p := filepath.Join(base, "p")
+	os.Mkdir(p, 0o755)
+	os.WriteFile(filepath.Join(p, "f"), []byte("data"), 0o644)
+	pair, _ := CheckPair(p, filepath.Join(base, "q"))
+	s, err := Start(ctx, pair, StartOptions{Policy: testPolicy(t), Serve: true, Holder: lock.Holder{PID: os.Getpid(), Command: "mount"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Mirror.Drain()
+	s.lock.Unlock()
+	rec, _, _ := ReadRecord(pair.Mirror)
+	rec.BootID = "another-boot"
+	if err := WriteRecord(pair.Mirror, rec); err != nil {
+		t.Fatal(err)
+	}
+	pair, _ = CheckPair(p, filepath.Join(base, "q"))
+	s2, err := Start(ctx, pair, StartOptions{Policy: testPolicy(t), Serve: true, Holder: lock.Holder{PID: os.Getpid(), Command: "mount"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Stop()
+	if !s2.FullCompare {
+		t.Fatal("after a crash on another boot the restart must compare everything by content")
 	}
 }

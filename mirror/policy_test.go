@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -101,4 +102,46 @@ func TestMirror_ExcludedDirectoryContentsStayOnThePrimary(t *testing.T) {
 	}
 	requireGone(t, p.Q("scratch/tmpdir"))
 	requireClean(t, p.m)
+}
+
+func TestParseRetention_Table(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Retention
+		ok   bool
+	}{
+		{"all", Retention{}, true},
+		{"", Retention{}, true},
+		{"20", Retention{Count: 20}, true},
+		{"10GiB", Retention{Size: 10 << 30}, true},
+		{"500MB", Retention{Size: 500_000_000}, true},
+		{"72h", Retention{Age: 72 * time.Hour}, true},
+		{"7d", Retention{Age: 7 * 24 * time.Hour}, true},
+		{"0", Retention{}, false},
+		{"-3", Retention{}, false},
+		{"0d", Retention{}, false},
+		{"forever", Retention{}, false},
+		{"-1h", Retention{}, false},
+	}
+	for _, c := range cases {
+		got, err := ParseRetention(c.in)
+		if (err == nil) != c.ok || c.ok && got != c.want {
+			t.Errorf("ParseRetention(%q) = %+v, %v; want %+v ok=%v", c.in, got, err, c.want, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--retain-logs") {
+			t.Errorf("error for %q does not name the flag: %v", c.in, err)
+		}
+	}
+}
+
+func FuzzParseRetention(f *testing.F) {
+	for _, s := range []string{"all", "20", "10GiB", "72h", "7d", "9999999999999999999d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRetention(s)
+		if err == nil && (r.Count < 0 || r.Size < 0 || r.Age < 0) {
+			t.Fatalf("ParseRetention(%q) = %+v: negative", s, r)
+		}
+	})
 }

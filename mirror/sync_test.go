@@ -3,45 +3,15 @@ package mirror
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// populate fills a primary directory (behind the mirror's back) with every kind of entry.
-func populate(t *testing.T, dir string) {
-	t.Helper()
-	writeFile(t, filepath.Join(dir, "file"), []byte("content"))
-	writeFile(t, filepath.Join(dir, "empty"), nil)
-	writeFile(t, filepath.Join(dir, "a/b/c/deep"), []byte("deep content"))
-	writeFile(t, filepath.Join(dir, "skip.excl"), []byte("excluded"))
-	writeFile(t, filepath.Join(dir, "__db.001"), []byte("region"))
-	writeFile(t, filepath.Join(dir, "scratch/x/y"), []byte("excluded by path"))
-	writeFile(t, filepath.Join(dir, MetaDir, "identity.json"), []byte("{}"))
-	if err := os.Mkdir(filepath.Join(dir, "emptydir"), 0o710); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("a/b/c/deep", filepath.Join(dir, "link")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/nowhere/at/all", filepath.Join(dir, "a/dangling")); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mkfifo(filepath.Join(dir, "a/fifo"), 0o620); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(filepath.Join(dir, "file"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(filepath.Join(dir, "a/b"), time.Unix(1_000_000, 0), time.Unix(1_000_000, 0)); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestMirror_SyncCopiesEverythingThenNothing(t *testing.T) {
 	p := newPair(t, Options{})
@@ -78,47 +48,77 @@ func TestMirror_SyncCopiesEverythingThenNothing(t *testing.T) {
 	}
 }
 
+// Whether the first sync of a fresh mirror compares by metadata or by content, it copies every byte
+// once; later, only a full sync finds a change that kept size and times, and copies one chunk of it.
 func TestMirror_FullSyncCopiesOnlyTheChangedChunk(t *testing.T) {
-	p := newPair(t, Options{})
-	data := make([]byte, 8<<20)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	writeFile(t, p.P("big"), data)
-	if r := mustSync(t, p.m, SyncOptions{}); r.BytesCopied != 8<<20 {
-		t.Fatalf("first sync copied %d bytes; want %d", r.BytesCopied, 8<<20)
-	}
-	st := lstat(t, p.P("big"))
-	data[5<<20+3] ^= 0xff
-	writeFile(t, p.P("big"), data)
-	// Same size and times: only a full sync can tell.
-	ts := []unix.Timespec{st.Atim, st.Mtim}
-	if err := unix.UtimesNano(p.P("big"), ts); err != nil {
-		t.Fatal(err)
-	}
-	if r := mustSync(t, p.m, SyncOptions{}); r.BytesCopied != 0 || r.Copied != 0 {
-		t.Errorf("sync by metadata copied %+v; it must trust equal size and times", r)
-	}
-	diffs, err := p.m.Verify(context.Background(), VerifyOptions{})
-	if err != nil || len(diffs) != 1 || diffs[0].Rel != "big" || !strings.Contains(diffs[0].What, "offset 5242880") {
-		t.Errorf("Verify = %v, %v; want the content of big differing at offset 5242880", diffs, err)
-	}
-	r := mustSync(t, p.m, SyncOptions{Full: true})
-	if r.BytesCopied != 1<<20 || r.Copied != 1 || r.BytesExamined != 8<<20 {
-		t.Errorf("full sync: %+v; want exactly one 1 MiB chunk copied of 8 MiB examined", r)
-	}
-	requireClean(t, p.m)
+	for _, first := range []SyncOptions{{}, {Full: true}} {
+		t.Run(fmt.Sprintf("first sync full=%v", first.Full), func(t *testing.T) {
+			p := newPair(t, Options{})
+			data := make([]byte, 8<<20)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			writeFile(t, p.P("big"), data)
+			writeFile(t, p.P("dir/small"), []byte("small"))
+			if err := os.Symlink("dir/small", p.P("link")); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Mkfifo(p.P("fifo"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, p.Q("extra"), []byte("stale"))
+			const total = 8<<20 + int64(len("small"))
+			if r := mustSync(t, p.m, first); r.BytesCopied != total || r.Removed != 1 {
+				t.Fatalf("first sync: %+v; want %d bytes copied and the extra removed", r, total)
+			}
+			requireClean(t, p.m)
+			if r := mustSync(t, p.m, SyncOptions{Full: true}); r.BytesCopied != 0 {
+				t.Fatalf("a second full sync copied %d bytes; want none", r.BytesCopied)
+			}
 
-	// A change of size alone (a truncation to a chunk boundary) copies nothing but truncates.
-	if err := os.Truncate(p.P("big"), 3<<20); err != nil {
-		t.Fatal(err)
+			st := lstat(t, p.P("big"))
+			data[5<<20+3] ^= 0xff
+			writeFile(t, p.P("big"), data)
+			// Same size and times: only a full sync can tell.
+			ts := []unix.Timespec{st.Atim, st.Mtim}
+			if err := unix.UtimesNano(p.P("big"), ts); err != nil {
+				t.Fatal(err)
+			}
+			if r := mustSync(t, p.m, SyncOptions{}); r.BytesCopied != 0 || r.Copied != 0 {
+				t.Errorf("sync by metadata copied %+v; it must trust equal size and times", r)
+			}
+			diffs, err := p.m.Verify(context.Background(), VerifyOptions{})
+			if err != nil || len(diffs) != 1 || diffs[0].Rel != "big" || !strings.Contains(diffs[0].What, "offset 5242880") {
+				t.Errorf("Verify = %v, %v; want the content of big differing at offset 5242880", diffs, err)
+			}
+			r := mustSync(t, p.m, SyncOptions{Full: true})
+			if r.BytesCopied != 1<<20 || r.Copied != 1 || r.BytesExamined != total {
+				t.Errorf("full sync: %+v; want exactly one 1 MiB chunk copied of %d bytes examined", r, total)
+			}
+			requireClean(t, p.m)
+
+			// A change of size alone (a truncation to a chunk boundary) copies nothing but truncates.
+			if err := os.Truncate(p.P("big"), 3<<20); err != nil {
+				t.Fatal(err)
+			}
+			r = mustSync(t, p.m, SyncOptions{Full: true})
+			if r.BytesCopied != 0 || r.Copied != 1 {
+				t.Errorf("sync after truncation: %+v; want one entry changed and no byte copied", r)
+			}
+			requireClean(t, p.m)
+
+			// An entry of another type on the mirror is replaced by a sync by metadata.
+			if err := os.Remove(p.Q("dir/small")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(p.Q("dir/small"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			mustSync(t, p.m, SyncOptions{})
+			requireClean(t, p.m)
+		})
 	}
-	r = mustSync(t, p.m, SyncOptions{Full: true})
-	if r.BytesCopied != 0 || r.Copied != 1 {
-		t.Errorf("sync after truncation: %+v; want one entry changed and no byte copied", r)
-	}
-	requireClean(t, p.m)
 }
 
 func TestMirror_SyncRemovesExtrasButKeepsKeptAndExcluded(t *testing.T) {
@@ -190,7 +190,17 @@ func TestMirror_SyncCancelledMidwayThenCompletes(t *testing.T) {
 		name string
 		// cancelAt returns the options of the interrupted sync; it calls cancel at some point of it.
 		options func(cancel func()) (Policy, SyncOptions)
+		// beforeStart: the context is cancelled before Sync begins, so nothing may be copied.
+		beforeStart bool
 	}{
+		{
+			name:        "before it starts",
+			beforeStart: true,
+			options: func(cancel func()) (Policy, SyncOptions) {
+				cancel()
+				return testPolicy(t), SyncOptions{}
+			},
+		},
 		{
 			name: "between entries",
 			options: func(cancel func()) (Policy, SyncOptions) {
@@ -242,7 +252,7 @@ func TestMirror_SyncCancelledMidwayThenCompletes(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("interrupted Sync = %+v, %v; want context.Canceled", r, err)
 			}
-			if r.Copied == 0 {
+			if r.Copied == 0 && !c.beforeStart {
 				t.Errorf("the interrupted sync copied nothing (%+v): it was not cancelled midway", r)
 			}
 
@@ -269,6 +279,7 @@ func TestMirror_VerifyListsEachDifference(t *testing.T) {
 		{name: "extra", rel: "sub/new", what: "only on the mirror", mutate: func(t *testing.T, p *pair) { writeFile(t, p.Q("sub/new"), nil) }},
 		{name: "size", rel: "f", what: "size", mutate: func(t *testing.T, p *pair) { os.Truncate(p.Q("f"), 1) }},
 		{name: "mode", rel: "sub", what: "mode", mutate: func(t *testing.T, p *pair) { os.Chmod(p.Q("sub"), 0o700) }},
+		{name: "file mode", rel: "f", what: "mode", mutate: func(t *testing.T, p *pair) { os.Chmod(p.Q("f"), 0o600) }},
 		{name: "owner", root: true, rel: "f", what: "owner", mutate: func(t *testing.T, p *pair) { os.Lchown(p.Q("f"), 4242, 4242) }},
 		{name: "content", rel: "sub/g", what: "content", mutate: func(t *testing.T, p *pair) { writeFile(t, p.Q("sub/g"), []byte("GGG")) }},
 		{name: "symlink", rel: "l", what: "symlink target", mutate: func(t *testing.T, p *pair) {
@@ -280,6 +291,10 @@ func TestMirror_VerifyListsEachDifference(t *testing.T) {
 			writeFile(t, p.Q("l"), nil)
 		}},
 		{name: "new on the primary", rel: "fresh", what: "missing", primary: true, mutate: func(t *testing.T, p *pair) { writeFile(t, p.P("fresh"), nil) }},
+		{name: "a directory for a file", rel: "f", what: "type", mutate: func(t *testing.T, p *pair) {
+			os.Remove(p.Q("f"))
+			os.Mkdir(p.Q("f"), 0o755)
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -311,6 +326,36 @@ func TestMirror_VerifyListsEachDifference(t *testing.T) {
 			requireClean(t, p.m)
 		})
 	}
+	t.Run("every kind at once", func(t *testing.T) {
+		p := newPair(t, Options{})
+		writeFile(t, p.P("missing"), []byte("a"))
+		writeFile(t, p.Q("extra"), []byte("a"))
+		writeFile(t, p.P("size"), []byte("aa"))
+		writeFile(t, p.Q("size"), []byte("a"))
+		writeFile(t, p.P("content"), []byte("ab"))
+		writeFile(t, p.Q("content"), []byte("ba"))
+		writeFile(t, p.P("mode"), []byte("a"))
+		writeFile(t, p.Q("mode"), []byte("a"))
+		os.Chmod(p.Q("mode"), 0o600)
+		os.Symlink("x", p.P("link"))
+		os.Symlink("y", p.Q("link"))
+		writeFile(t, p.P("type"), []byte("a"))
+		os.Mkdir(p.Q("type"), 0o755)
+		diffs, err := p.m.Verify(context.Background(), VerifyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, d := range diffs {
+			got[d.Rel] = d.What
+		}
+		for rel, want := range map[string]string{"missing": "missing", "extra": "only on the mirror", "size": "size differs",
+			"content": "content differs", "mode": "mode differs", "link": "symlink target", "type": "type differs"} {
+			if !strings.Contains(got[rel], want) {
+				t.Errorf("%s: %q; want %q", rel, got[rel], want)
+			}
+		}
+	})
 }
 
 func TestMirror_SyncPathsRepairsAndRemoves(t *testing.T) {

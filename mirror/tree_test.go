@@ -223,6 +223,9 @@ func TestTree_RefusesPathsLeavingTheTree(t *testing.T) {
 		if err := tr.chmod(rel, 0o777); !errors.Is(err, unix.EXDEV) {
 			t.Errorf("chmod(%q) = %v; want EXDEV", rel, err)
 		}
+		if _, err := tr.lstat(rel); !errors.Is(err, unix.EXDEV) {
+			t.Errorf("lstat(%q) = %v; want EXDEV", rel, err)
+		}
 	}
 	if err := tr.rmdir("."); err == nil {
 		t.Error("rmdir of the root succeeded")
@@ -239,14 +242,35 @@ var hostileNames = []string{
 	"new\nline",
 	"tab\there",
 	"ünïcødé-日本語",
+	"ünïcödé",
 	"-dash",
 	"back\\slash",
 	"quote\"s'",
+	"quote'\"",
 	"..dots",
 	"...",
 	"%s%n",
 	"\x01ctl\x7f",
 	"\xff\xfe-not-utf8",
+}
+
+func TestTree_HostileNames(t *testing.T) {
+	tr, err := openTree(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	for _, name := range hostileNames {
+		if err := tr.mkdir(name, 0o755); err != nil {
+			t.Errorf("mkdir %q: %v", name, err)
+		}
+		if _, err := tr.lstat(name); err != nil {
+			t.Errorf("lstat %q: %v", name, err)
+		}
+		if err := tr.removeAll(name); err != nil {
+			t.Errorf("removeAll %q: %v", name, err)
+		}
+	}
 }
 
 func TestMirror_HostileNames(t *testing.T) {

@@ -1,11 +1,12 @@
 package progress
 
 import (
-	"bytes"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 )
 
 // fakeClock moves only when the test says, and delivers a tick on each advance.
@@ -36,22 +37,9 @@ func (c *fakeClock) advance(d time.Duration) {
 // tick delivers one tick; the send returns once the task's goroutine has taken it.
 func (c *fakeClock) tick() { c.ticks <- c.Now() }
 
-// syncBuffer is written by a task's goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) lines() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := strings.TrimSuffix(b.b.String(), "\n")
+// outputLines splits what a task wrote so far into lines.
+func outputLines(b *testenv.Buffer) []string {
+	s := strings.TrimSuffix(b.String(), "\n")
 	if s == "" {
 		return nil
 	}
@@ -59,12 +47,12 @@ func (b *syncBuffer) lines() []string {
 }
 
 // waitLines polls until out holds n lines, and fails with what it holds after a deadline.
-func waitLines(t *testing.T, out *syncBuffer, n int) {
+func waitLines(t *testing.T, out *testenv.Buffer, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(out.lines()) < n {
+	for len(outputLines(out)) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("want %d lines, have %q", n, out.lines())
+			t.Fatalf("want %d lines, have %q", n, outputLines(out))
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -164,7 +152,7 @@ func TestPlain_Lines(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out := &syncBuffer{}
+			out := &testenv.Buffer{}
 			clk := newFakeClock()
 			r := New(out, Options{Clock: clk})
 			if r.terminal {
@@ -188,7 +176,7 @@ func TestPlain_Lines(t *testing.T) {
 			clk.advance(c.end)
 			task.Done()
 			task.Done() // a second Done writes nothing more
-			got := out.lines()
+			got := outputLines(out)
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
 			}
@@ -202,7 +190,7 @@ func TestPlain_Lines(t *testing.T) {
 }
 
 func TestReporter_OffAndNilDoNothing(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	clk := newFakeClock()
 	for _, r := range []*Reporter{nil, New(out, Options{Off: true, Clock: clk})} {
 		task := r.Start("sync", 10, Bytes)
@@ -213,13 +201,13 @@ func TestReporter_OffAndNilDoNothing(t *testing.T) {
 		s.Next("step")
 		s.Done()
 	}
-	if got := out.lines(); len(got) != 0 {
+	if got := outputLines(out); len(got) != 0 {
 		t.Fatalf("a reporter that is off wrote %q", got)
 	}
 }
 
 func TestSteps_EachStepIsATask(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	clk := newFakeClock()
 	s := New(out, Options{Clock: clk}).Steps()
 	s.Next("salvaging the log tail")
@@ -231,7 +219,7 @@ func TestSteps_EachStepIsATask(t *testing.T) {
 	clk.advance(time.Second)
 	s.Done()
 	want := "running normal recovery: 5s elapsed\nrunning normal recovery: took 6s"
-	if got := strings.Join(out.lines(), "\n"); got != want {
+	if got := strings.Join(outputLines(out), "\n"); got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
