@@ -119,13 +119,17 @@ func (m *Mirror) startSealer() {
 }
 
 // Drain waits until every queued seal is done and stops the sealer. Changes after Drain seal nothing.
+// It may be called more than once (Stop, then Close); every call returns once the sealer has ended.
 func (m *Mirror) Drain() {
-	m.sealOnce.Do(func() {
-		if m.sealQueue != nil {
-			close(m.sealQueue)
-			<-m.sealDone
-		}
-	})
+	m.sealMu.Lock()
+	if m.sealQueue != nil && !m.sealStopped {
+		m.sealStopped = true
+		close(m.sealQueue)
+	}
+	m.sealMu.Unlock()
+	if m.sealDone != nil {
+		<-m.sealDone
+	}
 }
 
 // logCreated is called when the engine creates log rel (number n): the previous log is complete.
@@ -139,8 +143,12 @@ func (m *Mirror) logCreated(rel string, n uint32) {
 	if prev == "" || m.sealQueue == nil {
 		return
 	}
-	defer func() { recover() }() // the sealer was drained: a clean stop is under way
-	m.sealQueue <- prev
+	m.sealMu.Lock()
+	defer m.sealMu.Unlock()
+	if m.sealStopped {
+		return // drained: a clean stop is under way, and changes after Drain seal nothing
+	}
+	m.sealQueue <- prev // the sealer never takes sealMu, so a full queue empties meanwhile
 }
 
 // previousLog finds the highest-numbered log below n in rel's directory on the mirror.

@@ -58,9 +58,12 @@ type Mirror struct {
 	logs      LogNamer
 	retention Retention
 	needed    func(n uint32) bool
-	sealQueue chan string // logs to seal, in order; owned by the sealer goroutine once started
-	sealDone  chan struct{}
-	sealOnce  sync.Once
+	sealQueue chan string   // logs to seal, in order; the sealer goroutine receives, logCreated sends
+	sealDone  chan struct{} // closed when the sealer goroutine has ended
+	// sealMu guards sending on sealQueue and sealStopped: once Drain set sealStopped and closed the
+	// queue, nothing is sent on it again.
+	sealMu      sync.Mutex
+	sealStopped bool
 
 	// ns is held shared by every namespace change and exclusively by a resync of one path, so that a
 	// path cannot change while it is copied.
