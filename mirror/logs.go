@@ -193,17 +193,8 @@ func (m *Mirror) seal(rel string) error {
 	m.mu.Lock()
 	m.sealed[rel] = sum
 	m.stats.sealedLogs.Add(1)
-	sealed := make(map[string]string, len(m.sealed))
-	for k, v := range m.sealed {
-		sealed[k] = v
-	}
 	m.mu.Unlock()
-	rec, _, err := ReadRecord(m.Target)
-	if err != nil {
-		return err
-	}
-	rec.Sealed = sealed
-	return WriteRecord(m.Target, rec)
+	return m.record.Update(func(r *Record) { r.Sealed = m.Sealed() })
 }
 
 // Sealed returns the checksums of the sealed log files.

@@ -55,6 +55,8 @@ type Mirror struct {
 	stats           counters
 	locks           [64]sync.Mutex // striped by primary inode: serialises each primary+mirror write pair
 
+	record *recordKeeper // the one writer of the mirror's record (mirror.json) while it is open
+
 	logs      LogNamer
 	retention Retention
 	needed    func(n uint32) bool
@@ -126,9 +128,11 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		open: map[*File]struct{}{}, intent: map[string]int{},
 	}
 	m.targetMount, _ = mountPointOf(q.root)
-	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
-		for k, v := range rec.Sealed {
-			m.sealed[k] = v
+	m.record = keepRecord(q.root)
+	if rec, ok, err := m.record.Current(); err == nil && ok {
+		m.sealed = rec.Sealed
+		if m.sealed == nil {
+			m.sealed = map[string]string{}
 		}
 	}
 	if m.logs != nil {

@@ -104,10 +104,10 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	}
 	next := Record{PrimaryID: s.Identity.ID, PrimaryPath: p.Primary, Generation: s.Identity.Generation,
 		State: StateSyncing, Sealed: rec.Sealed, LastSync: rec.LastSync}
-	if err := WriteRecord(p.Mirror, next); err != nil {
+	if s.Mirror, err = Open(p.Primary, p.Mirror, o.Policy, o.Mirror); err != nil {
 		return fail(err)
 	}
-	if s.Mirror, err = Open(p.Primary, p.Mirror, o.Policy, o.Mirror); err != nil {
+	if err := s.Mirror.record.Update(func(r *Record) { *r = next }); err != nil {
 		return fail(err)
 	}
 	s.Mirror.degraded = nil // the sync below repairs whatever the marker named
@@ -133,7 +133,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 		next.MountPoint = o.Holder.MountPoint
 		next.BootID = BootID()
 	}
-	if err := WriteRecord(p.Mirror, next); err != nil {
+	if err := s.Mirror.record.Update(func(r *Record) { *r = next }); err != nil {
 		return fail(err)
 	}
 	return s, nil
@@ -149,20 +149,19 @@ func (s *Session) Stop() error {
 		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock())
 	}
 	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
-	rec, _, err := ReadRecord(s.Pair.Mirror)
-	if err == nil {
+	d := s.Mirror.Degraded()
+	err := s.Mirror.record.Update(func(rec *Record) {
 		rec.Clean = true
 		rec.PID = 0
 		rec.MountPoint = ""
 		rec.State = StateInSync
-		if d := s.Mirror.Degraded(); d != nil {
+		if d != nil {
 			rec.State = StateDegraded
 			rec.DegradedNote = d.Reason
 		}
-		err = WriteRecord(s.Pair.Mirror, rec)
-		if err == nil {
-			err = s.Mirror.clearIntent()
-		}
+	})
+	if err == nil {
+		err = s.Mirror.clearIntent()
 	}
 	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock())
 	return errors.Join(errs...)

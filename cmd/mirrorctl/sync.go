@@ -171,11 +171,7 @@ func hotRoutine(c *cli.Context, s *mirror.Session, eng engine.Engine, a engine.A
 			rep.LogsMoved++
 		}
 	}
-	rec, _, err := mirror.ReadRecord(target)
-	if err != nil {
-		return err
-	}
-	rec.NeedsRecovery = true
+	needsRecovery := true
 	if c.Bool("recover") {
 		steps.Next("catastrophic recovery of the mirror")
 		if _, err := eng.RemoveRegions(target); err != nil {
@@ -186,9 +182,9 @@ func hotRoutine(c *cli.Context, s *mirror.Session, eng engine.Engine, a engine.A
 			return fmt.Errorf("catastrophic recovery of the mirror: %w", err)
 		}
 		rep.Recovered, rep.RecoveryTime = true, rr.Duration
-		rec.NeedsRecovery = false
+		needsRecovery = false
 	}
-	if err := mirror.WriteRecord(target, rec); err != nil {
+	if err := s.UpdateRecord(func(rec *mirror.Record) { rec.NeedsRecovery = needsRecovery }); err != nil {
 		return err
 	}
 	if dir := c.String("archive"); dir != "" {
