@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,15 +58,19 @@ type Mirror struct {
 
 	record *recordKeeper // the one writer of the mirror's record (mirror.json) while it is open
 
-	logs      LogNamer
-	retention Retention
-	needed    func(n uint32) bool
-	sealQueue chan string   // logs to seal, in order; the sealer goroutine receives, logCreated sends
-	sealDone  chan struct{} // closed when the sealer goroutine has ended
+	logs       LogNamer
+	retention  Retention
+	neededFrom func(ctx context.Context) (uint32, error)
+	sealQueue  chan string   // logs to seal, in order; the sealer goroutine receives, logCreated sends
+	sealDone   chan struct{} // closed when the sealer goroutine has ended
 	// sealMu guards sending on sealQueue and sealStopped: once Drain set sealStopped and closed the
-	// queue, nothing is sent on it again.
+	// queue (and retainStop), nothing is sent on it again.
 	sealMu      sync.Mutex
 	sealStopped bool
+	// The background retention pass (logs.go): unlinks of logs wake it, Drain closes retainStop.
+	retainWake chan struct{}
+	retainStop chan struct{}
+	retainDone chan struct{}
 
 	// ns is held shared by every namespace change and exclusively by a resync of one path, so that a
 	// path cannot change while it is copied.
@@ -101,9 +106,10 @@ type Options struct {
 	Logs LogNamer
 	// Retention says how long retained logs are kept; the zero value keeps them all.
 	Retention Retention
-	// Needed reports whether normal recovery of the mirror still needs log number n; such a log is never
-	// dropped by retention.
-	Needed func(n uint32) bool
+	// NeededFrom returns the first log number that normal recovery of the mirror needs: retention never
+	// drops that log or a later one, and drops none when NeededFrom fails (its context has a timeout).
+	// It is called off the request path, once per retention pass.
+	NeededFrom func(ctx context.Context) (uint32, error)
 }
 
 // Open prepares a Mirror between two existing directories.
@@ -124,7 +130,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	m := &Mirror{
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
 		onError: o.OnError, log: lg, dirtyDirs: map[string]struct{}{},
-		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
+		logs: o.Logs, retention: o.Retention, neededFrom: o.NeededFrom, sealed: map[string]string{},
 		open: map[*File]struct{}{}, intent: map[string]int{},
 	}
 	m.targetMount, _ = mountPointOf(q.root)
@@ -137,6 +143,9 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	}
 	if m.logs != nil {
 		m.startSealer()
+		if !m.retention.All() {
+			m.startRetention()
+		}
 	}
 	m.stats.started = time.Now()
 	if d, ok, err := ReadDegraded(p.root); err != nil {
