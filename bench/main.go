@@ -193,7 +193,13 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	return report(configs, workloads, results, cpu, rec, copies, resyncs)
+	var unlinks []unlinkRow
+	if *unlinkLogs > 0 {
+		if unlinks, err = unlinkBench(ctx, bin, base, d1, d2, *unlinkLogs); err != nil {
+			return err
+		}
+	}
+	return report(configs, workloads, results, cpu, rec, copies, resyncs, unlinks)
 }
 
 func mkdirFresh(d *loopFS, name string) (string, func(), error) {

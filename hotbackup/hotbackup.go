@@ -68,11 +68,7 @@ func Run(ctx context.Context, s *mirror.Session, eng engine.Engine, a engine.Arc
 	if err := copyLogs(ctx, s, eng, a, o.KeepPrimaryLogs, &rep); err != nil {
 		return rep, err
 	}
-	rec, _, err := mirror.ReadRecord(target)
-	if err != nil {
-		return rep, err
-	}
-	rec.NeedsRecovery = true
+	needsRecovery := true
 	if o.Recover {
 		step("catastrophic recovery of the mirror")
 		if _, err := eng.RemoveRegions(target); err != nil {
@@ -83,9 +79,10 @@ func Run(ctx context.Context, s *mirror.Session, eng engine.Engine, a engine.Arc
 			return rep, fmt.Errorf("catastrophic recovery of the mirror: %w", err)
 		}
 		rep.Recovered, rep.RecoveryTime = true, rr.Duration
-		rec.NeedsRecovery = false
+		needsRecovery = false
 	}
-	if err := mirror.WriteRecord(target, rec); err != nil {
+	// Through the session's record owner: a WriteRecord here would be undone by the session's Stop.
+	if err := s.UpdateRecord(func(rec *mirror.Record) { rec.NeedsRecovery = needsRecovery }); err != nil {
 		return rep, err
 	}
 	if o.Archive != "" {

@@ -8,14 +8,20 @@ package mirror
 //     sealed (fsynced on the mirror, its SHA-256 recorded in the mirror's record) in the background, in
 //     order, and Drain waits for every seal to finish.
 //   - A log file removed on the primary stays on the mirror (it is retained) until the retention
-//     policy drops it; a log that normal recovery still needs is never dropped.
+//     policy drops it; a log that normal recovery still needs is never dropped, and when the engine
+//     cannot tell which logs those are (an error, a timeout), none is dropped.
+//   - Retention never runs on the application's request path: an unlink of a log only wakes the
+//     background retention pass, which asks the engine once per pass what recovery needs. Drain runs
+//     a pass that was asked for and ends it.
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"sort"
@@ -118,14 +124,68 @@ func (m *Mirror) startSealer() {
 	}()
 }
 
-// Drain waits until every queued seal is done and stops the sealer. Changes after Drain seal nothing.
+// startRetention starts the background retention pass, woken by unlinks of logs; Drain stops it.
+func (m *Mirror) startRetention() {
+	m.retainWake = make(chan struct{}, 1)
+	m.retainStop = make(chan struct{})
+	m.retainDone = make(chan struct{})
+	go func() {
+		defer close(m.retainDone)
+		for {
+			select {
+			case <-m.retainWake:
+			case <-m.retainStop:
+				select {
+				case <-m.retainWake: // asked for before Drain: still done
+				default:
+					return
+				}
+				m.retentionPass()
+				return
+			}
+			m.retentionPass()
+		}
+	}()
+}
+
+// wakeRetention asks for a retention pass without waiting for it; passes asked for meanwhile are one.
+func (m *Mirror) wakeRetention() {
+	if m.retainWake == nil {
+		return
+	}
+	select {
+	case m.retainWake <- struct{}{}:
+	default: // a pass is already asked for, and will see this log too
+	}
+}
+
+func (m *Mirror) retentionPass() {
+	if err := m.ApplyRetention(); err != nil {
+		m.log.Warn("retention could not drop retained log files from the mirror", "err", err)
+	}
+}
+
+// Drain waits until every queued seal and a retention pass asked for are done, and stops both
+// background goroutines. Changes after Drain seal nothing and drop nothing. It may be called more
+// than once (Stop, then Close); every call returns once both have ended.
 func (m *Mirror) Drain() {
-	m.sealOnce.Do(func() {
+	m.sealMu.Lock()
+	if !m.sealStopped {
+		m.sealStopped = true
 		if m.sealQueue != nil {
 			close(m.sealQueue)
-			<-m.sealDone
 		}
-	})
+		if m.retainStop != nil {
+			close(m.retainStop)
+		}
+	}
+	m.sealMu.Unlock()
+	if m.sealDone != nil {
+		<-m.sealDone
+	}
+	if m.retainDone != nil {
+		<-m.retainDone
+	}
 }
 
 // logCreated is called when the engine creates log rel (number n): the previous log is complete.
@@ -139,8 +199,12 @@ func (m *Mirror) logCreated(rel string, n uint32) {
 	if prev == "" || m.sealQueue == nil {
 		return
 	}
-	defer func() { recover() }() // the sealer was drained: a clean stop is under way
-	m.sealQueue <- prev
+	m.sealMu.Lock()
+	defer m.sealMu.Unlock()
+	if m.sealStopped {
+		return // drained: a clean stop is under way, and changes after Drain seal nothing
+	}
+	m.sealQueue <- prev // the sealer never takes sealMu, so a full queue empties meanwhile
 }
 
 // previousLog finds the highest-numbered log below n in rel's directory on the mirror.
@@ -185,17 +249,8 @@ func (m *Mirror) seal(rel string) error {
 	m.mu.Lock()
 	m.sealed[rel] = sum
 	m.stats.sealedLogs.Add(1)
-	sealed := make(map[string]string, len(m.sealed))
-	for k, v := range m.sealed {
-		sealed[k] = v
-	}
 	m.mu.Unlock()
-	rec, _, err := ReadRecord(m.Target)
-	if err != nil {
-		return err
-	}
-	rec.Sealed = sealed
-	return WriteRecord(m.Target, rec)
+	return m.record.Update(func(r *Record) { r.Sealed = m.Sealed() })
 }
 
 // Sealed returns the checksums of the sealed log files.
@@ -227,7 +282,8 @@ func (m *Mirror) unlinkLog(rel string) error {
 		return nil
 	}
 	m.stats.retained.Add(1)
-	return m.ApplyRetention()
+	m.wakeRetention()
+	return nil
 }
 
 // RetainedLogs lists the log files that exist on the mirror but no longer on the primary, oldest first.
@@ -281,31 +337,36 @@ type RetainedLog struct {
 	ModTime time.Time
 }
 
-// ApplyRetention drops the oldest retained logs beyond the retention policy; never one that the
-// Needed callback says normal recovery still needs.
+// neededTimeout bounds the engine's look at the mirror's logs in one retention pass.
+const neededTimeout = time.Minute
+
+// ApplyRetention drops the oldest retained logs beyond the retention policy; never one that normal
+// recovery still needs (Options.NeededFrom, asked once per pass, and only when a log is over the
+// policy). It runs in the background retention pass and in Start, never on a request's path.
 func (m *Mirror) ApplyRetention() error {
-	if m.retention.All() || m.logs == nil {
-		return nil
+	if m.retention.All() || m.logs == nil || m.skipMirrorQuiet() {
+		return nil // a degraded mirror is left alone: resync decides what is on it
 	}
+	m.ns.RLock() // the mirror's tree is not switched (reopenTarget) under the listing
 	logs, err := m.RetainedLogs()
+	m.ns.RUnlock()
 	if err != nil {
 		return err
 	}
-	defer func() { m.stats.retained.Store(int64(len(logs))) }()
-	var total int64
-	for _, l := range logs {
-		total += l.Size
+	m.stats.retained.Store(int64(len(logs)))
+	over := m.overRetention(logs)
+	if len(over) == 0 {
+		return nil
 	}
-	count := len(logs)
-	var dropped bool
-	for _, l := range logs {
-		over := (m.retention.Count > 0 && count > m.retention.Count) ||
-			(m.retention.Size > 0 && total > m.retention.Size) ||
-			(m.retention.Age > 0 && time.Since(l.ModTime) > m.retention.Age)
-		if !over {
-			break
-		}
-		if m.needed != nil && m.needed(l.Number) {
+	first, err := m.firstNeeded()
+	if err != nil {
+		m.log.Warn("retention keeps every log file: cannot tell which ones recovery of the mirror needs", "err", err)
+		return nil // when in doubt, keep them
+	}
+	defer m.nsShared()()
+	var dropped int
+	for _, l := range over {
+		if l.Number >= first {
 			break
 		}
 		if err := m.mirror.unlink(l.Rel); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -316,15 +377,44 @@ func (m *Mirror) ApplyRetention() error {
 		m.mu.Unlock()
 		m.dirChanged(l.Rel)
 		m.log.Info("retention dropped a log file from the mirror", "path", l.Rel, "policy", m.retention.String())
-		count--
-		total -= l.Size
-		dropped = true
-		logs = logs[1:]
+		dropped++
+		m.stats.retained.Store(int64(len(logs) - dropped))
 	}
-	if dropped {
+	if dropped > 0 {
 		return m.syncDirtyDirs()
 	}
 	return nil
+}
+
+// overRetention returns the oldest of logs (sorted oldest first) that the policy no longer keeps.
+func (m *Mirror) overRetention(logs []RetainedLog) []RetainedLog {
+	var total int64
+	for _, l := range logs {
+		total += l.Size
+	}
+	count := len(logs)
+	for i, l := range logs {
+		over := (m.retention.Count > 0 && count > m.retention.Count) ||
+			(m.retention.Size > 0 && total > m.retention.Size) ||
+			(m.retention.Age > 0 && time.Since(l.ModTime) > m.retention.Age)
+		if !over {
+			return logs[:i]
+		}
+		count--
+		total -= l.Size
+	}
+	return logs
+}
+
+// firstNeeded asks the engine, with a timeout, for the first log that normal recovery of the mirror
+// needs; without an engine to ask, no log is needed.
+func (m *Mirror) firstNeeded() (uint32, error) {
+	if m.neededFrom == nil {
+		return math.MaxUint32, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), neededTimeout)
+	defer cancel()
+	return m.neededFrom(ctx)
 }
 
 // scanLogs finds the newest log file on the primary and counts the logs retained on the mirror.

@@ -181,11 +181,15 @@ func ReadRecord(dir string) (Record, bool, error) {
 	return r, ok, err
 }
 
-// WriteRecord durably records dir's mirror record.
-func WriteRecord(dir string, r Record) error {
+// WriteRecord durably records dir's mirror record. While a Mirror is open on dir, the mirror package
+// changes the record only through the Mirror's recordKeeper (record.go).
+func WriteRecord(dir string, r Record) error { return writeRecord(dir, &r) }
+
+// writeRecord stamps r with the format version and the time, then writes it durably.
+func writeRecord(dir string, r *Record) error {
 	r.Version = 1
 	r.Updated = time.Now().UTC()
-	return writeJSON(dir, recordFile, r)
+	return writeJSON(dir, recordFile, *r)
 }
 
 // ReadDegraded returns the degraded marker kept on the primary side, if any.

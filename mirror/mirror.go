@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,14 +63,22 @@ type Mirror struct {
 	writeOrder // locks and ns: the order in which changes reach both sides
 	telemetry  // counters and the rate limits of error logging; safe for concurrent use
 
-	// Log sealing and retention (logs.go). The sealer goroutine owns sealQueue once started; sealed,
-	// currentLog and currentNum are guarded by mu.
-	logs      LogNamer
-	retention Retention
-	needed    func(n uint32) bool
-	sealQueue chan string // logs to seal, in order; owned by the sealer goroutine once started
-	sealDone  chan struct{}
-	sealOnce  sync.Once
+	record *recordKeeper // the one writer of the mirror's record (mirror.json) while it is open
+
+	// Log sealing and retention (logs.go). sealed, currentLog and currentNum are guarded by mu.
+	logs       LogNamer
+	retention  Retention
+	neededFrom func(ctx context.Context) (uint32, error)
+	sealQueue  chan string   // logs to seal, in order; the sealer goroutine receives, logCreated sends
+	sealDone   chan struct{} // closed when the sealer goroutine has ended
+	// sealMu guards sending on sealQueue and sealStopped: once Drain set sealStopped and closed the
+	// queue (and retainStop), nothing is sent on it again.
+	sealMu      sync.Mutex
+	sealStopped bool
+	// The background retention pass (logs.go): unlinks of logs wake it, Drain closes retainStop.
+	retainWake chan struct{}
+	retainStop chan struct{}
+	retainDone chan struct{}
 
 	sealed     map[string]string // sealed log file -> SHA-256
 	currentLog string            // the newest log file created through the mount
@@ -121,9 +130,10 @@ type Options struct {
 	Logs LogNamer
 	// Retention says how long retained logs are kept; the zero value keeps them all.
 	Retention Retention
-	// Needed reports whether normal recovery of the mirror still needs log number n; such a log is never
-	// dropped by retention.
-	Needed func(n uint32) bool
+	// NeededFrom returns the first log number that normal recovery of the mirror needs: retention never
+	// drops that log or a later one, and drops none when NeededFrom fails (its context has a timeout).
+	// It is called off the request path, once per retention pass.
+	NeededFrom func(ctx context.Context) (uint32, error)
 }
 
 // Open prepares a Mirror between two existing directories.
@@ -144,17 +154,22 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	m := &Mirror{
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
 		onError: o.OnError, log: lg,
-		logs: o.Logs, retention: o.Retention, needed: o.Needed, sealed: map[string]string{},
+		logs: o.Logs, retention: o.Retention, neededFrom: o.NeededFrom, sealed: map[string]string{},
 		open: map[*File]struct{}{}, intent: openIntents{openers: map[string]int{}},
 	}
 	m.targetMount, _ = host.MountPointOf(q.root)
-	if rec, ok, err := ReadRecord(q.root); err == nil && ok {
-		for k, v := range rec.Sealed {
-			m.sealed[k] = v
+	m.record = keepRecord(q.root)
+	if rec, ok, err := m.record.Current(); err == nil && ok {
+		m.sealed = rec.Sealed
+		if m.sealed == nil {
+			m.sealed = map[string]string{}
 		}
 	}
 	if m.logs != nil {
 		m.startSealer()
+		if !m.retention.All() {
+			m.startRetention()
+		}
 	}
 	m.stats.started = time.Now()
 	if d, ok, err := ReadDegraded(p.root); err != nil {

@@ -258,6 +258,9 @@ func (m *Mirror) reopenTarget() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// The record keeper follows the directory to its new file system before any change can reach
+	// it there, so that no write of the old disk's record lands on the new one.
+	rec, ok, err := m.record.Reload()
 	m.ns.Lock()
 	old := m.mirror
 	m.mirror = t
@@ -267,7 +270,6 @@ func (m *Mirror) reopenTarget() (bool, error) {
 	m.released = false
 	m.mu.Unlock()
 	id, _, _ := ReadIdentity(m.Primary)
-	rec, ok, err := ReadRecord(m.Target)
 	return err != nil || !ok || rec.PrimaryID != id.ID, nil
 }
 
@@ -277,17 +279,13 @@ func (m *Mirror) recordServing() error {
 	if err != nil {
 		return err
 	}
-	rec, _, _ := ReadRecord(m.Target)
-	rec.PrimaryID, rec.PrimaryPath, rec.Generation = id.ID, m.Primary, id.Generation
-	rec.State, rec.Clean, rec.PID, rec.BootID = StateServing, false, os.Getpid(), host.BootID()
-	rec.LastSync = time.Now().UTC()
-	m.mu.Lock()
-	rec.Sealed = make(map[string]string, len(m.sealed))
-	for k, v := range m.sealed {
-		rec.Sealed[k] = v
-	}
-	m.mu.Unlock()
-	if err := WriteRecord(m.Target, rec); err != nil {
+	err = m.record.Update(func(rec *Record) {
+		rec.PrimaryID, rec.PrimaryPath, rec.Generation = id.ID, m.Primary, id.Generation
+		rec.State, rec.Clean, rec.PID, rec.BootID = StateServing, false, os.Getpid(), host.BootID()
+		rec.LastSync = time.Now().UTC()
+		rec.Sealed = m.Sealed()
+	})
+	if err != nil {
 		return fmt.Errorf("record the resynced mirror: %w", err)
 	}
 	return nil

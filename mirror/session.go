@@ -49,82 +49,132 @@ type Session struct {
 // a clean stop, by content after an unclean one (a killed mount, a crash, an interrupted sync, a
 // degraded period). Nothing is written before every check passed.
 func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
-	_, rec, err := Claim(p, o.Claim)
+	rec, hadRec, err := claim(p, o.Claim)
 	if err != nil {
 		return nil, err
 	}
-	_, hadRec, _ := ReadRecord(p.Mirror)
-	if !p.MirrorExists {
-		pst, err := os.Stat(p.Primary)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.Mkdir(p.Mirror, pst.Mode().Perm()); err != nil {
-			return nil, fmt.Errorf("create mirror %s: %w", p.Mirror, err)
-		}
-		if err := SyncDir(filepath.Dir(p.Mirror)); err != nil {
-			return nil, err
-		}
+	if err := createMirrorDir(p); err != nil {
+		return nil, err
 	}
 	lock, err := lock.TryLock(p.Mirror, MetaDir, o.Holder)
 	if err != nil {
 		return nil, err
 	}
 	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: lock, holder: o.Holder, serve: o.Serve}
-	fail := func(err error) (*Session, error) {
+	if err := s.bringUp(ctx, o); err != nil {
 		if s.Mirror != nil {
 			s.Mirror.Close()
 		}
 		lock.Unlock()
 		return nil, err
 	}
-	if s.Identity, err = EnsureIdentity(p.Primary); err != nil {
-		return fail(err)
+	return s, nil
+}
+
+// claim checks that the mirror may serve the primary (see Claim) and returns its record, and whether
+// it had one.
+func claim(p Pair, o ClaimOptions) (Record, bool, error) {
+	_, rec, err := Claim(p, o)
+	if err != nil {
+		return Record{}, false, err
 	}
-	if o.Claim.Rebuild {
-		if err := os.Remove(metaPath(p.Mirror, identityFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fail(err)
+	_, hadRec, _ := ReadRecord(p.Mirror)
+	return rec, hadRec, nil
+}
+
+// createMirrorDir creates a mirror directory that does not exist yet, durably, with the primary's
+// permissions.
+func createMirrorDir(p Pair) error {
+	if p.MirrorExists {
+		return nil
+	}
+	pst, err := os.Stat(p.Primary)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(p.Mirror, pst.Mode().Perm()); err != nil {
+		return fmt.Errorf("create mirror %s: %w", p.Mirror, err)
+	}
+	return SyncDir(filepath.Dir(p.Mirror))
+}
+
+// bringUp runs the steps of Start that need the lock: identify the primary, decide how to compare,
+// open the Mirror, sync, and record the outcome. On an error the caller closes what was opened.
+func (s *Session) bringUp(ctx context.Context, o StartOptions) error {
+	degraded, err := s.identify(o.Claim)
+	if err != nil {
+		return err
+	}
+	contentOf := s.decideComparison(o, degraded)
+	syncing := Record{PrimaryID: s.Identity.ID, PrimaryPath: s.Pair.Primary, Generation: s.Identity.Generation,
+		State: StateSyncing, Sealed: s.Previous.Sealed, LastSync: s.Previous.LastSync}
+	if s.Mirror, err = Open(s.Pair.Primary, s.Pair.Mirror, o.Policy, o.Mirror); err != nil {
+		return err
+	}
+	if err := s.Mirror.record.Update(func(r *Record) { *r = syncing }); err != nil {
+		return err
+	}
+	if err := s.sync(ctx, o, contentOf); err != nil {
+		return err
+	}
+	return s.finish(o, degraded, syncing)
+}
+
+// identify makes sure the primary has an identity, forgets the mirror's on a rebuild, and reports
+// whether the primary's side holds a degraded marker.
+func (s *Session) identify(o ClaimOptions) (degraded bool, err error) {
+	if s.Identity, err = EnsureIdentity(s.Pair.Primary); err != nil {
+		return false, err
+	}
+	if o.Rebuild {
+		if err := os.Remove(metaPath(s.Pair.Mirror, identityFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, err
 		}
 	}
-	_, degraded, err := ReadDegraded(p.Primary)
-	if err != nil {
-		return fail(err)
-	}
+	_, degraded, err = ReadDegraded(s.Pair.Primary)
+	return degraded, err
+}
+
+// decideComparison sets FullCompare and Intents from the record found and the intent record, and
+// returns the files to compare by content when the rest is compared by metadata.
+func (s *Session) decideComparison(o StartOptions, degraded bool) map[string]bool {
+	rec, hadRec := s.Previous, s.HadRecord
 	s.FullCompare = o.Full || !hadRec || !rec.Clean || rec.State != StateInSync || degraded ||
 		rec.PrimaryID != s.Identity.ID
 	// After a mount that stopped uncleanly, its intent record names the only files whose content can
 	// differ; everything else is compared by metadata.
-	var contentOf map[string]bool
-	if intents, ok := ReadIntent(p.Mirror); ok && s.FullCompare && !o.Full && hadRec && !rec.Clean &&
-		rec.State == StateServing && !degraded && rec.PrimaryID == s.Identity.ID &&
-		rec.BootID != "" && rec.BootID == host.BootID() {
-		s.FullCompare, s.Intents = false, intents
-		contentOf = map[string]bool{}
-		for _, rel := range intents {
-			contentOf[rel] = true
-		}
+	intents, ok := ReadIntent(s.Pair.Mirror)
+	if !ok || !s.FullCompare || o.Full || !hadRec || rec.Clean || rec.State != StateServing || degraded ||
+		rec.PrimaryID != s.Identity.ID || rec.BootID == "" || rec.BootID != host.BootID() {
+		return nil
 	}
-	next := Record{PrimaryID: s.Identity.ID, PrimaryPath: p.Primary, Generation: s.Identity.Generation,
-		State: StateSyncing, Sealed: rec.Sealed, LastSync: rec.LastSync}
-	if err := WriteRecord(p.Mirror, next); err != nil {
-		return fail(err)
+	s.FullCompare, s.Intents = false, intents
+	contentOf := map[string]bool{}
+	for _, rel := range intents {
+		contentOf[rel] = true
 	}
-	if s.Mirror, err = Open(p.Primary, p.Mirror, o.Policy, o.Mirror); err != nil {
-		return fail(err)
-	}
+	return contentOf
+}
+
+// sync brings the mirror up to date, then finds the logs and applies retention.
+func (s *Session) sync(ctx context.Context, o StartOptions, contentOf map[string]bool) error {
 	s.Mirror.degraded = nil // the sync below repairs whatever the marker named
 	s.Mirror.degradedFlag.Store(false)
+	var err error
 	s.Report, err = s.Mirror.Sync(ctx, SyncOptions{Full: s.FullCompare, Keep: o.Keep, Progress: o.Progress, Skip: o.Skip, ContentOf: contentOf})
 	if err != nil {
-		return fail(fmt.Errorf("bring mirror %s up to date: %w", p.Mirror, err))
+		return fmt.Errorf("bring mirror %s up to date: %w", s.Pair.Mirror, err)
 	}
 	s.Mirror.scanLogs()
-	if err := s.Mirror.ApplyRetention(); err != nil {
-		return fail(err)
-	}
+	return s.Mirror.ApplyRetention()
+}
+
+// finish removes the degraded marker the sync repaired and records the mirror as in sync, or as
+// served when a mount follows.
+func (s *Session) finish(o StartOptions, degraded bool, next Record) error {
 	if degraded {
-		if err := ClearDegraded(p.Primary); err != nil {
-			return fail(err)
+		if err := ClearDegraded(s.Pair.Primary); err != nil {
+			return err
 		}
 	}
 	next.LastSync = time.Now().UTC()
@@ -135,10 +185,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 		next.MountPoint = o.Holder.MountPoint
 		next.BootID = host.BootID()
 	}
-	if err := WriteRecord(p.Mirror, next); err != nil {
-		return fail(err)
-	}
-	return s, nil
+	return s.Mirror.record.Update(func(r *Record) { *r = next })
 }
 
 // Stop flushes both sides to disk, records whether the mirror is in sync (or degraded) and that it
@@ -151,20 +198,19 @@ func (s *Session) Stop() error {
 		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock())
 	}
 	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
-	rec, _, err := ReadRecord(s.Pair.Mirror)
-	if err == nil {
+	d := s.Mirror.Degraded()
+	err := s.Mirror.record.Update(func(rec *Record) {
 		rec.Clean = true
 		rec.PID = 0
 		rec.MountPoint = ""
 		rec.State = StateInSync
-		if d := s.Mirror.Degraded(); d != nil {
+		if d != nil {
 			rec.State = StateDegraded
 			rec.DegradedNote = d.Reason
 		}
-		err = WriteRecord(s.Pair.Mirror, rec)
-		if err == nil {
-			err = s.Mirror.clearIntent()
-		}
+	})
+	if err == nil {
+		err = s.Mirror.clearIntent()
 	}
 	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock())
 	return errors.Join(errs...)

@@ -41,9 +41,9 @@ func mirrorOptions(c *cli.Context, eng engine.Engine, mirrorDir string) (mirror.
 	return mirror.Options{
 		Logs:      eng.LogNumber,
 		Retention: ret,
-		Needed: func(n uint32) bool {
-			tail, err := eng.Tail(context.Background(), mirrorDir)
-			return err != nil || n >= tail.Start.File // when in doubt, keep it
+		NeededFrom: func(ctx context.Context) (uint32, error) {
+			tail, err := eng.Tail(ctx, mirrorDir)
+			return tail.Start.File, err // on an error the core keeps every log
 		},
 	}, nil
 }
