@@ -6,7 +6,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 // dirHandle wraps the loopback's directory handle: it hides the metadata area at the root and makes
@@ -31,7 +31,7 @@ func (d *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	}
 	for {
 		e, errno := r.Readdirent(ctx)
-		if errno != 0 || e == nil || !d.hideMeta || e.Name != mirror.MetaDir {
+		if errno != 0 || e == nil || !d.hideMeta || e.Name != meta.Dir {
 			return e, errno
 		}
 	}

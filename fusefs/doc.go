@@ -11,6 +11,6 @@
 //     passthrough, under the per-inode rules of iomode.go.
 //   - Files that are not mirrored (the engine's region files) use go-fuse's LoopbackFile, which may use
 //     passthrough: they are served at native speed and never reach the mirror.
-//   - The metadata area (mirror.MetaDir) at the root is invisible and unwritable through the mount.
+//   - The metadata area (meta.Dir) at the root is invisible and unwritable through the mount.
 //   - Errors cross into the kernel once, as errnos, through toErrno.
 package fusefs

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"golang.org/x/sys/unix"
 )
@@ -62,7 +63,7 @@ func (n *node) self() string {
 }
 
 // hidden reports whether name in this directory is the metadata area.
-func (n *node) hidden(name string) bool { return name == mirror.MetaDir && n.isRoot() }
+func (n *node) hidden(name string) bool { return name == meta.Dir && n.isRoot() }
 
 func owner(ctx context.Context) mirror.Owner {
 	if c, ok := fuse.FromContext(ctx); ok {

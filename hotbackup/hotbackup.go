@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 )
 
@@ -82,7 +83,7 @@ func Run(ctx context.Context, s *mirror.Session, eng engine.Engine, a engine.Arc
 		needsRecovery = false
 	}
 	// Through the session's record owner: a WriteRecord here would be undone by the session's Stop.
-	if err := s.UpdateRecord(func(rec *mirror.Record) { rec.NeedsRecovery = needsRecovery }); err != nil {
+	if err := s.UpdateRecord(func(rec *meta.Record) { rec.NeedsRecovery = needsRecovery }); err != nil {
 		return rep, err
 	}
 	if o.Archive != "" {

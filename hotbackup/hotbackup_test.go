@@ -11,6 +11,7 @@ import (
 
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/lock"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 )
 
@@ -128,14 +129,14 @@ func TestRun_StepsInOrderLogsAfterDatabaseFiles(t *testing.T) {
 		if rep.LogsCopied != 2 || rep.LogsMoved != 1 || rep.Recovered != recover || rep.Archive != archive {
 			t.Errorf("recover=%v: report %+v", recover, rep)
 		}
-		rec, _, err := mirror.ReadRecord(target)
+		rec, _, err := meta.ReadRecord(target)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if rec.NeedsRecovery == recover {
 			t.Errorf("recover=%v: the record says NeedsRecovery=%v", recover, rec.NeedsRecovery)
 		}
-		if _, err := os.Stat(filepath.Join(archive, mirror.MetaDir)); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(archive, meta.Dir)); !os.IsNotExist(err) {
 			t.Errorf("the archive holds the mirror's metadata: %v", err)
 		}
 	}

@@ -9,7 +9,6 @@
 //   - The lock file names its holder (a Holder, as JSON). Unlock empties it; a holder that died
 //     stays named, which is how status and promote find what a killed mount left behind.
 //
-// The metadata area's name is the caller's (the mirror package's MetaDir): every function takes it
-// as a parameter, so this package depends on nothing of mirrorctl's and the mirror package can use
-// it.
+// It uses only package meta (the metadata area's name), so that the mirror package, recovery and the
+// CLI can all use it.
 package lock

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,9 +48,9 @@ func (e *LockedError) Error() string {
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
 // TryLock takes the lock of the mirror directory dir, whose lock file is in dir's metadata area
-// metaDir (created if missing), or returns a *LockedError naming the holder.
-func TryLock(dir, metaDir string, h Holder) (*Lock, error) {
-	md := filepath.Join(dir, metaDir)
+// (meta.Dir, created if missing), or returns a *LockedError naming the holder.
+func TryLock(dir string, h Holder) (*Lock, error) {
+	md := filepath.Join(dir, meta.Dir)
 	if err := os.MkdirAll(md, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", md, err)
 	}
@@ -76,11 +77,11 @@ func TryLock(dir, metaDir string, h Holder) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
-// ReadHolder returns what the lock file of dir (in its metadata area metaDir) says of the current or
+// ReadHolder returns what the lock file of dir (in its metadata area) says of the current or
 // last holder.
-func ReadHolder(dir, metaDir string) (Holder, bool) {
+func ReadHolder(dir string) (Holder, bool) {
 	var h Holder
-	b, err := os.ReadFile(filepath.Join(dir, metaDir, "lock"))
+	b, err := os.ReadFile(meta.Path(dir, "lock"))
 	if err != nil || json.Unmarshal(b, &h) != nil {
 		return h, false
 	}

@@ -7,9 +7,6 @@ import (
 	"testing"
 )
 
-// metaDir is the metadata area the tests keep the lock file in (the mirror package's is ".mirrorctl").
-const metaDir = ".mirrorctl"
-
 func TestTryLock_LockedErrorNamesTheHolder(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -25,15 +22,15 @@ func TestTryLock_LockedErrorNamesTheHolder(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l, err := TryLock(dir, metaDir, c.holder)
+			l, err := TryLock(dir, c.holder)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer l.Unlock()
-			if h, ok := ReadHolder(dir, metaDir); !ok || h != c.holder {
+			if h, ok := ReadHolder(dir); !ok || h != c.holder {
 				t.Errorf("ReadHolder = %+v, %v; want %+v", h, ok, c.holder)
 			}
-			l2, err := TryLock(dir, metaDir, Holder{PID: 1, Command: "sync"})
+			l2, err := TryLock(dir, Holder{PID: 1, Command: "sync"})
 			if err == nil {
 				l2.Unlock()
 				t.Fatal("a second TryLock succeeded while the first is held")
@@ -61,7 +58,7 @@ func TestTryLock_LockedErrorNamesTheHolder(t *testing.T) {
 func TestLock_ReleasedWhenTheDescriptorCloses(t *testing.T) {
 	dir := t.TempDir()
 	for _, how := range []string{"unlock", "descriptor closed"} {
-		l, err := TryLock(dir, metaDir, Holder{PID: os.Getpid(), Command: "sync"})
+		l, err := TryLock(dir, Holder{PID: os.Getpid(), Command: "sync"})
 		if err != nil {
 			t.Fatalf("%s: %v", how, err)
 		}
@@ -76,12 +73,12 @@ func TestLock_ReleasedWhenTheDescriptorCloses(t *testing.T) {
 			l.f.Close() // what the kernel does when the holder dies
 		}
 	}
-	l, err := TryLock(dir, metaDir, Holder{PID: 2, Command: "mount", MountPoint: "/x"})
+	l, err := TryLock(dir, Holder{PID: 2, Command: "mount", MountPoint: "/x"})
 	if err != nil {
 		t.Fatalf("TryLock after the holders went: %v", err)
 	}
 	defer l.Unlock()
-	if h, _ := ReadHolder(dir, metaDir); h.PID != 2 {
+	if h, _ := ReadHolder(dir); h.PID != 2 {
 		t.Errorf("ReadHolder = %+v; want the new holder", h)
 	}
 }

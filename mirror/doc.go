@@ -10,7 +10,7 @@
 //     when the primary is durable and the mirror has been marked degraded durably.
 //   - Nothing is ever written outside the two trees: every path is resolved beneath its root, and a
 //     symbolic link cannot lead out.
-//   - The metadata area (MetaDir) of each tree is never mirrored, listed or compared.
+//   - The metadata area (meta.Dir) of each tree is never mirrored, listed or compared.
 //
 // The package knows nothing of FUSE and nothing of the database engine: callers hand it a Policy that
 // says which paths are mirrored. Sync, Verify and the FUSE layer all work through it.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,7 +63,7 @@ var mirrorFaults = []mirrorFault{
 		setup: twoTempDirs,
 		rel:   "f",
 		breakMirror: func(t *testing.T, p *pair, rel string) error {
-			meta := filepath.Join(p.target, MetaDir)
+			meta := filepath.Join(p.target, meta.Dir)
 			if err := os.RemoveAll(meta); err != nil {
 				t.Fatal(err)
 			}
@@ -163,9 +164,9 @@ func TestMirror_DegradeKeepsServingAndRecordsDirtyPaths(t *testing.T) {
 			}
 
 			// The marker is durable on the primary side and survives a restart.
-			disk, ok, err := ReadDegraded(p.primary)
+			disk, ok, err := meta.ReadDegraded(p.primary)
 			if err != nil || !ok {
-				t.Fatalf("ReadDegraded(primary) = %v, %v", ok, err)
+				t.Fatalf("meta.ReadDegraded(primary) = %v, %v", ok, err)
 			}
 			if !disk.Since.Equal(d.Since) || disk.Reason != d.Reason || !slices.Equal(disk.Dirty, d.Dirty) {
 				t.Errorf("degraded.json = %+v; want %+v", disk, *d)
@@ -212,7 +213,7 @@ func TestMirror_FailReturnsTheMirrorError(t *testing.T) {
 			if d := p.m.Degraded(); d != nil {
 				t.Errorf("Degraded() = %+v under Fail", d)
 			}
-			if _, ok, _ := ReadDegraded(p.primary); ok {
+			if _, ok, _ := meta.ReadDegraded(p.primary); ok {
 				t.Error("degraded.json written under Fail")
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,12 +48,12 @@ func FuzzExclusionsConsistent(f *testing.F) {
 	seeds := [][3]string{
 		{"*.tmp", "", "a/b.tmp"},
 		{"cache", "scratch/*", "cache/x/y"},
-		{"[", "", MetaDir},
+		{"[", "", meta.Dir},
 		{"*", "", "a"},
 		{"a/*/c", "b", "a/b/c/d"},
-		{"", "", "./" + MetaDir + "/lock"},
-		{"", "", "x/../" + MetaDir},
-		{"", "", MetaDir + "//lock"},
+		{"", "", "./" + meta.Dir + "/lock"},
+		{"", "", "x/../" + meta.Dir},
+		{"", "", meta.Dir + "//lock"},
 		{"\\", "[]", "a"},
 	}
 	for _, s := range seeds {
@@ -100,21 +101,21 @@ func FuzzParseErrorPolicyExact(f *testing.F) {
 // the path, nothing outside the two trees changes, the metadata areas stay as they were, and the
 // mirror stays equal to the primary.
 func FuzzMirror_PathsStayInside(f *testing.F) {
-	for _, s := range []string{"a", "../escape", "/abs", "./" + MetaDir + "/x", "d/../" + MetaDir, "link/x", "x/./y", "a\nb", MetaDir + "x"} {
+	for _, s := range []string{"a", "../escape", "/abs", "./" + meta.Dir + "/x", "d/../" + meta.Dir, "link/x", "x/./y", "a\nb", meta.Dir + "x"} {
 		f.Add(s, "b")
 	}
 	f.Fuzz(func(t *testing.T, rel, other string) {
 		base := t.TempDir()
 		p := openPair(t, base+"/primary", base+"/mirror", Options{OnError: Fail})
 		writeFile(t, base+"/outside/victim", []byte("v"))
-		writeFile(t, p.P(MetaDir+"/identity.json"), []byte("{}"))
-		writeFile(t, p.Q(MetaDir+"/mirror.json"), []byte("{}"))
+		writeFile(t, p.P(meta.Dir+"/identity.json"), []byte("{}"))
+		writeFile(t, p.Q(meta.Dir+"/mirror.json"), []byte("{}"))
 		for _, root := range []string{p.primary, p.target} {
 			if err := unix.Symlink("../outside", root+"/link"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		before := snapshot(t, base+"/outside") + "\n" + metaSnapshot(t, p.P(MetaDir)) + "\n" + metaSnapshot(t, p.Q(MetaDir))
+		before := snapshot(t, base+"/outside") + "\n" + metaSnapshot(t, p.P(meta.Dir)) + "\n" + metaSnapshot(t, p.Q(meta.Dir))
 		_ = p.m.Mkdir(rel, 0o755, Owner{})
 		if f, err := p.m.OpenFile(rel+"/f", unix.O_RDWR|unix.O_CREAT, 0o644, Owner{}); err == nil {
 			f.WriteAt([]byte("x"), 0)
@@ -127,7 +128,7 @@ func FuzzMirror_PathsStayInside(f *testing.F) {
 		_ = p.m.Setxattr(rel, "user.x", []byte("1"), 0)
 		_ = p.m.Unlink(rel + "/f")
 		_ = p.m.Rmdir(rel)
-		after := snapshot(t, base+"/outside") + "\n" + metaSnapshot(t, p.P(MetaDir)) + "\n" + metaSnapshot(t, p.Q(MetaDir))
+		after := snapshot(t, base+"/outside") + "\n" + metaSnapshot(t, p.P(meta.Dir)) + "\n" + metaSnapshot(t, p.Q(meta.Dir))
 		if after != before {
 			t.Fatalf("operations on %q and %q changed the outside or a metadata area:\nbefore:\n%s\nafter:\n%s", rel, other, before, after)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/internal/testenv"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -273,7 +274,7 @@ func populate(t *testing.T, dir string) {
 	writeFile(t, filepath.Join(dir, "skip.excl"), []byte("excluded"))
 	writeFile(t, filepath.Join(dir, "__db.001"), []byte("region"))
 	writeFile(t, filepath.Join(dir, "scratch/x/y"), []byte("excluded by path"))
-	writeFile(t, filepath.Join(dir, MetaDir, "identity.json"), []byte("{}"))
+	writeFile(t, filepath.Join(dir, meta.Dir, "identity.json"), []byte("{}"))
 	if err := os.Mkdir(filepath.Join(dir, "emptydir"), 0o710); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 const intentFile = "intent.json"
@@ -40,7 +42,7 @@ type openIntents struct {
 // ReadIntent returns the files that were open for writing when the last mount stopped, and whether the
 // record exists and is whole.
 func ReadIntent(dir string) ([]string, bool) {
-	b, err := os.ReadFile(metaPath(dir, intentFile))
+	b, err := os.ReadFile(meta.Path(dir, intentFile))
 	if errors.Is(err, fs.ErrNotExist) || err != nil {
 		return nil, false
 	}
@@ -97,7 +99,7 @@ func (m *Mirror) writeIntentLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(metaPath(m.Target, intentFile), b)
+	return writeFileAtomic(meta.Path(m.Target, intentFile), b)
 }
 
 // writeFileAtomic replaces path with data by rename, without fsync: readers see the old or the new
@@ -115,7 +117,7 @@ func writeFileAtomic(path string, data []byte) error {
 
 // clearIntent removes the record at a clean stop.
 func (m *Mirror) clearIntent() error {
-	err := os.Remove(metaPath(m.Target, intentFile))
+	err := os.Remove(meta.Path(m.Target, intentFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

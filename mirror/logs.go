@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -250,7 +251,7 @@ func (m *Mirror) seal(rel string) error {
 	m.sealed[rel] = sum
 	m.stats.sealedLogs.Add(1)
 	m.mu.Unlock()
-	return m.record.Update(func(r *Record) { r.Sealed = m.Sealed() })
+	return m.record.Update(func(r *meta.Record) { r.Sealed = m.Sealed() })
 }
 
 // Sealed returns the checksums of the sealed log files.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/host"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -112,9 +113,9 @@ type telemetry struct {
 // degradedState is whether the mirror missed changes, and the resync that brings it back. Guarded by
 // Mirror.mu, but for degradedFlag (atomic) and targetMount (set by Open, then read-only).
 type degradedState struct {
-	degradedFlag atomic.Bool // mirrors degraded != nil, for the write path's fast check
-	degraded     *Degraded   // non-nil once the mirror missed a change
-	resyncing    bool        // a resync is copying dirty paths; the others reach the mirror again
+	degradedFlag atomic.Bool    // mirrors degraded != nil, for the write path's fast check
+	degraded     *meta.Degraded // non-nil once the mirror missed a change
+	resyncing    bool           // a resync is copying dirty paths; the others reach the mirror again
 	lastResync   ResyncAttempt
 	resyncNow    ResyncProgress // how far the running resync is; meaningful while resyncing
 	released     bool           // ReleaseTarget let go of the degraded mirror's file system
@@ -172,7 +173,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		}
 	}
 	m.stats.started = time.Now()
-	if d, ok, err := ReadDegraded(p.root); err != nil {
+	if d, ok, err := meta.ReadDegraded(p.root); err != nil {
 		m.Close()
 		return nil, err
 	} else if ok {
@@ -191,8 +192,8 @@ func (m *Mirror) Close() error {
 // Mirrored reports whether rel reaches the mirror.
 func (m *Mirror) Mirrored(rel string) bool { return m.policy.Mirrored(rel) }
 
-// Degraded returns the degraded marker, or nil when the mirror is whole.
-func (m *Mirror) Degraded() *Degraded {
+// meta.Degraded returns the degraded marker, or nil when the mirror is whole.
+func (m *Mirror) Degraded() *meta.Degraded {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.degraded == nil {
@@ -242,7 +243,7 @@ func (m *Mirror) addDirtyLocked(rel string) {
 	m.degraded.Dirty = append(m.degraded.Dirty, "")
 	copy(m.degraded.Dirty[i+1:], m.degraded.Dirty[i:])
 	m.degraded.Dirty[i] = rel
-	if err := WriteDegraded(m.Primary, *m.degraded); err != nil {
+	if err := meta.WriteDegraded(m.Primary, *m.degraded); err != nil {
 		m.log.Error("cannot record a changed path in the degraded marker", "path", rel, "err", err)
 	}
 }
@@ -264,7 +265,7 @@ func (m *Mirror) mirrorFailed(op, rel string, err error) error {
 		m.log.Error("mirror failed during resync: resync stopped", "op", op, "path", rel, "err", err)
 	}
 	if m.degraded == nil {
-		m.degraded = &Degraded{Since: time.Now().UTC(), Reason: (&MirrorError{Op: op, Rel: rel, Err: err}).Error()}
+		m.degraded = &meta.Degraded{Since: time.Now().UTC(), Reason: (&MirrorError{Op: op, Rel: rel, Err: err}).Error()}
 		m.degradedFlag.Store(true)
 		m.log.Error("mirror failed: now DEGRADED, serving from the primary alone; run resync once the mirror disk is back", "op", op, "path", rel, "err", err)
 	}

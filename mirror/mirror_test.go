@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mirrorctl/mirrorctl/lock"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -463,8 +464,8 @@ func TestMirror_FailedPrimaryOpLeavesMirrorUntouched(t *testing.T) {
 // Invariant (doc.go): the metadata area is never reachable through the mirror's operations.
 func TestMirror_MetadataAreaRefused(t *testing.T) {
 	p := newPair(t, Options{})
-	writeFile(t, p.P(MetaDir+"/identity.json"), []byte("{}"))
-	writeFile(t, p.Q(MetaDir+"/mirror.json"), []byte("{}"))
+	writeFile(t, p.P(meta.Dir+"/identity.json"), []byte("{}"))
+	writeFile(t, p.Q(meta.Dir+"/mirror.json"), []byte("{}"))
 	createFile(t, p, "f", "x")
 	before := snapshot(t, p.primary) + snapshot(t, p.target)
 	open := func(rel string, flags int) error {
@@ -474,7 +475,7 @@ func TestMirror_MetadataAreaRefused(t *testing.T) {
 		}
 		return err
 	}
-	for _, rel := range []string{MetaDir, MetaDir + "/identity.json", MetaDir + "/new", MetaDir + "/sub/new"} {
+	for _, rel := range []string{meta.Dir, meta.Dir + "/identity.json", meta.Dir + "/new", meta.Dir + "/sub/new"} {
 		ops := map[string]func() error{
 			"mkdir":       func() error { return p.m.Mkdir(rel, 0o755, Owner{}) },
 			"mknod":       func() error { return p.m.Mknod(rel, unix.S_IFIFO|0o644, 0, Owner{}) },
@@ -496,7 +497,7 @@ func TestMirror_MetadataAreaRefused(t *testing.T) {
 			}
 		}
 	}
-	if p.m.Mirrored(MetaDir) || p.m.Mirrored(MetaDir+"/x") {
+	if p.m.Mirrored(meta.Dir) || p.m.Mirrored(meta.Dir+"/x") {
 		t.Error("the metadata area counts as mirrored")
 	}
 	if after := snapshot(t, p.primary) + snapshot(t, p.target); after != before {
@@ -602,9 +603,9 @@ func TestSession_MachineCrashComparesEverything(t *testing.T) {
 	}
 	s.Mirror.Drain()
 	s.lock.Unlock()
-	rec, _, _ := ReadRecord(pair.Mirror)
+	rec, _, _ := meta.ReadRecord(pair.Mirror)
 	rec.BootID = "another-boot"
-	if err := WriteRecord(pair.Mirror, rec); err != nil {
+	if err := meta.WriteRecord(pair.Mirror, rec); err != nil {
 		t.Fatal(err)
 	}
 	pair, _ = CheckPair(p, filepath.Join(base, "q"))

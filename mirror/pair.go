@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 // ErrBadPair marks a refusal of a primary/mirror pair; the message says what to do.
@@ -106,24 +108,24 @@ type ClaimOptions struct {
 // primary's identity (created at first use) and the mirror's record. It refuses a mirror that belongs
 // to another primary or that was promoted (split brain), and a primary that a promotion superseded,
 // unless o.Rebuild.
-func Claim(p Pair, o ClaimOptions) (Identity, Record, error) {
-	id, ok, err := ReadIdentity(p.Primary)
+func Claim(p Pair, o ClaimOptions) (meta.Identity, meta.Record, error) {
+	id, ok, err := meta.ReadIdentity(p.Primary)
 	if err != nil {
-		return id, Record{}, err
+		return id, meta.Record{}, err
 	}
 	if ok && id.SupersededBy != "" && !o.Rebuild {
-		return id, Record{}, refuse("primary %s was superseded: its mirror was promoted to generation %s; the promoted copy is the production environment now. Mount that one as the primary, or pass --rebuild-mirror to start over from this one", p.Primary, id.SupersededBy)
+		return id, meta.Record{}, refuse("primary %s was superseded: its mirror was promoted to generation %s; the promoted copy is the production environment now. Mount that one as the primary, or pass --rebuild-mirror to start over from this one", p.Primary, id.SupersededBy)
 	}
-	rec, hasRec, err := ReadRecord(p.Mirror)
+	rec, hasRec, err := meta.ReadRecord(p.Mirror)
 	if err != nil {
 		return id, rec, err
 	}
-	mid, mHasID, err := ReadIdentity(p.Mirror)
+	mid, mHasID, err := meta.ReadIdentity(p.Mirror)
 	if err != nil {
 		return id, rec, err
 	}
 	if !o.Rebuild {
-		if hasRec && rec.State == StatePromoted || mHasID && !hasRec {
+		if hasRec && rec.State == meta.StatePromoted || mHasID && !hasRec {
 			return id, rec, refuse("mirror %s is a promoted environment (generation %d), not a mirror: mirroring %s onto it would overwrite it with older data. Mount it as the primary instead, or pass --rebuild-mirror to overwrite it on purpose", p.Mirror, mid.Generation, p.Primary)
 		}
 		if hasRec && ok && rec.PrimaryID != id.ID {
@@ -139,14 +141,14 @@ func Claim(p Pair, o ClaimOptions) (Identity, Record, error) {
 		}
 	}
 	if !ok {
-		id = Identity{}
+		id = meta.Identity{}
 	}
 	return id, rec, nil
 }
 
 func onlyMeta(ents []os.DirEntry) bool {
 	for _, e := range ents {
-		if e.Name() != MetaDir {
+		if e.Name() != meta.Dir {
 			return false
 		}
 	}

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"path"
 	"strings"
-)
 
-// MetaDir is the name of the metadata area at the top of both trees. It is never mirrored, compared or
-// shown through the mount.
-const MetaDir = ".mirrorctl"
+	"github.com/mirrorctl/mirrorctl/meta"
+)
 
 // Policy says which paths (slash-separated, relative to the tree's root) are mirrored. Files that are
 // not mirrored are still served from the primary; they simply never reach the mirror.
@@ -26,7 +24,7 @@ func (f PolicyFunc) Mirrored(rel string) bool { return f(rel) }
 // "a/../.mirrorctl" are cleaned to it by the tree, so they must be refused too).
 func IsMeta(rel string) bool {
 	rel = path.Clean(rel)
-	return rel == MetaDir || strings.HasPrefix(rel, MetaDir+"/")
+	return rel == meta.Dir || strings.HasPrefix(rel, meta.Dir+"/")
 }
 
 // Exclusions is the usual Policy: a path is mirrored unless it is in the metadata area, the engine says

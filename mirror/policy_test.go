@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,10 +38,10 @@ func TestExclusions_Mirrored(t *testing.T) {
 		"__db.001":            false,
 		"env/__db.register":   false,
 		"__db.001/not/really": false,
-		MetaDir:               false,
-		MetaDir + "/lock":     false,
-		MetaDir + "x":         true,
-		"sub/" + MetaDir:      true,
+		meta.Dir:              false,
+		meta.Dir + "/lock":    false,
+		meta.Dir + "x":        true,
+		"sub/" + meta.Dir:     true,
 	}
 	for rel, want := range cases {
 		if got := e.Mirrored(rel); got != want {

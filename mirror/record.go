@@ -16,15 +16,17 @@ package mirror
 import (
 	"fmt"
 	"sync"
+
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 // recordKeeper owns the record of one mirror directory.
 type recordKeeper struct {
-	mu  sync.Mutex // guards the fields below, and is held across every write of the record
-	dir string     // the mirror directory whose metadata area holds the record
-	rec Record     // the record as last read or durably written
-	ok  bool       // the directory had a record, or one was written
-	err error      // why the record could not be read, if it could not (it then starts empty)
+	mu  sync.Mutex  // guards the fields below, and is held across every write of the record
+	dir string      // the mirror directory whose metadata area holds the record
+	rec meta.Record // the record as last read or durably written
+	ok  bool        // the directory had a record, or one was written
+	err error       // why the record could not be read, if it could not (it then starts empty)
 }
 
 // keepRecord reads dir's record and keeps it. A record that cannot be read is kept as an empty one,
@@ -37,27 +39,27 @@ func keepRecord(dir string) *recordKeeper {
 
 // read replaces the kept record with the one on disk (with k.mu held, or before k is shared).
 func (k *recordKeeper) read() {
-	k.rec, k.ok, k.err = ReadRecord(k.dir)
+	k.rec, k.ok, k.err = meta.ReadRecord(k.dir)
 	if k.err != nil {
-		k.rec, k.ok = Record{}, false // a corrupt file may have filled some fields
+		k.rec, k.ok = meta.Record{}, false // a corrupt file may have filled some fields
 	}
 }
 
 // Current returns a copy of the record, whether there was one, and why it could not be read.
-func (k *recordKeeper) Current() (Record, bool, error) {
+func (k *recordKeeper) Current() (meta.Record, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.rec.clone(), k.ok, k.err
+	return k.rec.Clone(), k.ok, k.err
 }
 
 // Update applies change to a copy of the record and writes it durably; only then is it the current
 // record. change runs under the keeper's mutex: it must not call back into the keeper.
-func (k *recordKeeper) Update(change func(*Record)) error {
+func (k *recordKeeper) Update(change func(*meta.Record)) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	next := k.rec.clone()
+	next := k.rec.Clone()
 	change(&next)
-	if err := writeRecord(k.dir, &next); err != nil { // stamps next as it is on disk
+	if err := next.Write(k.dir); err != nil { // stamps next as it is on disk
 		return fmt.Errorf("record of mirror %s: %w", k.dir, err)
 	}
 	k.rec, k.ok, k.err = next, true, nil
@@ -66,25 +68,13 @@ func (k *recordKeeper) Update(change func(*Record)) error {
 
 // Reload reads the record again, from a directory that is now another file system (a replaced disk),
 // and returns what Current would.
-func (k *recordKeeper) Reload() (Record, bool, error) {
+func (k *recordKeeper) Reload() (meta.Record, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.read()
-	return k.rec.clone(), k.ok, k.err
-}
-
-// clone copies r deeply enough that the copy's Sealed map can change on its own.
-func (r Record) clone() Record {
-	if r.Sealed != nil {
-		s := make(map[string]string, len(r.Sealed))
-		for k, v := range r.Sealed {
-			s[k] = v
-		}
-		r.Sealed = s
-	}
-	return r
+	return k.rec.Clone(), k.ok, k.err
 }
 
 // UpdateRecord applies change to the mirror's record and writes it durably (see recordKeeper.Update):
 // while a Mirror is open on a directory, every change of that directory's record goes through it.
-func (m *Mirror) UpdateRecord(change func(*Record)) error { return m.record.Update(change) }
+func (m *Mirror) UpdateRecord(change func(*meta.Record)) error { return m.record.Update(change) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/lock"
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 // TestRecord_ConcurrentWritersLoseNoChange checks the invariant of record.go (one owner of the
@@ -65,7 +66,7 @@ func TestRecord_ConcurrentWritersLoseNoChange(t *testing.T) {
 	}()
 	wg.Wait()
 
-	rec, ok, err := ReadRecord(target)
+	rec, ok, err := meta.ReadRecord(target)
 	if err != nil || !ok {
 		t.Fatalf("record after the writers: %v, %v", ok, err)
 	}
@@ -91,33 +92,33 @@ func TestRecord_ConcurrentWritersLoseNoChange(t *testing.T) {
 func TestRecord_FailedWriteKeepsTheDurableRecord(t *testing.T) {
 	dir := t.TempDir()
 	k := keepRecord(dir)
-	if err := k.Update(func(r *Record) { r.PrimaryPath = "/p" }); err != nil {
+	if err := k.Update(func(r *meta.Record) { r.PrimaryPath = "/p" }); err != nil {
 		t.Fatal(err)
 	}
-	md := filepath.Join(dir, MetaDir)
+	md := filepath.Join(dir, meta.Dir)
 	if err := os.Chmod(md, 0o500); err != nil {
 		t.Fatal(err)
 	}
 	if os.Geteuid() == 0 {
 		// root writes through the mode: break the write by putting a directory where its temporary file goes
 		os.Chmod(md, 0o700)
-		if err := os.Mkdir(filepath.Join(md, recordFile+".tmp"), 0o700); err != nil {
+		if err := os.Mkdir(filepath.Join(md, meta.RecordFile+".tmp"), 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := k.Update(func(r *Record) { r.MountPoint = "/lost" }); err == nil {
+	if err := k.Update(func(r *meta.Record) { r.MountPoint = "/lost" }); err == nil {
 		t.Fatal("an Update whose write fails reported success")
 	}
 	if cur, _, _ := k.Current(); cur.MountPoint != "" || cur.PrimaryPath != "/p" {
 		t.Fatalf("after a failed write the keeper holds %+v; want the record on disk", cur)
 	}
 	os.Chmod(md, 0o700)
-	os.Remove(filepath.Join(md, recordFile+".tmp"))
-	if err := k.Update(func(r *Record) { r.State = StateServing }); err != nil {
+	os.Remove(filepath.Join(md, meta.RecordFile+".tmp"))
+	if err := k.Update(func(r *meta.Record) { r.State = meta.StateServing }); err != nil {
 		t.Fatal(err)
 	}
-	rec, _, err := ReadRecord(dir)
-	if err != nil || rec.PrimaryPath != "/p" || rec.State != StateServing || rec.MountPoint != "" {
+	rec, _, err := meta.ReadRecord(dir)
+	if err != nil || rec.PrimaryPath != "/p" || rec.State != meta.StateServing || rec.MountPoint != "" {
 		t.Fatalf("record on disk = %+v, %v; want the first and the last change only", rec, err)
 	}
 }

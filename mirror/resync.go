@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/host"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,7 +156,7 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 			if err := m.recordServing(); err != nil {
 				return err
 			}
-			if err := ClearDegraded(m.Primary); err != nil {
+			if err := meta.ClearDegraded(m.Primary); err != nil {
 				return fmt.Errorf("the mirror is in sync, but the degraded marker could not be removed: %w", err)
 			}
 			return m.syncDirtyDirs()
@@ -226,7 +227,7 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 	i := sort.SearchStrings(d, rel)
 	if i < len(d) && d[i] == rel {
 		m.degraded.Dirty = append(d[:i], d[i+1:]...)
-		if err := WriteDegraded(m.Primary, *m.degraded); err != nil {
+		if err := meta.WriteDegraded(m.Primary, *m.degraded); err != nil {
 			m.log.Warn("cannot update the degraded marker", "err", err)
 		}
 	}
@@ -235,11 +236,11 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 
 // probeMirror checks that the mirror accepts a durable write again.
 func (m *Mirror) probeMirror() error {
-	p := metaPath(m.Target, "probe")
+	p := meta.Path(m.Target, "probe")
 	if err := os.MkdirAll(path.Dir(p), 0o700); err != nil {
 		return err
 	}
-	if err := WriteFileDurable(p, []byte("ok\n")); err != nil {
+	if err := meta.WriteFileDurable(p, []byte("ok\n")); err != nil {
 		return err
 	}
 	return os.Remove(p)
@@ -269,19 +270,19 @@ func (m *Mirror) reopenTarget() (bool, error) {
 	m.mu.Lock()
 	m.released = false
 	m.mu.Unlock()
-	id, _, _ := ReadIdentity(m.Primary)
+	id, _, _ := meta.ReadIdentity(m.Primary)
 	return err != nil || !ok || rec.PrimaryID != id.ID, nil
 }
 
 // recordServing writes the mirror's record after a resync: it mirrors the primary and is served.
 func (m *Mirror) recordServing() error {
-	id, _, err := ReadIdentity(m.Primary)
+	id, _, err := meta.ReadIdentity(m.Primary)
 	if err != nil {
 		return err
 	}
-	err = m.record.Update(func(rec *Record) {
+	err = m.record.Update(func(rec *meta.Record) {
 		rec.PrimaryID, rec.PrimaryPath, rec.Generation = id.ID, m.Primary, id.Generation
-		rec.State, rec.Clean, rec.PID, rec.BootID = StateServing, false, os.Getpid(), host.BootID()
+		rec.State, rec.Clean, rec.PID, rec.BootID = meta.StateServing, false, os.Getpid(), host.BootID()
 		rec.LastSync = time.Now().UTC()
 		rec.Sealed = m.Sealed()
 	})

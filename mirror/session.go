@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/host"
 	"github.com/mirrorctl/mirrorctl/lock"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,9 +32,9 @@ type StartOptions struct {
 type Session struct {
 	*Mirror
 	Pair     Pair
-	Identity Identity
+	Identity meta.Identity
 	// Previous is the mirror record found at start; Report is what the initial sync did.
-	Previous    Record
+	Previous    meta.Record
 	HadRecord   bool
 	Report      SyncReport
 	FullCompare bool
@@ -56,7 +56,7 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	if err := createMirrorDir(p); err != nil {
 		return nil, err
 	}
-	lock, err := lock.TryLock(p.Mirror, MetaDir, o.Holder)
+	lock, err := lock.TryLock(p.Mirror, o.Holder)
 	if err != nil {
 		return nil, err
 	}
@@ -73,12 +73,12 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 
 // claim checks that the mirror may serve the primary (see Claim) and returns its record, and whether
 // it had one.
-func claim(p Pair, o ClaimOptions) (Record, bool, error) {
+func claim(p Pair, o ClaimOptions) (meta.Record, bool, error) {
 	_, rec, err := Claim(p, o)
 	if err != nil {
-		return Record{}, false, err
+		return meta.Record{}, false, err
 	}
-	_, hadRec, _ := ReadRecord(p.Mirror)
+	_, hadRec, _ := meta.ReadRecord(p.Mirror)
 	return rec, hadRec, nil
 }
 
@@ -95,7 +95,7 @@ func createMirrorDir(p Pair) error {
 	if err := os.Mkdir(p.Mirror, pst.Mode().Perm()); err != nil {
 		return fmt.Errorf("create mirror %s: %w", p.Mirror, err)
 	}
-	return SyncDir(filepath.Dir(p.Mirror))
+	return meta.SyncDir(filepath.Dir(p.Mirror))
 }
 
 // bringUp runs the steps of Start that need the lock: identify the primary, decide how to compare,
@@ -106,12 +106,12 @@ func (s *Session) bringUp(ctx context.Context, o StartOptions) error {
 		return err
 	}
 	contentOf := s.decideComparison(o, degraded)
-	syncing := Record{PrimaryID: s.Identity.ID, PrimaryPath: s.Pair.Primary, Generation: s.Identity.Generation,
-		State: StateSyncing, Sealed: s.Previous.Sealed, LastSync: s.Previous.LastSync}
+	syncing := meta.Record{PrimaryID: s.Identity.ID, PrimaryPath: s.Pair.Primary, Generation: s.Identity.Generation,
+		State: meta.StateSyncing, Sealed: s.Previous.Sealed, LastSync: s.Previous.LastSync}
 	if s.Mirror, err = Open(s.Pair.Primary, s.Pair.Mirror, o.Policy, o.Mirror); err != nil {
 		return err
 	}
-	if err := s.Mirror.record.Update(func(r *Record) { *r = syncing }); err != nil {
+	if err := s.Mirror.record.Update(func(r *meta.Record) { *r = syncing }); err != nil {
 		return err
 	}
 	if err := s.sync(ctx, o, contentOf); err != nil {
@@ -123,15 +123,15 @@ func (s *Session) bringUp(ctx context.Context, o StartOptions) error {
 // identify makes sure the primary has an identity, forgets the mirror's on a rebuild, and reports
 // whether the primary's side holds a degraded marker.
 func (s *Session) identify(o ClaimOptions) (degraded bool, err error) {
-	if s.Identity, err = EnsureIdentity(s.Pair.Primary); err != nil {
+	if s.Identity, err = meta.EnsureIdentity(s.Pair.Primary); err != nil {
 		return false, err
 	}
 	if o.Rebuild {
-		if err := os.Remove(metaPath(s.Pair.Mirror, identityFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := meta.RemoveIdentity(s.Pair.Mirror); err != nil {
 			return false, err
 		}
 	}
-	_, degraded, err = ReadDegraded(s.Pair.Primary)
+	_, degraded, err = meta.ReadDegraded(s.Pair.Primary)
 	return degraded, err
 }
 
@@ -139,12 +139,12 @@ func (s *Session) identify(o ClaimOptions) (degraded bool, err error) {
 // returns the files to compare by content when the rest is compared by metadata.
 func (s *Session) decideComparison(o StartOptions, degraded bool) map[string]bool {
 	rec, hadRec := s.Previous, s.HadRecord
-	s.FullCompare = o.Full || !hadRec || !rec.Clean || rec.State != StateInSync || degraded ||
+	s.FullCompare = o.Full || !hadRec || !rec.Clean || rec.State != meta.StateInSync || degraded ||
 		rec.PrimaryID != s.Identity.ID
 	// After a mount that stopped uncleanly, its intent record names the only files whose content can
 	// differ; everything else is compared by metadata.
 	intents, ok := ReadIntent(s.Pair.Mirror)
-	if !ok || !s.FullCompare || o.Full || !hadRec || rec.Clean || rec.State != StateServing || degraded ||
+	if !ok || !s.FullCompare || o.Full || !hadRec || rec.Clean || rec.State != meta.StateServing || degraded ||
 		rec.PrimaryID != s.Identity.ID || rec.BootID == "" || rec.BootID != host.BootID() {
 		return nil
 	}
@@ -171,21 +171,21 @@ func (s *Session) sync(ctx context.Context, o StartOptions, contentOf map[string
 
 // finish removes the degraded marker the sync repaired and records the mirror as in sync, or as
 // served when a mount follows.
-func (s *Session) finish(o StartOptions, degraded bool, next Record) error {
+func (s *Session) finish(o StartOptions, degraded bool, next meta.Record) error {
 	if degraded {
-		if err := ClearDegraded(s.Pair.Primary); err != nil {
+		if err := meta.ClearDegraded(s.Pair.Primary); err != nil {
 			return err
 		}
 	}
 	next.LastSync = time.Now().UTC()
-	next.State, next.Clean = StateInSync, true
+	next.State, next.Clean = meta.StateInSync, true
 	if o.Serve {
-		next.State, next.Clean = StateServing, false
+		next.State, next.Clean = meta.StateServing, false
 		next.PID = os.Getpid()
 		next.MountPoint = o.Holder.MountPoint
 		next.BootID = host.BootID()
 	}
-	return s.Mirror.record.Update(func(r *Record) { *r = next })
+	return s.Mirror.record.Update(func(r *meta.Record) { *r = next })
 }
 
 // Stop flushes both sides to disk, records whether the mirror is in sync (or degraded) and that it
@@ -199,13 +199,13 @@ func (s *Session) Stop() error {
 	}
 	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
 	d := s.Mirror.Degraded()
-	err := s.Mirror.record.Update(func(rec *Record) {
+	err := s.Mirror.record.Update(func(rec *meta.Record) {
 		rec.Clean = true
 		rec.PID = 0
 		rec.MountPoint = ""
-		rec.State = StateInSync
+		rec.State = meta.StateInSync
 		if d != nil {
-			rec.State = StateDegraded
+			rec.State = meta.StateDegraded
 			rec.DegradedNote = d.Reason
 		}
 	})
@@ -239,8 +239,8 @@ func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
 		return a, err
 	}
 	if a.Fresh || relock {
-		h, _ := lock.ReadHolder(s.Pair.Mirror, MetaDir)
-		if l, lerr := lock.TryLock(s.Pair.Mirror, MetaDir, s.holder); lerr == nil {
+		h, _ := lock.ReadHolder(s.Pair.Mirror)
+		if l, lerr := lock.TryLock(s.Pair.Mirror, s.holder); lerr == nil {
 			s.lock.Unlock()
 			s.lock = l
 		} else {

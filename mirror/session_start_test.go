@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mirrorctl/mirrorctl/lock"
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 // Start takes the lock, brings the mirror up to date and records it; Stop records a clean stop, so the
@@ -31,8 +32,8 @@ func TestSession_StartStopStart(t *testing.T) {
 	if !s.FullCompare || s.HadRecord || s.Report.Copied == 0 {
 		t.Errorf("first Start: full=%v hadRecord=%v report=%+v; want a full copy of a new mirror", s.FullCompare, s.HadRecord, s.Report)
 	}
-	rec, ok, err := ReadRecord(target)
-	if err != nil || !ok || rec.State != StateServing || rec.Clean || rec.PID != os.Getpid() || rec.MountPoint != "/srv/env" || rec.PrimaryID != s.Identity.ID {
+	rec, ok, err := meta.ReadRecord(target)
+	if err != nil || !ok || rec.State != meta.StateServing || rec.Clean || rec.PID != os.Getpid() || rec.MountPoint != "/srv/env" || rec.PrimaryID != s.Identity.ID {
 		t.Errorf("record while serving: %+v, %v, %v", rec, ok, err)
 	}
 	if pair, err = CheckPair(primary, target); err != nil { // the mirror exists now
@@ -45,8 +46,8 @@ func TestSession_StartStopStart(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	rec, _, _ = ReadRecord(target)
-	if rec.State != StateInSync || !rec.Clean || rec.PID != 0 || rec.MountPoint != "" {
+	rec, _, _ = meta.ReadRecord(target)
+	if rec.State != meta.StateInSync || !rec.Clean || rec.PID != 0 || rec.MountPoint != "" {
 		t.Errorf("record after Stop: %+v", rec)
 	}
 

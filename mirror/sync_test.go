@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +36,7 @@ func TestMirror_SyncCopiesEverythingThenNothing(t *testing.T) {
 	if st := lstat(t, p.Q("a/b")); st.Mtim.Sec != 1_000_000 {
 		t.Errorf("a/b: mirror mtime %v; want the primary's (a directory's times are set after its entries)", st.Mtim)
 	}
-	requireGone(t, p.Q("skip.excl"), p.Q("__db.001"), p.Q("scratch/x"), p.Q(MetaDir+"/identity.json"))
+	requireGone(t, p.Q("skip.excl"), p.Q("__db.001"), p.Q("scratch/x"), p.Q(meta.Dir+"/identity.json"))
 
 	for _, full := range []bool{false, true} {
 		r = mustSync(t, p.m, SyncOptions{Full: full})
@@ -125,7 +126,7 @@ func TestMirror_SyncRemovesExtrasButKeepsKeptAndExcluded(t *testing.T) {
 	p := newPair(t, Options{})
 	writeFile(t, p.P("real"), []byte("r"))
 	writeFile(t, p.P("scratch/other"), []byte("excluded on the primary too"))
-	for _, rel := range []string{"extra", "extradir/sub/f", "keep.log", "kept/dir/f", "x.excl", "__db.002", "scratch/tmp", MetaDir + "/mirror.json"} {
+	for _, rel := range []string{"extra", "extradir/sub/f", "keep.log", "kept/dir/f", "x.excl", "__db.002", "scratch/tmp", meta.Dir + "/mirror.json"} {
 		writeFile(t, p.Q(rel), []byte(rel))
 	}
 	if err := os.Symlink("x", p.Q("extralink")); err != nil {
@@ -137,7 +138,7 @@ func TestMirror_SyncRemovesExtrasButKeepsKeptAndExcluded(t *testing.T) {
 		t.Errorf("sync removed %d entries; want 3 (extra, extradir, extralink)", r.Removed)
 	}
 	requireGone(t, p.Q("extra"), p.Q("extradir"), p.Q("extralink"))
-	for _, rel := range []string{"keep.log", "kept/dir/f", "x.excl", "__db.002", "scratch/tmp", MetaDir + "/mirror.json"} {
+	for _, rel := range []string{"keep.log", "kept/dir/f", "x.excl", "__db.002", "scratch/tmp", meta.Dir + "/mirror.json"} {
 		requireContent(t, rel, p.Q(rel))
 	}
 	diffs, err := p.m.Verify(context.Background(), VerifyOptions{Keep: keep})

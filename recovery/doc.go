@@ -14,12 +14,12 @@
 // What it needs of the other packages, and nothing more:
 //   - engine, through the engine.Engine interface: log files, the log tail, region files, recovery,
 //     verification;
-//   - the metadata of the mirror and of the old primary (today in package mirror): the record
-//     (ReadRecord, WriteRecord, Record and its states), the identity (ReadIdentity, WriteIdentity,
-//     NewGeneration), the degraded mark (ReadDegraded) and the metadata area's name (MetaDir);
+//   - meta: the metadata of the mirror and of the old primary: the record, the identity, the degraded
+//     mark, and SyncDir, to make a salvaged log file's directory entry durable;
 //   - lock: the mirror's lock, taken for the whole promotion;
-//   - host: whether the mount process is alive and its mount point still mounted;
-//   - SyncDir (package mirror), to make a salvaged log file's directory entry durable.
+//   - host: whether the mount process is alive and its mount point still mounted.
+//
+// It does not import package mirror at all.
 //
 // It never goes through a Mirror or a mount: promote holds the mirror's lock, so no mount serves the
 // mirror, and salvaged log data is written to the mirror directory directly and fsynced.

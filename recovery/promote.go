@@ -12,7 +12,7 @@ import (
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/host"
 	"github.com/mirrorctl/mirrorctl/lock"
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,8 +89,8 @@ type promotion struct {
 	o    Options
 	r    Report
 	step func(format string, args ...any)
-	rec  mirror.Record // the mirror's record, read again once the mirror is taken
-	dir  string        // where recovery works: the mirror, or a dry run's view of it
+	rec  meta.Record // the mirror's record, read again once the mirror is taken
+	dir  string      // where recovery works: the mirror, or a dry run's view of it
 }
 
 func (p *promotion) run(ctx context.Context) error {
@@ -155,8 +155,8 @@ func (p *promotion) take() (func(), error) {
 // serving: that mount is detached (once), and the lock taken again if it was held.
 func (p *promotion) lock() (*lock.Lock, error) {
 	holder := lock.Holder{PID: os.Getpid(), Command: "promote"}
-	l, lockErr := lock.TryLock(p.o.Mirror, mirror.MetaDir, holder)
-	if lockErr != nil || p.rec.State == mirror.StateServing {
+	l, lockErr := lock.TryLock(p.o.Mirror, holder)
+	if lockErr != nil || p.rec.State == meta.StateServing {
 		if stale, err := staleMount(p.o.Mirror, p.rec); err == nil && stale != "" {
 			p.r.StaleMount = stale
 			p.step("removed the stale mount left at %s by a killed mount process", stale)
@@ -168,7 +168,7 @@ func (p *promotion) lock() (*lock.Lock, error) {
 	if p.r.StaleMount == "" {
 		return nil, lockErr
 	}
-	return lock.TryLock(p.o.Mirror, mirror.MetaDir, holder)
+	return lock.TryLock(p.o.Mirror, holder)
 }
 
 // salvageTail copies the log tail that the old primary has and the mirror lacks, if the primary is
@@ -255,23 +255,23 @@ func logsToReplay(eng engine.Engine, dir string) string {
 }
 
 // check refuses what must not be promoted, before anything changes.
-func check(o Options, r *Report) (mirror.Record, error) {
+func check(o Options, r *Report) (meta.Record, error) {
 	st, err := os.Stat(o.Mirror)
 	if err != nil {
-		return mirror.Record{}, refuse("mirror %s does not exist: give the failover directory with --mirror", o.Mirror)
+		return meta.Record{}, refuse("mirror %s does not exist: give the failover directory with --mirror", o.Mirror)
 	}
 	if !st.IsDir() {
-		return mirror.Record{}, refuse("mirror %s is not a directory: give the failover directory with --mirror", o.Mirror)
+		return meta.Record{}, refuse("mirror %s is not a directory: give the failover directory with --mirror", o.Mirror)
 	}
-	rec, ok, err := mirror.ReadRecord(o.Mirror)
+	rec, ok, err := meta.ReadRecord(o.Mirror)
 	if err != nil {
 		return rec, err
 	}
 	if !ok {
-		if _, isEnv, _ := mirror.ReadIdentity(o.Mirror); isEnv {
+		if _, isEnv, _ := meta.ReadIdentity(o.Mirror); isEnv {
 			return rec, refuse("%s is already a production environment, not a mirror: open it directly", o.Mirror)
 		}
-		return rec, refuse("%s is not a mirrorctl mirror (no %s/mirror.json): for a plain copy of an environment run the engine's catastrophic recovery yourself", o.Mirror, mirror.MetaDir)
+		return rec, refuse("%s is not a mirrorctl mirror (no %s/mirror.json): for a plain copy of an environment run the engine's catastrophic recovery yourself", o.Mirror, meta.Dir)
 	}
 	logs, err := o.Engine.Logs(o.Mirror)
 	if err != nil {
@@ -281,25 +281,25 @@ func check(o Options, r *Report) (mirror.Record, error) {
 		return rec, refuse("%s holds no %s log files: it is not a database environment, nothing to recover", o.Mirror, o.Engine.Name())
 	}
 	switch rec.State {
-	case mirror.StatePromoted:
+	case meta.StatePromoted:
 		return rec, refuse("%s was already promoted at %s: open it directly, or mount it as the new primary", o.Mirror, rec.PromotedAt.Format(time.RFC3339))
-	case mirror.StateNew, mirror.StateSyncing:
+	case meta.StateNew, meta.StateSyncing:
 		if !o.Force {
 			return rec, refuse("mirror %s was never completely in sync (state %s): it may miss data; finish a sync first, or pass --force to promote it anyway", o.Mirror, rec.State)
 		}
 		r.MayBeMissing = append(r.MayBeMissing, fmt.Sprintf("the mirror was never completely in sync (state %s): any file may be incomplete", rec.State))
-	case mirror.StateInSync:
+	case meta.StateInSync:
 		if rec.NeedsRecovery && !o.Catastrophic {
 			return rec, refuse("mirror %s was copied from a running environment by mirrorctl sync: only catastrophic recovery makes it consistent; run promote --catastrophic (or sync --recover first)", o.Mirror)
 		}
-	case mirror.StateDegraded:
+	case meta.StateDegraded:
 		if !o.Force {
 			return rec, refuse("mirror %s is DEGRADED since the mirror disk failed (%s): it misses changes; resync it, or pass --force to promote it anyway", o.Mirror, rec.DegradedNote)
 		}
 		r.MayBeMissing = append(r.MayBeMissing, "the mirror was degraded: changes since "+rec.DegradedNote+" may be missing")
 	}
 	if o.Primary != "" {
-		if d, ok, _ := mirror.ReadDegraded(o.Primary); ok {
+		if d, ok, _ := meta.ReadDegraded(o.Primary); ok {
 			if !o.Force {
 				return rec, refuse("mirror %s is DEGRADED since %s (%s): it misses changes to %d paths; resync it, or pass --force to promote it anyway", o.Mirror, d.Since.Format(time.RFC3339), d.Reason, len(d.Dirty))
 			}
@@ -310,8 +310,8 @@ func check(o Options, r *Report) (mirror.Record, error) {
 }
 
 // sameEnvironment reports whether primary is the environment the mirror mirrored.
-func sameEnvironment(primary string, rec mirror.Record) (bool, string) {
-	id, ok, err := mirror.ReadIdentity(primary)
+func sameEnvironment(primary string, rec meta.Record) (bool, string) {
+	id, ok, err := meta.ReadIdentity(primary)
 	switch {
 	case err != nil:
 		return false, fmt.Sprintf("primary %s unreadable (%v): nothing salvaged", primary, err)
@@ -325,21 +325,21 @@ func sameEnvironment(primary string, rec mirror.Record) (bool, string) {
 
 // markPromoted records the promotion durably: first the mirror's record (so that it can never again
 // be taken for a mirror), then its new identity, then, if it can, the old primary's demotion.
-func markPromoted(o Options, rec mirror.Record, r *Report) error {
+func markPromoted(o Options, rec meta.Record, r *Report) error {
 	now := time.Now().UTC()
-	rec.State, rec.PromotedAt, rec.Clean = mirror.StatePromoted, now, true
-	if err := mirror.WriteRecord(o.Mirror, rec); err != nil {
+	rec.State, rec.PromotedAt, rec.Clean = meta.StatePromoted, now, true
+	if err := meta.WriteRecord(o.Mirror, rec); err != nil {
 		return fmt.Errorf("record the promotion: %w", err)
 	}
-	id := mirror.NewGeneration(mirror.Identity{ID: rec.PrimaryID, Generation: rec.Generation}, rec.PrimaryID)
-	if err := mirror.WriteIdentity(o.Mirror, id); err != nil {
+	id := meta.NewGeneration(meta.Identity{ID: rec.PrimaryID, Generation: rec.Generation}, rec.PrimaryID)
+	if err := meta.WriteIdentity(o.Mirror, id); err != nil {
 		return fmt.Errorf("record the new generation: %w", err)
 	}
 	r.Generation, r.ID = id.Generation, id.ID
 	if o.Primary != "" {
-		if old, ok, err := mirror.ReadIdentity(o.Primary); err == nil && ok && old.ID == rec.PrimaryID {
+		if old, ok, err := meta.ReadIdentity(o.Primary); err == nil && ok && old.ID == rec.PrimaryID {
 			old.SupersededBy = fmt.Sprintf("%d (id %.8s, at %s)", id.Generation, id.ID, o.Mirror)
-			_ = mirror.WriteIdentity(o.Primary, old) // best effort: the old disk may be dead
+			_ = meta.WriteIdentity(o.Primary, old) // best effort: the old disk may be dead
 		}
 	}
 	return nil
@@ -347,8 +347,8 @@ func markPromoted(o Options, rec mirror.Record, r *Report) error {
 
 // staleMount finds the mount point of a killed mount process that still holds the mirror's name, and
 // detaches it. It returns "" when the lock holder is alive (a real mount serves the mirror).
-func staleMount(dir string, rec mirror.Record) (string, error) {
-	h, _ := lock.ReadHolder(dir, mirror.MetaDir)
+func staleMount(dir string, rec meta.Record) (string, error) {
+	h, _ := lock.ReadHolder(dir)
 	pid := rec.PID
 	if pid == 0 {
 		pid = h.PID

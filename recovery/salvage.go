@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/mirrorctl/mirrorctl/engine"
-	"github.com/mirrorctl/mirrorctl/mirror"
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 // Salvaged is log data taken from the old primary.
@@ -169,5 +169,5 @@ func copyWhole(src, dst string) (int64, error) {
 	if st, err := s.Stat(); err == nil {
 		_ = os.Chmod(dst, st.Mode().Perm())
 	}
-	return n, mirror.SyncDir(filepath.Dir(dst))
+	return n, meta.SyncDir(filepath.Dir(dst))
 }

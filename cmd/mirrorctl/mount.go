@@ -15,6 +15,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/mirrorctl/mirrorctl/fusefs"
 	"github.com/mirrorctl/mirrorctl/lock"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/mirrorctl/mirrorctl/progress"
 	"github.com/urfave/cli/v2"
@@ -322,7 +323,7 @@ func reportStart(out io.Writer, s *mirror.Session) {
 	}
 	fmt.Fprintf(out, "mirror compared %s: %d entries, %s examined, %d copied (%s), %d removed in %s\n",
 		how, r.Examined, humanize.IBytes(uint64(r.BytesExamined)), r.Copied, humanize.IBytes(uint64(r.BytesCopied)), r.Removed, r.Duration.Round(time.Millisecond))
-	if s.HadRecord && s.Previous.Clean && s.Previous.State == mirror.StateInSync && r.Copied+r.Removed > 0 {
+	if s.HadRecord && s.Previous.Clean && s.Previous.State == meta.StateInSync && r.Copied+r.Removed > 0 {
 		fmt.Fprintf(out, "warning: %d entries changed on the primary outside mirrorctl since the last stop; the mirror was repaired. Point applications at the mount point, never at the primary directly.\n", r.Copied+r.Removed)
 	}
 	if s.HadRecord && !s.Previous.Clean {

@@ -13,13 +13,14 @@ import (
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/host"
 	"github.com/mirrorctl/mirrorctl/lock"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
 
 // statusReport is what `status` shows, and what the mount process answers on its control socket.
 type statusReport struct {
-	State      mirror.State          `json:"state"`
+	State      meta.State            `json:"state"`
 	Live       bool                  `json:"live"` // figures come from a running mount process
 	MountPoint string                `json:"mount_point,omitempty"`
 	PID        int                   `json:"pid,omitempty"`
@@ -29,7 +30,7 @@ type statusReport struct {
 	LastSync   time.Time             `json:"last_sync,omitempty"`
 	Clean      bool                  `json:"clean_stop"`
 	Stats      *mirror.Stats         `json:"stats,omitempty"`
-	Degraded   *mirror.Degraded      `json:"degraded,omitempty"`
+	Degraded   *meta.Degraded        `json:"degraded,omitempty"`
 	Resync     *mirror.ResyncAttempt `json:"last_resync,omitempty"`
 	Note       string                `json:"note,omitempty"`
 	// ResyncEvery is how often a degraded mirror is resynced automatically (0: only on request).
@@ -50,10 +51,10 @@ func (r *statusReport) addTail(ctx context.Context, eng engine.Engine) {
 
 func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration) any {
 	st := s.Stats()
-	r := statusReport{State: mirror.StateServing, Live: true, MountPoint: mp, PID: os.Getpid(),
+	r := statusReport{State: meta.StateServing, Live: true, MountPoint: mp, PID: os.Getpid(),
 		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st}
 	if d := s.Degraded(); d != nil {
-		r.State, r.Degraded = mirror.StateDegraded, d
+		r.State, r.Degraded = meta.StateDegraded, d
 		if s.Mirror.Released() {
 			r.Note = "the mount let go of the mirror's disk: unmount it, repair or replace it, mount it at the same place, then run mirrorctl resync " + mp
 		}
@@ -62,7 +63,7 @@ func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration) any {
 		r.Resync = &a
 	}
 	r.ResyncEvery = resyncEvery
-	if rec, ok, err := mirror.ReadRecord(s.Pair.Mirror); err == nil && ok {
+	if rec, ok, err := meta.ReadRecord(s.Pair.Mirror); err == nil && ok {
 		r.LastSync = rec.LastSync
 	}
 	return r
@@ -79,16 +80,16 @@ func offlineStatus(primary, target string) (statusReport, error) {
 		}
 	}
 	r := statusReport{Primary: primary, Mirror: target}
-	rec, ok, err := mirror.ReadRecord(target)
+	rec, ok, err := meta.ReadRecord(target)
 	if err != nil {
 		return r, err
 	}
 	if !ok {
-		if _, isEnv, _ := mirror.ReadIdentity(target); isEnv {
-			r.State = mirror.StatePromoted
+		if _, isEnv, _ := meta.ReadIdentity(target); isEnv {
+			r.State = meta.StatePromoted
 			return r, nil
 		}
-		r.State = mirror.StateNew
+		r.State = meta.StateNew
 		r.Note = "never synced: run mirrorctl mount or mirrorctl sync"
 		return r, nil
 	}
@@ -96,13 +97,13 @@ func offlineStatus(primary, target string) (statusReport, error) {
 	if r.Primary == "" {
 		r.Primary = rec.PrimaryPath
 	}
-	if rec.State == mirror.StateServing {
-		if h, _ := lock.ReadHolder(target, mirror.MetaDir); !host.ProcessAlive(h.PID) || !rec.Clean {
+	if rec.State == meta.StateServing {
+		if h, _ := lock.ReadHolder(target); !host.ProcessAlive(h.PID) || !rec.Clean {
 			r.Note = "the mount that served this mirror is gone without a clean stop: the next mount or sync compares by content and repairs it"
 		}
 	}
-	if d, ok, err := mirror.ReadDegraded(r.Primary); err == nil && ok {
-		r.State, r.Degraded = mirror.StateDegraded, &d
+	if d, ok, err := meta.ReadDegraded(r.Primary); err == nil && ok {
+		r.State, r.Degraded = meta.StateDegraded, &d
 	}
 	return r, nil
 }
@@ -165,7 +166,7 @@ func runStatus(c *cli.Context) error {
 		printStatus(c.App.Writer, r)
 	}
 	// The same exit status with or without --json: scripts test it.
-	if r.State == mirror.StateDegraded {
+	if r.State == meta.StateDegraded {
 		fix := "run mirrorctl sync (or mount) once its disk works"
 		if r.Live {
 			fix = "run mirrorctl resync " + r.MountPoint + " once its disk works (a new disk mounted at the same place is fine)"
@@ -177,7 +178,7 @@ func runStatus(c *cli.Context) error {
 
 func printStatus(w io.Writer, r statusReport) {
 	state := string(r.State)
-	if r.State == mirror.StateDegraded {
+	if r.State == meta.StateDegraded {
 		state = "DEGRADED"
 	}
 	fmt.Fprintf(w, "state:       %s\n", state)

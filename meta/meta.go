@@ -1,4 +1,4 @@
-package mirror
+package meta
 
 import (
 	"crypto/rand"
@@ -66,16 +66,22 @@ type Degraded struct {
 	Dirty []string `json:"dirty"`
 }
 
+// The files of the metadata area.
 const (
-	identityFile = "identity.json"
-	recordFile   = "mirror.json"
-	degradedFile = "degraded.json"
+	IdentityFile = "identity.json"
+	RecordFile   = "mirror.json"
+	DegradedFile = "degraded.json"
 )
 
 // ErrCorruptMeta is returned when a metadata file cannot be parsed.
 var ErrCorruptMeta = errors.New("corrupt metadata")
 
-func metaPath(dir, name string) string { return filepath.Join(dir, MetaDir, name) }
+// Dir is the name of the metadata area at the top of both trees. It is never mirrored, compared or
+// shown through the mount.
+const Dir = ".mirrorctl"
+
+// Path is the path of the metadata file name in tree dir.
+func Path(dir, name string) string { return filepath.Join(dir, Dir, name) }
 
 func readJSON(p string, v any) (bool, error) {
 	b, err := os.ReadFile(p)
@@ -96,7 +102,7 @@ func writeJSON(dir, name string, v any) error {
 	if err != nil {
 		return err
 	}
-	md := filepath.Join(dir, MetaDir)
+	md := filepath.Join(dir, Dir)
 	if err := os.MkdirAll(md, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", md, err)
 	}
@@ -152,12 +158,12 @@ func newID() string {
 // ReadIdentity returns the identity of the environment in dir, and false if it has none yet.
 func ReadIdentity(dir string) (Identity, bool, error) {
 	var id Identity
-	ok, err := readJSON(metaPath(dir, identityFile), &id)
+	ok, err := readJSON(Path(dir, IdentityFile), &id)
 	return id, ok, err
 }
 
 // WriteIdentity durably records dir's identity.
-func WriteIdentity(dir string, id Identity) error { return writeJSON(dir, identityFile, id) }
+func WriteIdentity(dir string, id Identity) error { return writeJSON(dir, IdentityFile, id) }
 
 // EnsureIdentity returns dir's identity, creating generation 1 if it has none.
 func EnsureIdentity(dir string) (Identity, error) {
@@ -177,36 +183,56 @@ func NewGeneration(old Identity, from string) Identity {
 // ReadRecord returns the mirror record of dir, and false if dir was never a mirror.
 func ReadRecord(dir string) (Record, bool, error) {
 	var r Record
-	ok, err := readJSON(metaPath(dir, recordFile), &r)
+	ok, err := readJSON(Path(dir, RecordFile), &r)
 	return r, ok, err
 }
 
 // WriteRecord durably records dir's mirror record. While a Mirror is open on dir, the mirror package
-// changes the record only through the Mirror's recordKeeper (record.go).
-func WriteRecord(dir string, r Record) error { return writeRecord(dir, &r) }
+// changes the record only through the Mirror's record keeper, and nobody else writes it.
+func WriteRecord(dir string, r Record) error { return r.Write(dir) }
 
-// writeRecord stamps r with the format version and the time, then writes it durably.
-func writeRecord(dir string, r *Record) error {
+// Write stamps r with the format version and the time, then writes it durably as dir's record.
+func (r *Record) Write(dir string) error {
 	r.Version = 1
 	r.Updated = time.Now().UTC()
-	return writeJSON(dir, recordFile, *r)
+	return writeJSON(dir, RecordFile, *r)
+}
+
+// Clone copies r deeply enough that the copy's Sealed map can change on its own.
+func (r Record) Clone() Record {
+	if r.Sealed != nil {
+		s := make(map[string]string, len(r.Sealed))
+		for k, v := range r.Sealed {
+			s[k] = v
+		}
+		r.Sealed = s
+	}
+	return r
 }
 
 // ReadDegraded returns the degraded marker kept on the primary side, if any.
 func ReadDegraded(primary string) (Degraded, bool, error) {
 	var d Degraded
-	ok, err := readJSON(metaPath(primary, degradedFile), &d)
+	ok, err := readJSON(Path(primary, DegradedFile), &d)
 	return d, ok, err
 }
 
 // WriteDegraded durably records the degraded marker on the primary side.
-func WriteDegraded(primary string, d Degraded) error { return writeJSON(primary, degradedFile, d) }
+func WriteDegraded(primary string, d Degraded) error { return writeJSON(primary, DegradedFile, d) }
 
 // ClearDegraded removes the degraded marker once the mirror is whole again.
 func ClearDegraded(primary string) error {
-	err := os.Remove(metaPath(primary, degradedFile))
+	err := os.Remove(Path(primary, DegradedFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return SyncDir(filepath.Join(primary, MetaDir))
+	return SyncDir(filepath.Join(primary, Dir))
+}
+
+// RemoveIdentity forgets dir's identity (a mirror rebuilt from scratch takes the primary's anew).
+func RemoveIdentity(dir string) error {
+	if err := os.Remove(Path(dir, IdentityFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", Path(dir, IdentityFile), err)
+	}
+	return nil
 }

@@ -6,66 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/mirrorctl/mirrorctl/meta"
 )
-
-// goodRecord is what WriteRecord leaves on disk for a mirror in sync.
-func goodRecord(t *testing.T) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	rec := Record{PrimaryID: "0123456789abcdef0123456789abcdef", PrimaryPath: "/disk1/env", Generation: 3,
-		State: StateInSync, Clean: true, Sealed: map[string]string{"log.0000000001": "ab"}}
-	if err := WriteRecord(dir, rec); err != nil {
-		t.Fatal(err)
-	}
-	return readFile(t, metaPath(dir, recordFile))
-}
-
-func TestReadRecord_CorruptNamesTheFileAndTheFix(t *testing.T) {
-	good := goodRecord(t)
-	cases := map[string][]byte{
-		"truncated":       good[:len(good)/2],
-		"cut at the end":  good[:len(good)-3],
-		"empty":           {},
-		"wrong type":      []byte(`{"generation":"three"}`),
-		"bad time":        []byte(`{"updated":"yesterday"}`),
-		"not an object":   []byte(`[1,2,3]`),
-		"trailing data":   append(append([]byte{}, good...), []byte("}{")...),
-		"binary garbage":  {0x00, 0xff, 0xfe, 0x7b},
-		"negative number": []byte(`{"generation":-1}`),
-		"an open brace":   []byte("{"),
-		"cut in a value":  []byte(`{"version":1,"state":`),
-		"control bytes":   {0x00, 0x01},
-	}
-	for name, b := range cases {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			writeFile(t, metaPath(dir, recordFile), b)
-			_, ok, err := ReadRecord(dir)
-			if ok || !errors.Is(err, ErrCorruptMeta) {
-				t.Fatalf("ReadRecord = %v, %v; want ErrCorruptMeta", ok, err)
-			}
-			msg := err.Error()
-			if !strings.Contains(msg, metaPath(dir, recordFile)) || !strings.Contains(msg, "move it aside") || !strings.Contains(msg, "full sync") {
-				t.Errorf("message %q must name the file and say what to do", msg)
-			}
-		})
-	}
-	dir := t.TempDir()
-	writeFile(t, metaPath(dir, recordFile), good)
-	if rec, ok, err := ReadRecord(dir); err != nil || !ok || rec.Generation != 3 || rec.Sealed["log.0000000001"] != "ab" {
-		t.Errorf("the intact record reads as %+v, %v, %v", rec, ok, err)
-	}
-	if _, ok, err := ReadRecord(t.TempDir()); ok || err != nil {
-		t.Errorf("ReadRecord of a directory that never was a mirror = %v, %v; want false, nil", ok, err)
-	}
-}
 
 // A corrupt degraded marker must stop Open: serving on would lose the list of paths to resync.
 func TestOpen_CorruptDegradedMarkerRefused(t *testing.T) {
 	base := t.TempDir()
 	primary, target := filepath.Join(base, "p"), filepath.Join(base, "m")
-	writeFile(t, metaPath(primary, degradedFile), []byte(`{"since":"2026-01-01T00:00:00Z","dirty":["a"`))
+	writeFile(t, meta.Path(primary, meta.DegradedFile), []byte(`{"since":"2026-01-01T00:00:00Z","dirty":["a"`))
 	if err := os.Mkdir(target, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -74,84 +23,15 @@ func TestOpen_CorruptDegradedMarkerRefused(t *testing.T) {
 		m.Close()
 		t.Fatal("Open succeeded with a corrupt degraded.json")
 	}
-	if !errors.Is(err, ErrCorruptMeta) || !strings.Contains(err.Error(), degradedFile) {
-		t.Errorf("Open = %v; want ErrCorruptMeta naming %s", err, degradedFile)
-	}
-}
-
-func FuzzReadRecord(f *testing.F) {
-	f.Add([]byte(`{"version":1,"primary_id":"x","state":"in-sync","clean":true}`))
-	f.Add([]byte(`{"sealed":{"log.0000000001":"ab"}}`))
-	f.Add([]byte("{"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
-		writeFile(t, metaPath(dir, recordFile), b)
-		if _, ok, err := ReadRecord(dir); err != nil && !errors.Is(err, ErrCorruptMeta) || err == nil && !ok {
-			t.Fatalf("ReadRecord(%q): ok=%v err=%v", b, ok, err)
-		}
-	})
-}
-
-func TestIdentity_RoundTripAndGeneration(t *testing.T) {
-	fresh := t.TempDir()
-	first, err := EnsureIdentity(fresh)
-	if err != nil || first.Generation != 1 || len(first.ID) != 32 {
-		t.Fatalf("the identity EnsureIdentity makes in a fresh directory: %+v, %v", first, err)
-	}
-	if again, err := EnsureIdentity(fresh); err != nil || again.ID != first.ID {
-		t.Fatalf("a second EnsureIdentity replaced the identity: %+v, %v", again, err)
-	}
-	next := NewGeneration(first, first.ID)
-	if next.Generation != 2 || next.ID == first.ID || next.PromotedFrom != first.ID {
-		t.Fatalf("NewGeneration(%+v) = %+v; want generation 2, a new id, promoted from the old one", first, next)
-	}
-
-	dir := t.TempDir()
-	if _, ok, err := ReadIdentity(dir); ok || err != nil {
-		t.Fatalf("ReadIdentity of a fresh directory = %v, %v", ok, err)
-	}
-	want := Identity{ID: newID(), Generation: 7, Created: time.Date(2026, 2, 3, 4, 5, 6, 789, time.UTC),
-		PromotedFrom: newID(), SupersededBy: "8"}
-	if err := WriteIdentity(dir, want); err != nil {
-		t.Fatal(err)
-	}
-	got, ok, err := ReadIdentity(dir)
-	if err != nil || !ok || got.ID != want.ID || got.Generation != want.Generation || !got.Created.Equal(want.Created) ||
-		got.PromotedFrom != want.PromotedFrom || got.SupersededBy != want.SupersededBy {
-		t.Fatalf("ReadIdentity = %+v, %v, %v; want %+v", got, ok, err, want)
-	}
-	if e, err := EnsureIdentity(dir); err != nil || e.ID != want.ID {
-		t.Errorf("EnsureIdentity replaced an existing identity: %+v, %v", e, err)
-	}
-	if _, err := os.Stat(metaPath(dir, identityFile) + ".tmp"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the temporary file of the durable write is left behind: %v", err)
-	}
-}
-
-func TestDegraded_RoundTripAndClear(t *testing.T) {
-	dir := t.TempDir()
-	want := Degraded{Since: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Reason: "mirror write f: no space", Dirty: []string{"a", "b c"}}
-	if err := WriteDegraded(dir, want); err != nil {
-		t.Fatal(err)
-	}
-	got, ok, err := ReadDegraded(dir)
-	if err != nil || !ok || !got.Since.Equal(want.Since) || got.Reason != want.Reason || strings.Join(got.Dirty, "|") != "a|b c" {
-		t.Fatalf("ReadDegraded = %+v, %v, %v", got, ok, err)
-	}
-	for range 2 { // clearing twice is fine
-		if err := ClearDegraded(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, ok, err := ReadDegraded(dir); ok || err != nil {
-		t.Errorf("after ClearDegraded: %v, %v", ok, err)
+	if !errors.Is(err, meta.ErrCorruptMeta) || !strings.Contains(err.Error(), meta.DegradedFile) {
+		t.Errorf("Open = %v; want meta.ErrCorruptMeta naming %s", err, meta.DegradedFile)
 	}
 }
 
 // claimFixture makes a primary with an identity and a mirror that records it, like a finished sync.
 type claimFixture struct {
 	pair      Pair
-	primaryID Identity
+	primaryID meta.Identity
 }
 
 func newClaimFixture(t *testing.T) claimFixture {
@@ -163,11 +43,11 @@ func newClaimFixture(t *testing.T) claimFixture {
 			t.Fatal(err)
 		}
 	}
-	id, err := EnsureIdentity(primary)
+	id, err := meta.EnsureIdentity(primary)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteRecord(target, Record{PrimaryID: id.ID, PrimaryPath: primary, Generation: id.Generation, State: StateInSync, Clean: true}); err != nil {
+	if err := meta.WriteRecord(target, meta.Record{PrimaryID: id.ID, PrimaryPath: primary, Generation: id.Generation, State: meta.StateInSync, Clean: true}); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(target, "data.db"), []byte("mirrored"))
@@ -190,49 +70,49 @@ func TestClaim_RefusalTable(t *testing.T) {
 		}},
 		{name: "a mirror with only a metadata area", mutate: func(t *testing.T, f claimFixture) {
 			clearDir(t, f.pair.Mirror)
-			writeFile(t, filepath.Join(f.pair.Mirror, MetaDir, "lock"), nil)
+			writeFile(t, filepath.Join(f.pair.Mirror, meta.Dir, "lock"), nil)
 		}},
 		{name: "another primary's mirror", want: "belongs to another primary", mutate: func(t *testing.T, f claimFixture) {
-			rec, _, _ := ReadRecord(f.pair.Mirror)
-			rec.PrimaryID = newID()
-			if err := WriteRecord(f.pair.Mirror, rec); err != nil {
+			rec, _, _ := meta.ReadRecord(f.pair.Mirror)
+			rec.PrimaryID = "ffffffffffffffffffffffffffffffff"
+			if err := meta.WriteRecord(f.pair.Mirror, rec); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "a primary without identity onto someone's mirror", want: "no mirrorctl identity", mutate: func(t *testing.T, f claimFixture) {
-			if err := os.RemoveAll(filepath.Join(f.pair.Primary, MetaDir)); err != nil {
+			if err := os.RemoveAll(filepath.Join(f.pair.Primary, meta.Dir)); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "a primary without identity onto someone's mirror names the owner", want: "belongs to another primary", mutate: func(t *testing.T, f claimFixture) {
-			if err := os.RemoveAll(filepath.Join(f.pair.Primary, MetaDir)); err != nil {
+			if err := os.RemoveAll(filepath.Join(f.pair.Primary, meta.Dir)); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "a promoted mirror", want: "promoted environment", mutate: func(t *testing.T, f claimFixture) {
-			rec, _, _ := ReadRecord(f.pair.Mirror)
-			rec.State = StatePromoted
-			if err := WriteRecord(f.pair.Mirror, rec); err != nil {
+			rec, _, _ := meta.ReadRecord(f.pair.Mirror)
+			rec.State = meta.StatePromoted
+			if err := meta.WriteRecord(f.pair.Mirror, rec); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "an environment with an identity and no record", want: "promoted environment", mutate: func(t *testing.T, f claimFixture) {
-			if err := os.Remove(metaPath(f.pair.Mirror, recordFile)); err != nil {
+			if err := os.Remove(meta.Path(f.pair.Mirror, meta.RecordFile)); err != nil {
 				t.Fatal(err)
 			}
-			if err := WriteIdentity(f.pair.Mirror, NewGeneration(f.primaryID, f.primaryID.ID)); err != nil {
+			if err := meta.WriteIdentity(f.pair.Mirror, meta.NewGeneration(f.primaryID, f.primaryID.ID)); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "a superseded primary", want: "superseded", mutate: func(t *testing.T, f claimFixture) {
 			id := f.primaryID
 			id.SupersededBy = "2"
-			if err := WriteIdentity(f.pair.Primary, id); err != nil {
+			if err := meta.WriteIdentity(f.pair.Primary, id); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "a non-empty directory that never was a mirror", want: "never a mirrorctl mirror", mutate: func(t *testing.T, f claimFixture) {
-			if err := os.Remove(metaPath(f.pair.Mirror, recordFile)); err != nil {
+			if err := os.Remove(meta.Path(f.pair.Mirror, meta.RecordFile)); err != nil {
 				t.Fatal(err)
 			}
 		}},
