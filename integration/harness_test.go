@@ -101,9 +101,6 @@ func mustRun(t *testing.T, args ...string) result {
 	return r
 }
 
-// syncBuffer is what a mount's output and the tests' polled outputs are written to.
-type syncBuffer = testenv.Buffer
-
 // Mount is a running `mirrorctl mount` process (started, awaited and stopped by package mountproc).
 type Mount struct {
 	Primary, Mirror, Point string

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mirrorctl/mirrorctl/internal/syncbuf"
 )
 
 // metrics is one scrape of /metrics: each sample by its name and labels as exposed
@@ -243,7 +245,7 @@ func TestMetrics_CountersMoveAndDegrade(t *testing.T) {
 	big.Close()
 	disk.Replace(t)
 	resync := exec.Command(bin, "resync", mp)
-	var resyncOut syncBuffer
+	var resyncOut syncbuf.Buffer
 	resync.Stdout, resync.Stderr = &resyncOut, &resyncOut
 	if err := resync.Start(); err != nil {
 		t.Fatal(err)
@@ -347,7 +349,7 @@ func runBounded(t *testing.T, mp string, args ...string) result {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	lazyUnmount(mp)

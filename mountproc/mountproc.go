@@ -1,18 +1,17 @@
 package mountproc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/host"
+	"github.com/mirrorctl/mirrorctl/internal/syncbuf"
 )
 
 // ReadyLine is what a mount prints when it serves.
@@ -31,7 +30,7 @@ type Config struct {
 type Process struct {
 	Point string
 	cmd   *exec.Cmd
-	out   *output
+	out   *syncbuf.Buffer
 	done  chan struct{}
 	err   error // the child's exit, set before done closes
 }
@@ -50,7 +49,7 @@ func (e *ExitedError) Error() string {
 func Start(ctx context.Context, c Config) (*Process, error) {
 	args := append([]string{"mount", "--primary", c.Primary, "--mirror", c.Mirror}, c.Extra...)
 	args = append(args, c.Point)
-	p := &Process{Point: c.Point, out: &output{}, done: make(chan struct{})}
+	p := &Process{Point: c.Point, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(c.Binary, args...)
 	p.cmd.Env = append(os.Environ(), c.Env...)
 	var w io.Writer = p.out
@@ -143,21 +142,3 @@ func Detach(mp string) {
 }
 
 func mounted(dir string) bool { ok, _ := host.MountedAt(dir); return ok }
-
-// output is the child's output, written by exec's copying goroutine and read by pollers.
-type output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}

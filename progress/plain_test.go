@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mirrorctl/mirrorctl/internal/testenv"
+	"github.com/mirrorctl/mirrorctl/internal/syncbuf"
 )
 
 // fakeClock moves only when the test says, and delivers a tick on each advance.
@@ -38,7 +38,7 @@ func (c *fakeClock) advance(d time.Duration) {
 func (c *fakeClock) tick() { c.ticks <- c.Now() }
 
 // outputLines splits what a task wrote so far into lines.
-func outputLines(b *testenv.Buffer) []string {
+func outputLines(b *syncbuf.Buffer) []string {
 	s := strings.TrimSuffix(b.String(), "\n")
 	if s == "" {
 		return nil
@@ -47,7 +47,7 @@ func outputLines(b *testenv.Buffer) []string {
 }
 
 // waitLines polls until out holds n lines, and fails with what it holds after a deadline.
-func waitLines(t *testing.T, out *testenv.Buffer, n int) {
+func waitLines(t *testing.T, out *syncbuf.Buffer, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(outputLines(out)) < n {
@@ -152,7 +152,7 @@ func TestPlain_Lines(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out := &testenv.Buffer{}
+			out := &syncbuf.Buffer{}
 			clk := newFakeClock()
 			r := New(out, Options{Clock: clk})
 			if r.terminal {
@@ -190,7 +190,7 @@ func TestPlain_Lines(t *testing.T) {
 }
 
 func TestReporter_OffAndNilDoNothing(t *testing.T) {
-	out := &testenv.Buffer{}
+	out := &syncbuf.Buffer{}
 	clk := newFakeClock()
 	for _, r := range []*Reporter{nil, New(out, Options{Off: true, Clock: clk})} {
 		task := r.Start("sync", 10, Bytes)
@@ -207,7 +207,7 @@ func TestReporter_OffAndNilDoNothing(t *testing.T) {
 }
 
 func TestSteps_EachStepIsATask(t *testing.T) {
-	out := &testenv.Buffer{}
+	out := &syncbuf.Buffer{}
 	clk := newFakeClock()
 	s := New(out, Options{Clock: clk}).Steps()
 	s.Next("salvaging the log tail")

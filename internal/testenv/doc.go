@@ -1,8 +1,8 @@
 // Package testenv holds what the tests of several packages share: the skip that .ci/run turns into
-// a failure, and a buffer that a writer goroutine and a polling test can use at once.
+// a failure.
 //
 // Invariants: with MIRRORCTL_REQUIRE_ALL=1 in the environment, SkipOrFail never skips; a test that
-// cannot run fails with the reason. Buffer's methods are safe to call from any goroutine.
+// cannot run fails with the reason.
 //
 // Only tests import this package; it must not import any package of mirrorctl.
 package testenv

@@ -3,7 +3,6 @@ package testenv
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -26,23 +25,5 @@ func TestSkipOrFail_FailsOnlyUnderRequireAll(t *testing.T) {
 		if all && !strings.Contains(r.fatal, "needs root") || !all && (r.fatal != "" || r.skip != "needs root") {
 			t.Errorf("RequireAll=%v: fatal %q, skip %q", all, r.fatal, r.skip)
 		}
-	}
-}
-
-// Run with -race: writers and a reader at once.
-func TestBuffer_ConcurrentWritesAndReads(t *testing.T) {
-	var b Buffer
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for range 100 {
-				b.Write([]byte("x"))
-				_ = b.String()
-			}
-		})
-	}
-	wg.Wait()
-	if n := len(b.String()); n != 400 {
-		t.Errorf("%d bytes; want 400", n)
 	}
 }

@@ -1,4 +1,9 @@
-package testenv
+// Package syncbuf is a bytes.Buffer that one goroutine writes (a child process's output copied by
+// os/exec, a task's progress) while others poll what it holds.
+//
+// Invariant: every method is safe to call from any goroutine; String returns everything written so
+// far. It imports nothing of mirrorctl's, so that package mountproc and the tests can share it.
+package syncbuf
 
 import (
 	"bytes"
