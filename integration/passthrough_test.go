@@ -160,15 +160,7 @@ func TestMount_PassthroughReads(t *testing.T) {
 			return err == nil
 		})
 		defer rw.Close()
-		mem, err := syscall.Mmap(int(rw.Fd()), 0, 4096, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-		if err != nil {
-			t.Fatalf("shared mmap after the readers closed: %v", err)
-		}
-		copy(mem[16:], "remapped")
-		if err := msync(mem); err != nil {
-			t.Fatal(err)
-		}
-		syscall.Munmap(mem)
+		writeShared(t, rw, 4096, 16, "remapped") // after the readers closed
 		rw.Close()
 		if got, _ := os.ReadFile(filepath.Join(mirrorDir, "a.db")); !bytes.Contains(got, []byte("remapped")) {
 			t.Error("a write through a shared mapping did not reach the mirror")

@@ -122,17 +122,7 @@ func TestMount_WritesReachTheMirrorDespitePassthrough(t *testing.T) {
 	if _, err := rw.WriteAt(payload, 8192); err != nil {
 		t.Fatal(err)
 	}
-	mem, err := syscall.Mmap(int(rw.Fd()), 0, 1<<16, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	if err != nil {
-		t.Fatal(err)
-	}
-	copy(mem[40000:], "written through a shared mapping")
-	if err := msync(mem); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Munmap(mem); err != nil {
-		t.Fatal(err)
-	}
+	writeShared(t, rw, 1<<16, 40000, "written through a shared mapping")
 	got, err := os.ReadFile(filepath.Join(mirrorDir, "accounts.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -156,15 +146,7 @@ func TestMount_WritesReachTheMirrorDespitePassthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rm, err := syscall.Mmap(int(rf.Fd()), 0, 8192, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
-	if err != nil {
-		t.Fatalf("mmap of a region file through the mount: %v", err)
-	}
-	copy(rm, "region")
-	if err := msync(rm); err != nil {
-		t.Fatal(err)
-	}
-	syscall.Munmap(rm)
+	writeShared(t, rf, 8192, 0, "region")
 	rf.Close()
 	if b, _ := os.ReadFile(filepath.Join(primary, "__db.001")); !bytes.HasPrefix(b, []byte("region")) {
 		t.Error("the region file write did not reach the primary")
@@ -176,6 +158,23 @@ func TestMount_WritesReachTheMirrorDespitePassthrough(t *testing.T) {
 	rw.Close()
 	m.Stop(t)
 	verifyClean(t, primary, mirrorDir)
+}
+
+// writeShared writes data at off through a shared mapping of the first size bytes of f, msyncs and
+// unmaps it: a write the daemon sees only as the kernel's writeback of the mapping.
+func writeShared(t *testing.T, f *os.File, size, off int, data string) {
+	t.Helper()
+	mem, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("shared mmap of %s: %v", f.Name(), err)
+	}
+	copy(mem[off:], data)
+	if err := msync(mem); err != nil {
+		t.Fatalf("msync of %s: %v", f.Name(), err)
+	}
+	if err := syscall.Munmap(mem); err != nil {
+		t.Fatalf("munmap of %s: %v", f.Name(), err)
+	}
 }
 
 func msync(b []byte) error {
