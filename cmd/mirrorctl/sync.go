@@ -35,7 +35,7 @@ func syncCommand() *cli.Command {
 			&cli.BoolFlag{Name: "checkpoint", Usage: "force a checkpoint first (db_checkpoint -1)"},
 			&cli.BoolFlag{Name: "keep-primary-logs", Usage: "copy the inactive log files instead of moving them off the primary"},
 			&cli.BoolFlag{Name: "recover", Usage: "run catastrophic recovery on the mirror afterwards, so that it is ready to open"},
-			&cli.StringFlag{Name: "archive", Usage: "then copy the mirror to this archival `DIR`", TakesFile: true},
+			&cli.StringFlag{Name: "archive", Usage: "then copy the mirror to this archival `DIR`: new, empty or an earlier archive of this environment, outside both trees", TakesFile: true},
 			&cli.BoolFlag{Name: "files", Usage: "copy the tree as files only (the environment must not be running)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		},
