@@ -13,6 +13,9 @@
 //   - The mirror's record says NeedsRecovery unless catastrophic recovery ran on the mirror and
 //     succeeded: a copy of a running environment is never taken for one that opens as it is.
 //   - The archive is a copy of the mirror after its record was written, never of the primary.
+//   - The archive is written only where mirrorctl may write (CheckArchive): outside both trees, new,
+//     empty or an earlier archive of the same environment (its record, meta.Dir/archive.json, names
+//     the primary's identity), and a re-run removes only the paths that record says mirrorctl wrote.
 //
 // It uses engine (the engine.Archiver of a running environment) and mirror (the session, the
 // record); it prints nothing: the caller sees each step's name through Options.Step.

@@ -3,7 +3,6 @@ package hotbackup
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
@@ -88,7 +87,13 @@ func Run(ctx context.Context, s *mirror.Session, eng engine.Engine, a engine.Arc
 	}
 	if o.Archive != "" {
 		step("copying the mirror to " + o.Archive)
-		if err := archiveTo(ctx, target, o.Archive); err != nil {
+		// Checked again here for callers that did not check before the session started (the CLI
+		// does, so that a refusal writes nothing).
+		dir, err := CheckArchive(o.Archive, s.Pair)
+		if err != nil {
+			return rep, err
+		}
+		if err := archiveTo(ctx, target, dir, s.Identity, s.Pair.Primary); err != nil {
 			return rep, fmt.Errorf("archive to %s: %w", o.Archive, err)
 		}
 		rep.Archive = o.Archive
@@ -129,19 +134,4 @@ func copyLogs(ctx context.Context, s *mirror.Session, eng engine.Engine, a engin
 		rep.LogsMoved++
 	}
 	return nil
-}
-
-// archiveTo copies the mirror to an archival directory, copying only what differs and never the
-// mirror's metadata.
-func archiveTo(ctx context.Context, from, to string) error {
-	if err := os.MkdirAll(to, 0o755); err != nil {
-		return err
-	}
-	m, err := mirror.Open(from, to, mirror.PolicyFunc(func(rel string) bool { return !mirror.IsMeta(rel) }), mirror.Options{})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	_, err = m.Sync(ctx, mirror.SyncOptions{})
-	return err
 }

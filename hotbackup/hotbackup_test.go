@@ -136,8 +136,13 @@ func TestRun_StepsInOrderLogsAfterDatabaseFiles(t *testing.T) {
 		if rec.NeedsRecovery == recover {
 			t.Errorf("recover=%v: the record says NeedsRecovery=%v", recover, rec.NeedsRecovery)
 		}
-		if _, err := os.Stat(filepath.Join(archive, meta.Dir)); !os.IsNotExist(err) {
-			t.Errorf("the archive holds the mirror's metadata: %v", err)
+		for _, name := range []string{meta.IdentityFile, meta.RecordFile} {
+			if _, err := os.Stat(meta.Path(archive, name)); !os.IsNotExist(err) {
+				t.Errorf("the archive holds the mirror's metadata %s: %v", name, err)
+			}
+		}
+		if rec, ok, err := readArchiveRecord(archive); err != nil || !ok || rec.PrimaryID != s.Identity.ID {
+			t.Errorf("the archive's record: %+v, %v, %v; want the primary's id %s", rec, ok, err, s.Identity.ID)
 		}
 	}
 }

@@ -43,6 +43,13 @@ func resolve(p string) (string, error) {
 	return filepath.Join(parent, filepath.Base(abs)), nil
 }
 
+// Within and Resolve are within and resolve for the checks of other paths against a pair's trees
+// (the archive directory of sync).
+func Within(a, b string) bool { return within(a, b) }
+
+// Resolve: see resolve.
+func Resolve(p string) (string, error) { return resolve(p) }
+
 // Pair is a checked primary and mirror directory.
 type Pair struct {
 	Primary, Mirror string // absolute, symlinks resolved

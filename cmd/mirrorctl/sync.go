@@ -35,7 +35,7 @@ func syncCommand() *cli.Command {
 			&cli.BoolFlag{Name: "checkpoint", Usage: "force a checkpoint first (db_checkpoint -1)"},
 			&cli.BoolFlag{Name: "keep-primary-logs", Usage: "copy the inactive log files instead of moving them off the primary"},
 			&cli.BoolFlag{Name: "recover", Usage: "run catastrophic recovery on the mirror afterwards, so that it is ready to open"},
-			&cli.StringFlag{Name: "archive", Usage: "then copy the mirror to this archival `DIR`", TakesFile: true},
+			&cli.StringFlag{Name: "archive", Usage: "then copy the mirror to this archival `DIR`: new, empty or an earlier archive of this environment, outside both trees", TakesFile: true},
 			&cli.BoolFlag{Name: "files", Usage: "copy the tree as files only (the environment must not be running)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 		},
@@ -64,9 +64,10 @@ func runSync(c *cli.Context) error {
 		return err
 	}
 	eng, policy, pair, mo := ps.eng, ps.policy, ps.pair, ps.opts
+	// Before anything is written: a refused archive leaves both trees as they were.
 	if a := c.String("archive"); a != "" {
-		if _, err := mirror.CheckPair(pair.Mirror, a); err != nil {
-			return usageError("--archive %s: %v", a, err)
+		if _, err := hotbackup.CheckArchive(a, pair); err != nil {
+			return usageError("--archive: %v", err)
 		}
 	}
 	out := c.App.Writer
@@ -75,6 +76,9 @@ func runSync(c *cli.Context) error {
 	routine := isArchiver && len(logs) > 0 && !c.Bool("files")
 	if (c.Bool("recover") || c.Bool("checkpoint")) && !routine {
 		return usageError("--recover and --checkpoint need a %s environment (log files in %s)", eng.Name(), pair.Primary)
+	}
+	if c.String("archive") != "" && !routine {
+		return usageError("--archive is the last step of the %s routine: it needs log files in %s and no --files", eng.Name(), pair.Primary)
 	}
 	if routine {
 		if err := eng.Available(); err != nil {
