@@ -1,0 +1,14 @@
+// Package control is the mount process's control socket: a small HTTP API on a Unix socket that
+// answers `mirrorctl status` (GET /status) and runs `mirrorctl resync` (POST /resync), and the
+// client side that finds the socket of a mount point and asks it.
+//
+// Invariants kept here:
+//   - Only root and the mount's owner (the user the mount process runs as) are answered. Two
+//     independent checks: the socket is mode 0600, owned by the mount's owner, from the moment it
+//     has its name (it is created under a temporary name, chmod'ed, then renamed); and every
+//     request is checked against the peer's credentials (SO_PEERCRED, read once per connection
+//     when it is accepted), so a socket whose mode was widened still answers nobody else. Others
+//     get nothing: not the status, not the paths (the info file is 0600 too).
+//
+// It uses nothing else of mirrorctl's; it prints nothing.
+package control

@@ -1,0 +1,120 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mirrorctl/mirrorctl/control"
+)
+
+// runAs runs a program as uid/gid uid with a bare environment (no XDG_RUNTIME_DIR of the test's
+// user), and returns its combined output.
+func runAs(uid uint32, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/"}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// openToNobody lets user nobody reach the mount point and run the test's mirrorctl binary.
+func openToNobody(t *testing.T, mp string) {
+	t.Helper()
+	for d := mp; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// liveSocket finds the control socket of the mount at mp, as root sees it.
+func liveSocket(t *testing.T, mp string) string {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, ok := control.Locate(real)
+	if !ok {
+		t.Fatalf("no control socket found for the mount at %s", real)
+	}
+	return s.Path
+}
+
+// TestControl_OnlyRootAndOwner: user nobody can neither read the status of root's mount nor start a
+// resync through its control socket, even when the socket's mode is widened (the check of the
+// peer's credentials holds alone); root can do both.
+func TestControl_OnlyRootAndOwner(t *testing.T) {
+	needFUSE(t)
+	needTool(t, "curl")
+	primary, mirrorDir, mp := dirs(t)
+	openToNobody(t, mp)
+	writeFile(t, filepath.Join(primary, "data.db"), "data")
+	m := startMount(t, primary, mirrorDir, mp)
+	sock := liveSocket(t, mp)
+
+	st, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("control socket %s is mode %v, want -rw-------", sock, st.Mode().Perm())
+	}
+	info := strings.TrimSuffix(sock, ".sock") + ".json"
+	if st, err := os.Stat(info); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("info file %s: %v, %v; want mode -rw-------", info, st.Mode(), err)
+	}
+
+	tryAsNobody := func(label string) {
+		t.Helper()
+		for _, req := range [][]string{
+			{"-sS", "--max-time", "10", "--unix-socket", sock, "http://mirrorctl/status"},
+			{"-sS", "--max-time", "10", "--unix-socket", sock, "-X", "POST", "http://mirrorctl/resync"},
+		} {
+			out, _ := runAs(nobody, "curl", req...)
+			if strings.Contains(out, primary) || strings.Contains(out, `"state"`) || strings.Contains(out, "paths") {
+				t.Errorf("%s: nobody's %v was answered: %s", label, req, out)
+			}
+		}
+	}
+	tryAsNobody("socket as created")
+	// The same with the socket's mode widened, as it was before (0777): the peer check alone refuses.
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	tryAsNobody("socket mode 0777")
+	out, _ := runAs(nobody, "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "-X", "POST", "http://mirrorctl/resync")
+	if out != "403" {
+		t.Errorf("nobody's POST /resync on a 0777 socket: HTTP %q, want 403", out)
+	}
+
+	// Root is answered, and no resync was started by nobody.
+	r := mustRun(t, "status", "--json", mp)
+	var rep struct {
+		Primary string          `json:"primary"`
+		Resync  json.RawMessage `json:"last_resync"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("status --json: %v: %s", err, r.Stdout)
+	}
+	if rep.Primary != primary {
+		t.Errorf("root's status names primary %q, want %s", rep.Primary, primary)
+	}
+	if len(rep.Resync) != 0 {
+		t.Errorf("a resync ran after nobody asked for one: %s", rep.Resync)
+	}
+	// Root's resync reaches the mount, which answers that an in-sync mirror needs none.
+	if r := mirrorctl(t, "resync", "--no-progress", mp); !strings.Contains(r.Stderr, "not degraded: nothing to resync") {
+		t.Errorf("root's resync was not answered by the mount: %s", r)
+	}
+	m.Stop(t)
+}
