@@ -128,3 +128,20 @@ func TestDeniedError_NamesTheOwner(t *testing.T) {
 		t.Errorf("DeniedError = %q", e)
 	}
 }
+
+// Every user looks in root's well-known directory too, and in its own.
+func TestPlaces_IncludeRootsAndOwn(t *testing.T) {
+	var dirs []string
+	for _, p := range places("/nonexistent/mount/point") {
+		dirs = append(dirs, p.dir)
+	}
+	for _, want := range []string{rootDir, Dir()} {
+		found := false
+		for _, d := range dirs {
+			found = found || d == want
+		}
+		if !found {
+			t.Errorf("places = %v; want %s among them", dirs, want)
+		}
+	}
+}

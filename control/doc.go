@@ -9,6 +9,13 @@
 //     request is checked against the peer's credentials (SO_PEERCRED, read once per connection
 //     when it is accepted), so a socket whose mode was widened still answers nobody else. Others
 //     get nothing: not the status, not the paths (the info file is 0600 too).
+//   - A mount's socket is found wherever its mount process put it: the caller's own runtime
+//     directory, root's /run/mirrorctl, and the conventional runtime directories of the user the
+//     kernel's mount table names as the mount's owner. A directory is trusted only when it is
+//     owned by the user it belongs to and writable by nobody else, so another user cannot plant a
+//     socket that answers for a mount.
+//   - A socket that exists but refuses the caller is reported as such (DeniedError, naming the
+//     owner), never as "no mount serves".
 //
-// It uses nothing else of mirrorctl's; it prints nothing.
+// It uses host (the mount table) and nothing else of mirrorctl's; it prints nothing.
 package control

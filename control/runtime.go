@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/moby/sys/mountinfo"
 )
 
-// rootDir is where mounts run by root keep their sockets.
+// rootDir is where mounts run by root keep their sockets: a well-known place every user looks in.
 const rootDir = "/run/mirrorctl"
 
 // Dir is the runtime directory of this process's user, where its mounts keep their sockets.
@@ -38,9 +41,38 @@ type place struct {
 	uid int
 }
 
-// places lists the runtime directories a mount of mountPoint may have put its socket in.
+// places lists the runtime directories a mount of mountPoint may have put its socket in: the
+// caller's own, root's, and those of the user the mount table names as the mount's owner.
 func places(mountPoint string) []place {
-	return []place{{Dir(), os.Geteuid()}}
+	ps := []place{{Dir(), os.Geteuid()}, {rootDir, 0}}
+	if uid, ok := mountOwner(mountPoint); ok && uid != 0 {
+		ps = append(ps, place{filepath.Join("/run/user", strconv.Itoa(uid), "mirrorctl"), uid},
+			place{filepath.Join(os.TempDir(), fmt.Sprintf("mirrorctl-%d", uid)), uid})
+	}
+	seen := map[string]bool{}
+	out := ps[:0]
+	for _, p := range ps {
+		if !seen[p.dir] {
+			seen[p.dir] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// mountOwner reads the user_id= option the kernel records for a FUSE mount at mountPoint.
+func mountOwner(mountPoint string) (int, bool) {
+	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountPoint))
+	if err != nil || len(ms) == 0 {
+		return 0, false
+	}
+	for _, opt := range strings.Split(ms[0].VFSOptions, ",") {
+		if v, ok := strings.CutPrefix(opt, "user_id="); ok {
+			uid, err := strconv.Atoi(v)
+			return uid, err == nil
+		}
+	}
+	return 0, false
 }
 
 // trusted reports whether dir is a real directory owned by uid that nobody else can write to.

@@ -118,3 +118,28 @@ func TestControl_OnlyRootAndOwner(t *testing.T) {
 	}
 	m.Stop(t)
 }
+
+// TestControl_OthersAreToldWhoServes: status and resync by user nobody on root's mount say that a
+// mount serves it and who runs it, never that no mount serves it, and exit non-zero.
+func TestControl_OthersAreToldWhoServes(t *testing.T) {
+	needFUSE(t)
+	primary, mirrorDir, mp := dirs(t)
+	openToNobody(t, mp)
+	m := startMount(t, primary, mirrorDir, mp)
+	for _, cmd := range [][]string{{"status", mp}, {"resync", "--no-progress", mp}} {
+		out, err := runAs(nobody, bin, cmd...)
+		if err == nil {
+			t.Errorf("nobody's mirrorctl %v succeeded: %s", cmd, out)
+		}
+		if strings.Contains(out, "no mirrorctl mount serves") || !strings.Contains(out, "a mirrorctl mount serves "+mp+", run by root") {
+			t.Errorf("nobody's mirrorctl %v said %q; want that a mount run by root serves %s", cmd, out, mp)
+		}
+		if strings.Contains(out, primary) {
+			t.Errorf("nobody's mirrorctl %v leaked the primary's path: %s", cmd, out)
+		}
+		if n := strings.Count(strings.TrimSpace(out), "\n"); n != 0 {
+			t.Errorf("nobody's mirrorctl %v: %d lines, want one: %s", cmd, n+1, out)
+		}
+	}
+	m.Stop(t)
+}
