@@ -2,12 +2,14 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mirrorctl/mirrorctl/control"
 )
@@ -142,4 +144,61 @@ func TestControl_OthersAreToldWhoServes(t *testing.T) {
 		}
 	}
 	m.Stop(t)
+}
+
+// TestControl_SymlinkedMountPoint: status and unmount recognise a mount point given through a
+// symlink, live or dead (a dead FUSE mount point cannot be stat'ed).
+func TestControl_SymlinkedMountPoint(t *testing.T) {
+	needFUSE(t)
+	t.Run("live", func(t *testing.T) {
+		primary, mirrorDir, mp := dirs(t)
+		link := filepath.Join(t.TempDir(), "link")
+		if err := os.Symlink(mp, link); err != nil {
+			t.Fatal(err)
+		}
+		m := startMount(t, primary, mirrorDir, mp)
+		r := mirrorctl(t, "status", link)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "state:       serving") {
+			t.Fatalf("status through a symlink to a live mount point: %s", r)
+		}
+		r = mirrorctl(t, "unmount", link)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "stopped cleanly") {
+			t.Fatalf("unmount through a symlink: %s", r)
+		}
+		select {
+		case <-m.done:
+		case <-time.After(time.Minute):
+			t.Fatalf("mount process still running a minute after unmount:\n%s", m.Output())
+		}
+		if isMountPoint(mp) {
+			t.Errorf("%s is still a mount point", mp)
+		}
+	})
+	t.Run("dead", func(t *testing.T) {
+		primary, mirrorDir, mp := dirs(t)
+		dir := t.TempDir()
+		// A relative link, through a symlinked directory too.
+		if err := os.Symlink(filepath.Dir(mp), filepath.Join(dir, "base")); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(dir, "link")
+		if err := os.Symlink("base/"+filepath.Base(mp), link); err != nil {
+			t.Fatal(err)
+		}
+		m := startMount(t, primary, mirrorDir, mp)
+		m.KillProcess(t)
+		<-m.done
+		// Once the kernel's cached attributes expire, the dead mount point cannot be stat'ed.
+		eventually(t, 30*time.Second, "the dead mount point to answer ENOTCONN", func() bool {
+			_, err := os.Stat(mp)
+			return errors.Is(err, syscall.ENOTCONN)
+		})
+		r := mirrorctl(t, "unmount", link)
+		if r.Code != 0 || !strings.Contains(r.Stdout, "no mount process was running") {
+			t.Fatalf("unmount through a symlink to a dead mount point: %s", r)
+		}
+		if isMountPoint(mp) {
+			t.Errorf("%s is still a mount point", mp)
+		}
+	})
 }

@@ -133,7 +133,7 @@ func runStatus(c *cli.Context) error {
 	var r statusReport
 	switch {
 	case c.NArg() == 1:
-		mp, err := filepath.Abs(c.Args().First())
+		mp, err := resolveMountPoint(c.Args().First())
 		if err != nil {
 			return err
 		}
