@@ -7,9 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 )
 
 // Invariant: only root and the mount's owner are answered; anyone else, or a peer whose
@@ -143,5 +147,63 @@ func TestPlaces_IncludeRootsAndOwn(t *testing.T) {
 		if !found {
 			t.Errorf("places = %v; want %s among them", dirs, want)
 		}
+	}
+}
+
+// Invariant, with real peers: the owner's requests are answered and another user's are refused
+// by the peer check alone (the socket's mode is widened here so that only that check stands).
+func TestServe_PeerCredentialsOfRealUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "needs root to run curl as other users")
+	}
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		testenv.SkipOrFail(t, "needs curl (make deps installs it)")
+	}
+	const owner, stranger = 65534, 65533
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// serve checks that the directory belongs to the owner: give it to the owner, as it would be.
+	if err := os.Chown(dir, owner, owner); err != nil {
+		t.Fatal(err)
+	}
+	stop, err := serve(dir, owner, Info{MountPoint: "/srv/env"}, Handlers{
+		Status: func() any { return map[string]string{"primary": "/disk1/secret"} },
+		Resync: func(context.Context) (any, error) { return map[string]int{"paths": 0}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	sock := filepath.Join(dir, baseName("/srv/env")+".sock")
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		uid  uint32
+		want string
+	}{
+		{"root", 0, "200"},
+		{"owner", owner, "200"},
+		{"another user", stranger, "403"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, method := range []string{"GET", "POST"} {
+				path := map[string]string{"GET": "/status", "POST": "/resync"}[method]
+				cmd := exec.Command(curl, "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}",
+					"--unix-socket", sock, "-X", method, "http://mirrorctl"+path)
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.uid, Gid: c.uid}}
+				out, err := cmd.CombinedOutput()
+				if string(out) != c.want {
+					t.Errorf("%s %s as uid %d: HTTP %q (%v), want %s", method, path, c.uid, out, err, c.want)
+				}
+			}
+		})
 	}
 }
