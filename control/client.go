@@ -88,6 +88,11 @@ func RequestResync(mountPoint string) (map[string]any, error) {
 func do(mountPoint string, timeout time.Duration, method, path string) (*http.Response, error) {
 	s, ok := Locate(mountPoint)
 	if !ok {
+		// Another user's runtime directory may be closed to the caller: the mount table still
+		// says who serves the mount point.
+		if uid, listed := mountOwner(mountPoint); listed && os.Geteuid() != 0 && uid != os.Geteuid() {
+			return nil, &DeniedError{MountPoint: mountPoint, Owner: uid}
+		}
 		return nil, fmt.Errorf("%w at %s", ErrNoMount, mountPoint)
 	}
 	c := &http.Client{

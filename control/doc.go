@@ -15,7 +15,8 @@
 //     owned by the user it belongs to and writable by nobody else, so another user cannot plant a
 //     socket that answers for a mount.
 //   - A socket that exists but refuses the caller is reported as such (DeniedError, naming the
-//     owner), never as "no mount serves".
+//     owner), never as "no mount serves"; so is a mirrorctl mount that the mount table says another
+//     user runs, when the caller cannot see its socket (a user's runtime directory is 0700).
 //
 // It uses host (the mount table) and nothing else of mirrorctl's; it prints nothing.
 package control

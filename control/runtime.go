@@ -60,10 +60,11 @@ func places(mountPoint string) []place {
 	return out
 }
 
-// mountOwner reads the user_id= option the kernel records for a FUSE mount at mountPoint.
+// mountOwner reads the user_id= option the kernel records for a mirrorctl mount at mountPoint:
+// the user its mount process runs as. False when no mirrorctl mount is listed there.
 func mountOwner(mountPoint string) (int, bool) {
 	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountPoint))
-	if err != nil || len(ms) == 0 {
+	if err != nil || len(ms) == 0 || ms[0].FSType != "fuse.mirrorctl" {
 		return 0, false
 	}
 	for _, opt := range strings.Split(ms[0].VFSOptions, ",") {

@@ -143,6 +143,19 @@ func TestControl_OthersAreToldWhoServes(t *testing.T) {
 			t.Errorf("nobody's mirrorctl %v: %d lines, want one: %s", cmd, n+1, out)
 		}
 	}
+	// A socket in a directory the caller cannot see (another user's runtime directory is 0700):
+	// the mount table still says who serves the mount point.
+	sock := liveSocket(t, mp)
+	if err := os.Rename(sock, sock+".hidden"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runAs(nobody, bin, "status", mp)
+	if err := os.Rename(sock+".hidden", sock); err != nil {
+		t.Fatal(err)
+	}
+	if err == nil || !strings.Contains(out, "a mirrorctl mount serves "+mp+", run by root") {
+		t.Errorf("nobody's status with the socket out of sight said %q (%v); want that a mount run by root serves %s", out, err, mp)
+	}
 	m.Stop(t)
 }
 
