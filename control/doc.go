@@ -18,5 +18,6 @@
 //     owner), never as "no mount serves"; so is a mirrorctl mount that the mount table says another
 //     user runs, when the caller cannot see its socket (a user's runtime directory is 0700).
 //
-// It uses host (the mount table) and nothing else of mirrorctl's; it prints nothing.
+// It reads the kernel's mount table (github.com/moby/sys/mountinfo, as package host does) and uses
+// nothing of mirrorctl's; it prints nothing.
 package control
