@@ -75,3 +75,38 @@ func checkFuse() error {
 	}
 	return nil
 }
+
+// resolveMountPoint makes a mount point given on the command line absolute with its symlinks
+// resolved, as mount resolved it before serving (its control socket and the mount table name the
+// real path), without ever stat'ing the mount point itself: a dead FUSE mount answers ENOTCONN, or
+// hangs. The parent is resolved; a last name that the mount table lists is kept as it is; one that
+// is a symlink is followed by hand, one link at a time.
+func resolveMountPoint(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	for range 40 { // the kernel's limit on links followed in one lookup
+		parent, err := filepath.EvalSymlinks(filepath.Dir(abs))
+		if err != nil {
+			return abs, nil // a missing parent: the caller says it is not a mount point
+		}
+		cand := filepath.Join(parent, filepath.Base(abs))
+		if ok, _ := host.MountedAt(cand); ok {
+			return cand, nil
+		}
+		fi, err := os.Lstat(cand)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			return cand, nil
+		}
+		target, err := os.Readlink(cand)
+		if err != nil {
+			return cand, nil
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(parent, target)
+		}
+		abs = filepath.Clean(target)
+	}
+	return "", fmt.Errorf("mount point %s: too many levels of symbolic links: give the real path", p)
+}

@@ -96,3 +96,70 @@ func TestCheckMountPoint_Refusals(t *testing.T) {
 		}
 	}
 }
+
+// resolveMountPoint gives the real path a mount was made at, whatever symlinks lead to it, without
+// stat'ing the last name when the mount table lists it (a dead FUSE mount cannot be stat'ed).
+func TestResolveMountPoint_FollowsSymlinks(t *testing.T) {
+	base, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := filepath.Join(base, "real", "mnt")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{
+		"abs":      real,
+		"rel":      "real/mnt",
+		"chain":    "abs",
+		"dirlink":  "real",
+		"viadir":   "dirlink/mnt",
+		"loop-a":   "loop-b",
+		"loop-b":   "loop-a",
+		"dangling": "nowhere",
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(base, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		arg, want string // want "" for an error
+	}{
+		{real, real},
+		{filepath.Join(base, "abs"), real},
+		{filepath.Join(base, "rel"), real},
+		{filepath.Join(base, "chain"), real},
+		{filepath.Join(base, "viadir"), real},
+		{filepath.Join(base, "dirlink", "mnt"), real},
+		{filepath.Join(base, "dangling"), filepath.Join(base, "nowhere")},
+		{filepath.Join(base, "loop-a"), ""},
+	}
+	for _, c := range cases {
+		got, err := resolveMountPoint(c.arg)
+		if c.want == "" {
+			if err == nil || !strings.Contains(err.Error(), "too many levels of symbolic links") {
+				t.Errorf("resolveMountPoint(%s) = %q, %v; want a refusal", c.arg, got, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("resolveMountPoint(%s) = %q, %v; want %s", c.arg, got, err, c.want)
+		}
+	}
+	t.Run("mount point in the mount table", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			if os.Getenv("MIRRORCTL_REQUIRE_ALL") == "1" {
+				t.Fatal("cannot run (MIRRORCTL_REQUIRE_ALL=1): needs root to mount a tmpfs")
+			}
+			t.Skip("needs root to mount a tmpfs")
+		}
+		if err := mountTmpfs(real); err != nil {
+			t.Fatalf("cannot mount a tmpfs at %s: %v", real, err)
+		}
+		t.Cleanup(func() { unmountTmpfs(t, real) })
+		if got, err := resolveMountPoint(filepath.Join(base, "viadir")); err != nil || got != real {
+			t.Errorf("resolveMountPoint through links to a mount point = %q, %v; want %s", got, err, real)
+		}
+	})
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
@@ -22,7 +21,7 @@ func resyncCommand() *cli.Command {
 			if c.NArg() != 1 {
 				return usageError("resync needs exactly one MOUNTPOINT argument (for a stopped mirror use mirrorctl sync)")
 			}
-			mp, err := filepath.Abs(c.Args().First())
+			mp, err := resolveMountPoint(c.Args().First())
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/control"
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/host"
 	"github.com/mirrorctl/mirrorctl/lock"
@@ -132,11 +133,15 @@ func runStatus(c *cli.Context) error {
 	var r statusReport
 	switch {
 	case c.NArg() == 1:
-		mp, err := filepath.Abs(c.Args().First())
+		mp, err := resolveMountPoint(c.Args().First())
 		if err != nil {
 			return err
 		}
 		if err := queryStatus(mp, &r); err != nil {
+			var denied *control.DeniedError
+			if errors.As(err, &denied) {
+				return err
+			}
 			mi, ok := readMountInfo(mp)
 			if !ok {
 				return fmt.Errorf("no mirrorctl mount serves %s: give the mount point of a running mount, or --mirror DIR for a stopped mirror", mp)

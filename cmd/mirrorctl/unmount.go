@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -33,7 +32,7 @@ func runUnmount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("unmount needs exactly one MOUNTPOINT argument")
 	}
-	mp, err := filepath.Abs(c.Args().First())
+	mp, err := resolveMountPoint(c.Args().First())
 	if err != nil {
 		return err
 	}
