@@ -3,10 +3,12 @@ package bdb
 import (
 	"context"
 	"fmt"
-
-	"github.com/mirrorctl/mirrorctl/engine"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+
+	"github.com/mirrorctl/mirrorctl/engine"
 )
 
 // maxTailScan bounds how many log files TailStart reads backwards looking for a checkpoint.
@@ -38,6 +40,10 @@ func LastCheckpoint(out string) (t engine.Tail, ok bool) {
 // tail finds where normal recovery of envDir will start: the ckp_lsn of the last checkpoint. It
 // prints only the newest log files, one at a time backwards, so it stays cheap however long the
 // history is. With no checkpoint in the last files, recovery starts at the first log.
+//
+// It only reads envDir: db_printlog runs in a private home that holds links to the log files, because
+// run on envDir itself it joins the environment's region files (__db.*) and rewrites them, which
+// `status` of a plain environment, or of a mirror behind its mount's back, must never do.
 func (b *BDB) tail(ctx context.Context, envDir string) (engine.Tail, error) {
 	logs, err := b.Logs(envDir)
 	if err != nil {
@@ -46,9 +52,14 @@ func (b *BDB) tail(ctx context.Context, envDir string) (engine.Tail, error) {
 	if len(logs) == 0 {
 		return engine.Tail{}, fmt.Errorf("%s has no log files", envDir)
 	}
+	home, err := logOnlyHome(envDir, logs[max(0, len(logs)-maxTailScan):])
+	if err != nil {
+		return engine.Tail{}, err
+	}
+	defer os.RemoveAll(home)
 	for i := len(logs) - 1; i >= 0 && i >= len(logs)-maxTailScan; i-- {
 		n := logs[i].Number
-		args := []string{"-h", envDir, "-b", fmt.Sprintf("%d/0", n)}
+		args := []string{"-h", home, "-b", fmt.Sprintf("%d/0", n)}
 		if i+1 < len(logs) {
 			args = append(args, "-e", fmt.Sprintf("%d/0", logs[i+1].Number))
 		}
@@ -61,6 +72,30 @@ func (b *BDB) tail(ctx context.Context, envDir string) (engine.Tail, error) {
 		}
 	}
 	return engine.Tail{Start: engine.LSN{File: logs[0].Number}}, nil
+}
+
+// logOnlyHome makes a temporary environment home holding symbolic links to the given log files of
+// envDir and nothing else: a utility run there reads the logs and creates its regions, if any, in
+// the temporary home. The caller removes it.
+func logOnlyHome(envDir string, logs []engine.LogFile) (string, error) {
+	home, err := os.MkdirTemp("", "mirrorctl-printlog-")
+	if err != nil {
+		return "", fmt.Errorf("read the log of %s: %w", envDir, err)
+	}
+	for _, l := range logs {
+		src := filepath.Join(envDir, filepath.FromSlash(l.Rel))
+		if filepath.IsAbs(l.Rel) {
+			src = l.Rel
+		}
+		if abs, err := filepath.Abs(src); err == nil {
+			src = abs
+		}
+		if err := os.Symlink(src, filepath.Join(home, filepath.Base(src))); err != nil {
+			os.RemoveAll(home)
+			return "", fmt.Errorf("read the log of %s: %w", envDir, err)
+		}
+	}
+	return home, nil
 }
 
 // Tail implements engine.Engine.
