@@ -92,9 +92,23 @@ func readJSON(p string, v any) (bool, error) {
 		return false, fmt.Errorf("read %s: %w", p, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%s: %w (%v): move it aside and run a full sync to rebuild it", p, ErrCorruptMeta, err)
+		return false, corrupt(p, err.Error())
 	}
 	return true, nil
+}
+
+// corrupt is the error for the metadata file p that holds what mirrorctl cannot use. Its advice is the
+// command that works when followed as written: once the file is moved aside, the mirror is a
+// directory that mirrorctl does not know (or the primary a new environment), which sync overwrites
+// only with --rebuild-mirror.
+func corrupt(p, why string) error {
+	tree := filepath.Dir(filepath.Dir(p))
+	primary, mirror := "PRIMARY", tree
+	if filepath.Base(p) != RecordFile {
+		primary, mirror = tree, "MIRROR"
+	}
+	return fmt.Errorf("%s: %w (%s): move it aside (to %s.corrupt), then rebuild the mirror: mirrorctl sync --rebuild-mirror --primary %s --mirror %s",
+		p, ErrCorruptMeta, why, filepath.Base(p), primary, mirror)
 }
 
 func writeJSON(dir, name string, v any) error {

@@ -56,7 +56,8 @@ func TestReadRecord_CorruptNamesTheFileAndTheFix(t *testing.T) {
 				t.Fatalf("ReadRecord = %v, %v; want ErrCorruptMeta", ok, err)
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, Path(dir, RecordFile)) || !strings.Contains(msg, "move it aside") || !strings.Contains(msg, "full sync") {
+			if !strings.Contains(msg, Path(dir, RecordFile)) || !strings.Contains(msg, "move it aside") ||
+				!strings.Contains(msg, "mirrorctl sync --rebuild-mirror --primary PRIMARY --mirror "+dir) {
 				t.Errorf("message %q must name the file and say what to do", msg)
 			}
 		})
