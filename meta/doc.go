@@ -7,7 +7,8 @@
 //     fsynced, renamed over the old one, and the directory fsynced. A reader sees the old content or
 //     the new, also after a crash.
 //   - A file that cannot be parsed is reported as ErrCorruptMeta with its path and the fix; it is
-//     never taken for an empty one.
+//     never taken for an empty one. A record is used only if all of it is understood: one of a newer
+//     format version is refused (ErrNewerMeta: upgrade), one in an unknown state is corrupt.
 //   - The package writes only inside Dir, and only when asked: reading never writes.
 //
 // It uses nothing of mirrorctl's. While a mount serves a mirror, the mirror package is the only

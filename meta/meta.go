@@ -73,8 +73,24 @@ const (
 	DegradedFile = "degraded.json"
 )
 
-// ErrCorruptMeta is returned when a metadata file cannot be parsed.
+// ErrCorruptMeta is returned when a metadata file cannot be parsed, or holds what no mirrorctl writes.
 var ErrCorruptMeta = errors.New("corrupt metadata")
+
+// ErrNewerMeta is returned for a record written by a newer mirrorctl, in a format this one does not know.
+var ErrNewerMeta = errors.New("metadata written by a newer mirrorctl")
+
+// RecordVersion is the format version of the record that this program writes and reads; a record of
+// a newer version is refused rather than half understood.
+const RecordVersion = 1
+
+// Known reports whether s is one of the states above.
+func (s State) Known() bool {
+	switch s {
+	case StateNew, StateSyncing, StateInSync, StateServing, StateDegraded, StatePromoted:
+		return true
+	}
+	return false
+}
 
 // Dir is the name of the metadata area at the top of both trees. It is never mirrored, compared or
 // shown through the mount.
@@ -194,11 +210,23 @@ func NewGeneration(old Identity, from string) Identity {
 	return Identity{ID: newID(), Generation: old.Generation + 1, Created: time.Now().UTC(), PromotedFrom: from}
 }
 
-// ReadRecord returns the mirror record of dir, and false if dir was never a mirror.
+// ReadRecord returns the mirror record of dir, and false if dir was never a mirror. A record of a
+// newer format (ErrNewerMeta) or in a state that no mirrorctl writes (ErrCorruptMeta) is refused.
 func ReadRecord(dir string) (Record, bool, error) {
 	var r Record
-	ok, err := readJSON(Path(dir, RecordFile), &r)
-	return r, ok, err
+	p := Path(dir, RecordFile)
+	ok, err := readJSON(p, &r)
+	if err != nil || !ok {
+		return r, ok, err
+	}
+	if r.Version > RecordVersion {
+		return Record{}, false, fmt.Errorf("%s: %w (record version %d; this mirrorctl knows %d): upgrade mirrorctl to use this mirror",
+			p, ErrNewerMeta, r.Version, RecordVersion)
+	}
+	if !r.State.Known() {
+		return Record{}, false, corrupt(p, fmt.Sprintf("unknown state %q", r.State))
+	}
+	return r, true, nil
 }
 
 // WriteRecord durably records dir's mirror record. While a Mirror is open on dir, the mirror package
@@ -207,7 +235,7 @@ func WriteRecord(dir string, r Record) error { return r.Write(dir) }
 
 // Write stamps r with the format version and the time, then writes it durably as dir's record.
 func (r *Record) Write(dir string) error {
-	r.Version = 1
+	r.Version = RecordVersion
 	r.Updated = time.Now().UTC()
 	return writeJSON(dir, RecordFile, *r)
 }

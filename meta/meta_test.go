@@ -72,6 +72,45 @@ func TestReadRecord_CorruptNamesTheFileAndTheFix(t *testing.T) {
 	}
 }
 
+// Invariant (doc.go): a record is used only if this program understands all of it.
+func TestReadRecord_RefusesNewerVersionAndUnknownState(t *testing.T) {
+	cases := []struct {
+		name, record string
+		want         error
+		says         string
+	}{
+		{"newer version", `{"version":2,"primary_id":"x","state":"in-sync","clean":true}`, ErrNewerMeta, "upgrade mirrorctl"},
+		{"far newer version", `{"version":1000,"state":"in-sync"}`, ErrNewerMeta, "record version 1000"},
+		{"unknown state", `{"version":1,"primary_id":"x","state":"half-done"}`, ErrCorruptMeta, `unknown state "half-done"`},
+		{"state in capitals", `{"version":1,"state":"IN-SYNC"}`, ErrCorruptMeta, "unknown state"},
+		{"no state", `{"version":1,"primary_id":"x"}`, ErrCorruptMeta, `unknown state ""`},
+		{"null", `null`, ErrCorruptMeta, "unknown state"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, Path(dir, RecordFile), []byte(c.record))
+			_, ok, err := ReadRecord(dir)
+			if ok || !errors.Is(err, c.want) {
+				t.Fatalf("ReadRecord(%s) = %v, %v; want %v", c.record, ok, err, c.want)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, Path(dir, RecordFile)) || !strings.Contains(msg, c.says) || strings.Contains(msg, "\n") {
+				t.Errorf("message %q must be one line naming the file and saying %q", msg, c.says)
+			}
+		})
+	}
+	for _, st := range []State{StateNew, StateSyncing, StateInSync, StateServing, StateDegraded, StatePromoted} {
+		dir := t.TempDir()
+		if err := WriteRecord(dir, Record{PrimaryID: "x", State: st}); err != nil {
+			t.Fatal(err)
+		}
+		if rec, ok, err := ReadRecord(dir); err != nil || !ok || rec.State != st || rec.Version != RecordVersion {
+			t.Errorf("a record in state %s as WriteRecord writes it reads as %+v, %v, %v", st, rec, ok, err)
+		}
+	}
+}
+
 func FuzzReadRecord(f *testing.F) {
 	f.Add([]byte(`{"version":1,"primary_id":"x","state":"in-sync","clean":true}`))
 	f.Add([]byte(`{"sealed":{"log.0000000001":"ab"}}`))
@@ -79,7 +118,7 @@ func FuzzReadRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		dir := t.TempDir()
 		writeFile(t, Path(dir, RecordFile), b)
-		if _, ok, err := ReadRecord(dir); err != nil && !errors.Is(err, ErrCorruptMeta) || err == nil && !ok {
+		if _, ok, err := ReadRecord(dir); err != nil && !errors.Is(err, ErrCorruptMeta) && !errors.Is(err, ErrNewerMeta) || err == nil && !ok {
 			t.Fatalf("ReadRecord(%q): ok=%v err=%v", b, ok, err)
 		}
 	})
