@@ -227,6 +227,12 @@ func TestPromote_Refusals(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(neverSynced, ".mirrorctl", "mirror.json"), `{"version":1,"primary_id":"x","state":"syncing"}`)
 	writeFile(t, filepath.Join(neverSynced, "log.0000000001"), "partial")
+	interrupted := t.TempDir() // a sync interrupted before it copied any log file
+	if err := os.MkdirAll(filepath.Join(interrupted, ".mirrorctl"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(interrupted, ".mirrorctl", "mirror.json"), `{"version":1,"primary_id":"x","state":"syncing"}`)
+	writeFile(t, filepath.Join(interrupted, "accounts.db"), "partial")
 	notEnv := t.TempDir()
 	writeFile(t, filepath.Join(notEnv, "hello.txt"), "hi")
 	noLogs := t.TempDir()
@@ -250,6 +256,7 @@ func TestPromote_Refusals(t *testing.T) {
 		{"not a mirror", notEnv, nil, "not a mirrorctl mirror"},
 		{"no log files", noLogs, nil, "no Berkeley DB log files"},
 		{"never in sync", neverSynced, nil, "never completely in sync"},
+		{"interrupted sync without log files", interrupted, nil, "never completely in sync (state syncing)"},
 		{"corrupt metadata", corrupt, nil, "corrupt"},
 		{"utilities missing", neverSynced, []string{"--force", "--bdb-utils", "/nonexistent/db_"}, "apt-get install db-util"},
 	}

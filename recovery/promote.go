@@ -254,7 +254,8 @@ func logsToReplay(eng engine.Engine, dir string) string {
 	return fmt.Sprintf(" (%d files, %s)", len(logs), humanize.IBytes(uint64(n)))
 }
 
-// check refuses what must not be promoted, before anything changes.
+// check refuses what must not be promoted, before anything changes. The mirror's state comes before
+// its content: an interrupted sync lacks log files because it was interrupted, and says so.
 func check(o Options, r *Report) (meta.Record, error) {
 	st, err := os.Stat(o.Mirror)
 	if err != nil {
@@ -272,13 +273,6 @@ func check(o Options, r *Report) (meta.Record, error) {
 			return rec, refuse("%s is already a production environment, not a mirror: open it directly", o.Mirror)
 		}
 		return rec, refuse("%s is not a mirrorctl mirror (no %s/mirror.json): for a plain copy of an environment run the engine's catastrophic recovery yourself", o.Mirror, meta.Dir)
-	}
-	logs, err := o.Engine.Logs(o.Mirror)
-	if err != nil {
-		return rec, fmt.Errorf("list log files of %s: %w", o.Mirror, err)
-	}
-	if len(logs) == 0 {
-		return rec, refuse("%s holds no %s log files: it is not a database environment, nothing to recover", o.Mirror, o.Engine.Name())
 	}
 	switch rec.State {
 	case meta.StatePromoted:
@@ -305,6 +299,13 @@ func check(o Options, r *Report) (meta.Record, error) {
 			}
 			r.MayBeMissing = append(r.MayBeMissing, fmt.Sprintf("the mirror was degraded since %s: %d paths changed since then", d.Since.Format(time.RFC3339), len(d.Dirty)))
 		}
+	}
+	logs, err := o.Engine.Logs(o.Mirror)
+	if err != nil {
+		return rec, fmt.Errorf("list log files of %s: %w", o.Mirror, err)
+	}
+	if len(logs) == 0 {
+		return rec, refuse("%s holds no %s log files: it is not a database environment, nothing to recover", o.Mirror, o.Engine.Name())
 	}
 	return rec, nil
 }

@@ -1,0 +1,79 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/meta"
+)
+
+// listingEngine is an engine that only lists log files by name (what check needs); any other call,
+// and Available, fail, so that a promotion that gets past check stops there.
+type listingEngine struct{ engine.Engine }
+
+func (listingEngine) Name() string     { return "test" }
+func (listingEngine) Available() error { return errors.New("the test engine runs nothing") }
+func (listingEngine) Logs(dir string) ([]engine.LogFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var logs []engine.LogFile
+	for i, e := range ents {
+		if strings.HasPrefix(e.Name(), "log.") {
+			logs = append(logs, engine.LogFile{Rel: e.Name(), Number: uint32(i + 1)})
+		}
+	}
+	return logs, nil
+}
+
+// mirrorDir makes a mirror directory with the given record and, if withLog, one log file.
+func mirrorDir(t *testing.T, rec meta.Record, withLog bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := meta.WriteRecord(dir, rec); err != nil {
+		t.Fatal(err)
+	}
+	if withLog {
+		if err := os.WriteFile(filepath.Join(dir, "log.0000000001"), []byte("log"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestPromote_StateIsCheckedBeforeTheLogs: an interrupted sync lacks log files because it was
+// interrupted; the refusal names the state, not the missing logs.
+func TestPromote_StateIsCheckedBeforeTheLogs(t *testing.T) {
+	cases := []struct {
+		name  string
+		state meta.State
+		want  string
+	}{
+		{"interrupted sync", meta.StateSyncing, "never completely in sync (state syncing)"},
+		{"never synced", meta.StateNew, "never completely in sync (state new)"},
+		{"degraded", meta.StateDegraded, "DEGRADED"},
+		{"promoted", meta.StatePromoted, "already promoted"},
+	}
+	for _, c := range cases {
+		for _, dry := range []bool{false, true} {
+			t.Run(c.name+map[bool]string{true: " (dry run)"}[dry], func(t *testing.T) {
+				dir := mirrorDir(t, meta.Record{PrimaryID: "p", State: c.state, PromotedAt: time.Now()}, false)
+				_, err := Promote(context.Background(), Options{Mirror: dir, DryRun: dry, Engine: listingEngine{}})
+				if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "log files") {
+					t.Fatalf("promote of a mirror in state %s without log files: %v; want a refusal saying %q", c.state, err, c.want)
+				}
+			})
+		}
+	}
+	dir := mirrorDir(t, meta.Record{PrimaryID: "p", State: meta.StateInSync, Clean: true}, false)
+	if _, err := Promote(context.Background(), Options{Mirror: dir, Engine: listingEngine{}}); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no test log files") {
+		t.Fatalf("promote of an in-sync mirror without log files: %v; want the missing logs named", err)
+	}
+}
