@@ -3,10 +3,13 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 )
 
 // promoteReport is the part of `mirrorctl promote --json` the tests read.
@@ -284,5 +287,41 @@ func writeFile(t *testing.T, p, s string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPromote_DryRunSaysWhatPromoteWouldSay: a degraded mount keeps its mark on the primary's side
+// (the mirror's record says serving, while it runs and after a kill). The dry run, given only
+// --mirror, must refuse it as the real promote does, not say it would succeed.
+func TestPromote_DryRunSaysWhatPromoteWouldSay(t *testing.T) {
+	needFUSE(t)
+	needBDB(t)
+	primary, mirrorDir, mp := dirs(t)
+	acked := filepath.Join(t.TempDir(), "acked")
+	m := startMount(t, primary, mirrorDir, mp, "--resync-interval", "0")
+	workloadRun(t, mp, acked, "--txns", "100")
+	victim := filepath.Join(mirrorDir, "accounts.db")
+	if out, err := exec.Command("chattr", "+i", victim).CombinedOutput(); err != nil {
+		testenv.SkipOrFail(t, "chattr +i on the mirror's file system: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", victim).Run() })
+	m.ExpectDegraded = true
+	workloadRun(t, mp, acked, "--txns", "50", "--start", "100")
+	if s, r := status(t, mp); s.State != "degraded" {
+		t.Fatalf("the mirror did not degrade: %s", r)
+	}
+	refused := func(when string) {
+		t.Helper()
+		_, r := promoteJSON(t, "--mirror", mirrorDir, "--dry-run")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "DEGRADED") || !strings.Contains(r.Stderr, "--force") {
+			t.Errorf("dry run of a degraded mirror %s: want the refusal of the real promote: %s", when, r)
+		}
+	}
+	refused("while mounted")
+	m.Kill(t)
+	refused("after the mount was killed")
+	_, r := promoteJSON(t, "--mirror", mirrorDir)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "DEGRADED") {
+		t.Errorf("promote of a degraded mirror after the mount was killed: want a refusal: %s", r)
 	}
 }

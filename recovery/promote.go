@@ -292,8 +292,8 @@ func check(o Options, r *Report) (meta.Record, error) {
 		}
 		r.MayBeMissing = append(r.MayBeMissing, "the mirror was degraded: changes since "+rec.DegradedNote+" may be missing")
 	}
-	if o.Primary != "" {
-		if d, ok, _ := meta.ReadDegraded(o.Primary); ok {
+	if primary := degradedMarkerSide(o, rec); primary != "" {
+		if d, ok, _ := meta.ReadDegraded(primary); ok {
 			if !o.Force {
 				return rec, refuse("mirror %s is DEGRADED since %s (%s): it misses changes to %d paths; resync it, or pass --force to promote it anyway", o.Mirror, d.Since.Format(time.RFC3339), d.Reason, len(d.Dirty))
 			}
@@ -308,6 +308,24 @@ func check(o Options, r *Report) (meta.Record, error) {
 		return rec, refuse("%s holds no %s log files: it is not a database environment, nothing to recover", o.Mirror, o.Engine.Name())
 	}
 	return rec, nil
+}
+
+// degradedMarkerSide is the primary whose degraded marker tells whether the mirror misses changes:
+// the one given, else the one the record names if it is still readable and the same environment. A
+// mount that degraded keeps the mark on the primary's side only (the record says serving while it
+// runs, and still after a kill or a release of the mirror's disk), so a promote, or a dry run, that
+// looked only at the record would call a degraded mirror whole.
+func degradedMarkerSide(o Options, rec meta.Record) string {
+	if o.Primary != "" {
+		return o.Primary
+	}
+	if rec.PrimaryPath == "" {
+		return ""
+	}
+	if same, _ := sameEnvironment(rec.PrimaryPath, rec); !same {
+		return ""
+	}
+	return rec.PrimaryPath
 }
 
 // sameEnvironment reports whether primary is the environment the mirror mirrored.

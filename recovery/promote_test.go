@@ -77,3 +77,34 @@ func TestPromote_StateIsCheckedBeforeTheLogs(t *testing.T) {
 		t.Fatalf("promote of an in-sync mirror without log files: %v; want the missing logs named", err)
 	}
 }
+
+// TestPromote_DegradedMarkerOfTheRecordedPrimary: while a degraded mount runs (and after it was
+// killed, or let go of the mirror's disk) the record says serving and only the primary's marker says
+// degraded. Promote, and its dry run, refuse it without --force as they do with --primary given.
+func TestPromote_DegradedMarkerOfTheRecordedPrimary(t *testing.T) {
+	primary := t.TempDir()
+	id, err := meta.EnsureIdentity(primary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := meta.WriteDegraded(primary, meta.Degraded{Since: time.Now(), Reason: "mirror write: no space", Dirty: []string{"accounts.db"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := meta.Record{PrimaryID: id.ID, PrimaryPath: primary, State: meta.StateServing}
+	for _, dry := range []bool{false, true} {
+		for _, given := range []string{"", primary} {
+			dir := mirrorDir(t, rec, true)
+			_, err := Promote(context.Background(), Options{Mirror: dir, Primary: given, DryRun: dry, Engine: listingEngine{}})
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "DEGRADED") || !strings.Contains(err.Error(), "--force") {
+				t.Errorf("promote (dry run %v, --primary %q) of a mirror whose primary is marked degraded: %v; want the refusal that names --force", dry, given, err)
+			}
+		}
+	}
+	// The marker of another environment at the recorded path says nothing about this mirror.
+	other := rec
+	other.PrimaryID = "another"
+	dir := mirrorDir(t, other, true)
+	if _, err := Promote(context.Background(), Options{Mirror: dir, DryRun: true, Engine: listingEngine{}}); errors.Is(err, ErrRefused) {
+		t.Errorf("the degraded marker of another environment refused the promotion: %v", err)
+	}
+}
