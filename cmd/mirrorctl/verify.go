@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
@@ -14,7 +15,8 @@ func verifyCommand() *cli.Command {
 		Name:  "verify",
 		Usage: "compare every mirrored file of primary and mirror; exit 0 only if they match",
 		Description: "Run it while no mount serves the pair (or on a quiet environment): files that change during the\n" +
-			"comparison show up as differences. Exit status 1 when anything differs.\n\n" +
+			"comparison show up as differences. Exit status 1 when anything differs, or when the metadata of\n" +
+			"the pair (.mirrorctl/mirror.json, identity.json, degraded.json) is corrupt.\n\n" +
 			examples("mirrorctl verify --primary /disk1/env --mirror /disk2/env", "compare content, names, sizes and modes",
 				"mirrorctl verify --primary /disk1/env --mirror /disk2/env --json", "the differences as JSON"),
 		Flags: []cli.Flag{
@@ -23,6 +25,20 @@ func verifyCommand() *cli.Command {
 		},
 		Action: runVerify,
 	}
+}
+
+// readableMeta reads what mirrorctl keeps about the pair (the mirror's record, the primary's identity
+// and degraded marker): a pair whose metadata is corrupt does not match, however equal its files are,
+// since the next mount, sync or promote would refuse it or misread it.
+func readableMeta(primary, target string) error {
+	if _, _, err := meta.ReadRecord(target); err != nil {
+		return err
+	}
+	if _, _, err := meta.ReadIdentity(primary); err != nil {
+		return err
+	}
+	_, _, err := meta.ReadDegraded(primary)
+	return err
 }
 
 func runVerify(c *cli.Context) error {
@@ -36,6 +52,9 @@ func runVerify(c *cli.Context) error {
 	policy, pair, mo := ps.policy, ps.pair, ps.opts
 	if !pair.MirrorExists {
 		return fmt.Errorf("mirror %s does not exist: run mirrorctl sync or mount first", pair.Mirror)
+	}
+	if err := readableMeta(pair.Primary, pair.Mirror); err != nil {
+		return err
 	}
 	m, err := mirror.Open(pair.Primary, pair.Mirror, policy, mo)
 	if err != nil {
