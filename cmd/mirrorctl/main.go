@@ -49,16 +49,17 @@ func buildVersion() string {
 
 // Exit statuses, the same for every command (documented in --help, the man page and the README).
 const (
-	exitOK       = 0 // done; for status and verify: in sync, matching
-	exitFailure  = 1 // the operation failed, or verify found a difference
+	exitOK       = 0 // done; for status and verify: healthy, matching
+	exitFailure  = 1 // the operation failed, verify found a difference, status: not healthy
 	exitUsage    = 2 // bad command line: nothing was changed
 	exitDegraded = 3 // status: the mirror is degraded (it misses changes)
 )
 
 const exitCodesHelp = `EXIT STATUS:
-   0  success (status: in sync; verify: primary and mirror match)
-   1  the operation failed, or verify found differences
-   2  usage error: a bad flag or argument; nothing was changed
+   0  success (status: a mount serves the mirror, or it is in sync; verify: primary and mirror match)
+   1  the operation failed, verify found differences, or status: not healthy (a dead mount, an
+      interrupted sync, never synced, ...)
+   2  usage error: a bad flag or argument, or a path that does not exist; nothing was changed
    3  status: the mirror is DEGRADED (it misses changes)`
 
 func newApp() *cli.App {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -38,6 +39,36 @@ type statusReport struct {
 	ResyncEvery time.Duration `json:"resync_every_ns,omitempty"`
 	// SinceCheckpoint is the log a promote would replay now (bytes since the last checkpoint).
 	SinceCheckpoint *int64 `json:"log_bytes_since_checkpoint,omitempty"`
+	// Healthy is what exit status 0 says: a mount serves the mirror, or a stopped mirror is in sync.
+	Healthy bool `json:"healthy"`
+	// Problem says why not, and what to do, when not Healthy.
+	Problem string `json:"problem,omitempty"`
+	// MountDead is set when the mount point is still mounted but its process is gone (ENOTCONN).
+	MountDead bool `json:"mount_dead,omitempty"`
+}
+
+// health is the exit status of status for r, and the problem that it stands for: 0 a mount serves
+// the mirror, or a stopped mirror is in sync; 1 not healthy (a dead or silent mount, a mount gone
+// without a clean stop, a sync running or interrupted, never synced, promoted); 3 degraded. (2, a
+// missing path or a directory that is not a mirror, is refused before there is a report.)
+func (r *statusReport) health() (int, string) {
+	switch {
+	case r.State == meta.StateDegraded:
+		fix := "run mirrorctl sync (or mount) once its disk works"
+		if r.Live {
+			fix = "run mirrorctl resync " + r.MountPoint + " once its disk works (a new disk mounted at the same place is fine)"
+		}
+		return exitDegraded, "mirror is DEGRADED: it misses changes; " + fix
+	case r.Problem != "":
+		return exitFailure, r.Problem
+	case r.State == meta.StateServing, r.State == meta.StateInSync:
+		return exitOK, ""
+	case r.State == meta.StateNew:
+		return exitFailure, "mirror " + r.Mirror + " was never synced: run mirrorctl mount or mirrorctl sync"
+	case r.State == meta.StatePromoted:
+		return exitFailure, "mirror " + r.Mirror + " was promoted: it is a production environment now, no longer a mirror"
+	}
+	return exitFailure, fmt.Sprintf("mirror %s is %s, not in sync", r.Mirror, r.State)
 }
 
 // addTail fills in the log bytes that a promote would replay, when the engine can tell.
@@ -70,7 +101,8 @@ func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration) any {
 	return r
 }
 
-// offlineStatus reads what the metadata of a mirror directory says.
+// offlineStatus reads what the metadata of a mirror directory says. A path that does not exist, is not
+// a directory or is not a mirror is a usage error (exit 2).
 func offlineStatus(primary, target string) (statusReport, error) {
 	if abs, err := filepath.Abs(target); err == nil {
 		target = abs
@@ -81,30 +113,91 @@ func offlineStatus(primary, target string) (statusReport, error) {
 		}
 	}
 	r := statusReport{Primary: primary, Mirror: target}
+	st, err := os.Stat(target)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return r, usageError("mirror %s does not exist: give the mirror directory of a pair with --mirror, or the mount point", target)
+	case err != nil:
+		return r, fmt.Errorf("mirror %s: %w", target, err)
+	case !st.IsDir():
+		return r, usageError("mirror %s is not a directory: give the mirror directory of a pair with --mirror, or the mount point", target)
+	}
 	rec, ok, err := meta.ReadRecord(target)
 	if err != nil {
 		return r, err
 	}
 	if !ok {
 		if _, isEnv, _ := meta.ReadIdentity(target); isEnv {
-			r.State = meta.StatePromoted
-			return r, nil
+			return r, usageError("%s is a database environment (a primary), not a mirror: give its mirror with --mirror, or the mount point", target)
+		}
+		if !emptyTree(target) {
+			return r, usageError("%s is not a mirrorctl mirror (no %s/%s): give the mirror directory of a pair with --mirror", target, meta.Dir, meta.RecordFile)
 		}
 		r.State = meta.StateNew
-		r.Note = "never synced: run mirrorctl mount or mirrorctl sync"
 		return r, nil
 	}
 	r.State, r.Clean, r.LastSync, r.Generation = rec.State, rec.Clean, rec.LastSync, rec.Generation
 	if r.Primary == "" {
 		r.Primary = rec.PrimaryPath
 	}
-	if rec.State == meta.StateServing {
-		if h, _ := lock.ReadHolder(target); !host.ProcessAlive(h.PID) || !rec.Clean {
-			r.Note = "the mount that served this mirror is gone without a clean stop: the next mount or sync compares by content and repairs it"
+	h, _ := lock.ReadHolder(target)
+	held := host.ProcessAlive(h.PID) && h.PID != os.Getpid()
+	switch rec.State {
+	case meta.StateServing:
+		if !held {
+			r.Problem = "the mount that served this mirror is gone without a clean stop: the next mount or sync compares by content and repairs it"
+			if mp := rec.MountPoint; mp != "" {
+				if mounted, _ := host.MountedAt(mp); mounted {
+					r.MountPoint, r.MountDead = mp, true
+					r.Problem = "the mount that served this mirror is gone without a clean stop and its mount point " + mp +
+						" is dead (ENOTCONN): run mirrorctl unmount " + mp + ", then mount again (it repairs the mirror by content)"
+				}
+			}
+		}
+	case meta.StateSyncing:
+		if held {
+			r.Problem = fmt.Sprintf("a sync is copying into mirror %s (pid %d): it is not in sync until that finishes", target, h.PID)
+		} else {
+			r.Problem = fmt.Sprintf("the sync into mirror %s was interrupted: its content may be partial; run mirrorctl sync (or mount) again", target)
 		}
 	}
 	if d, ok, err := meta.ReadDegraded(r.Primary); err == nil && ok {
 		r.State, r.Degraded = meta.StateDegraded, &d
+	}
+	return r, nil
+}
+
+// emptyTree reports whether dir holds nothing but, perhaps, the metadata area.
+func emptyTree(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.Name() != meta.Dir {
+			return false
+		}
+	}
+	return true
+}
+
+// deadMountStatus is the report for a mount point whose mount process does not answer: what the
+// mirror's metadata says, and why the mount is not healthy.
+func deadMountStatus(mp string, mi mountInfo) (statusReport, error) {
+	r, err := offlineStatus(mi.Primary, mi.Mirror)
+	if err != nil {
+		return r, err
+	}
+	r.MountPoint, r.MountDead = mp, false
+	mounted, _ := host.MountedAt(mp)
+	switch {
+	case host.ProcessAlive(mi.PID):
+		r.Problem = fmt.Sprintf("the mount process (pid %d) of %s does not answer: if it hangs, kill it, run mirrorctl unmount %s, then mount again", mi.PID, mp, mp)
+	case mounted:
+		r.MountDead = true
+		r.Problem = fmt.Sprintf("the mount at %s is dead: its process (pid %d) is gone and the mount point answers ENOTCONN; run mirrorctl unmount %s, then mount again (it repairs the mirror by content)", mp, mi.PID, mp)
+	default:
+		r.Problem = fmt.Sprintf("no mount serves %s any more: its process (pid %d) is gone without a clean stop; mount it again (it repairs the mirror by content)", mp, mi.PID)
 	}
 	return r, nil
 }
@@ -114,8 +207,10 @@ func statusCommand() *cli.Command {
 		Name:      "status",
 		Usage:     "show where a mount or a mirror stands",
 		ArgsUsage: "[MOUNTPOINT]",
-		Description: "status asks the running mount process, or reads a stopped mirror's metadata. Exit status 3\n" +
-			"means the mirror is DEGRADED.\n\n" +
+		Description: "status asks the running mount process, or reads a stopped mirror's metadata. Exit status 0:\n" +
+			"a mount serves the mirror, or a stopped mirror is in sync; 1: not healthy (a dead mount, a mount gone\n" +
+			"without a clean stop, a sync running or interrupted, never synced, promoted); 2: the path does not\n" +
+			"exist or is not a mirror; 3: the mirror is DEGRADED.\n\n" +
 			examples("mirrorctl status /srv/env", "a running mount",
 				"mirrorctl status --mirror /disk2/env --primary /disk1/env", "a stopped mirror",
 				"mirrorctl status --json /srv/env | jq .state", "for scripts"),
@@ -144,13 +239,17 @@ func runStatus(c *cli.Context) error {
 			}
 			mi, ok := readMountInfo(mp)
 			if !ok {
+				// Only a path that nothing is mounted on is stat'ed: a dead FUSE mount may hang.
+				if mounted, _ := host.MountedAt(mp); !mounted {
+					if _, err := os.Lstat(mp); errors.Is(err, fs.ErrNotExist) {
+						return usageError("mount point %s does not exist: give the mount point of a running mount, or --mirror DIR for a stopped mirror", mp)
+					}
+				}
 				return fmt.Errorf("no mirrorctl mount serves %s: give the mount point of a running mount, or --mirror DIR for a stopped mirror", mp)
 			}
-			if r, err = offlineStatus(mi.Primary, mi.Mirror); err != nil {
+			if r, err = deadMountStatus(mp, mi); err != nil {
 				return err
 			}
-			r.MountPoint = mp
-			r.Note = "the mount process (pid " + fmt.Sprint(mi.PID) + ") does not answer; if it was killed, run mirrorctl unmount " + mp
 		}
 	case c.NArg() == 0 && c.String("mirror") != "":
 		var err error
@@ -163,6 +262,8 @@ func runStatus(c *cli.Context) error {
 	if eng, err := engineFor(c); err == nil {
 		r.addTail(c.Context, eng)
 	}
+	code, problem := r.health()
+	r.Healthy, r.Problem = code == exitOK, problem
 	if c.Bool("json") {
 		if err := writeJSON(c.App.Writer, r); err != nil {
 			return err
@@ -171,12 +272,8 @@ func runStatus(c *cli.Context) error {
 		printStatus(c.App.Writer, r)
 	}
 	// The same exit status with or without --json: scripts test it.
-	if r.State == meta.StateDegraded {
-		fix := "run mirrorctl sync (or mount) once its disk works"
-		if r.Live {
-			fix = "run mirrorctl resync " + r.MountPoint + " once its disk works (a new disk mounted at the same place is fine)"
-		}
-		return &exitError{code: exitDegraded, err: errors.New("mirror is DEGRADED: it misses changes; " + fix)}
+	if code != exitOK {
+		return &exitError{code: code, err: errors.New(problem)}
 	}
 	return nil
 }
@@ -185,6 +282,9 @@ func printStatus(w io.Writer, r statusReport) {
 	state := string(r.State)
 	if r.State == meta.StateDegraded {
 		state = "DEGRADED"
+	}
+	if r.MountDead {
+		state += " (the record says so; the MOUNT IS DEAD)"
 	}
 	fmt.Fprintf(w, "state:       %s\n", state)
 	if r.MountPoint != "" {
@@ -248,6 +348,9 @@ func printStatus(w io.Writer, r statusReport) {
 	}
 	if r.SinceCheckpoint != nil {
 		fmt.Fprintf(w, "to replay:   %s of log since the last checkpoint (what a promote would replay now)\n", humanize.IBytes(uint64(*r.SinceCheckpoint)))
+	}
+	if r.Problem != "" {
+		fmt.Fprintf(w, "NOT HEALTHY: %s\n", r.Problem)
 	}
 	if r.Note != "" {
 		fmt.Fprintf(w, "note:        %s\n", r.Note)
