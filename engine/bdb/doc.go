@@ -13,8 +13,10 @@
 //     paths are always relative to the environment directory.
 //   - Reading a tail (where normal recovery starts) prints only the newest log files, newest first,
 //     so its cost does not grow with the log history; when no checkpoint is found there, recovery
-//     is said to start at the first log (the safe answer: keep everything).
-//   - Every utility runs with the caller's context and the environment as its home (-h); a failure
+//     is said to start at the first log (the safe answer: keep everything). It only reads: db_printlog
+//     runs in a private home holding links to those log files, never with the environment as its
+//     home, where it would join and rewrite the region files (__db.*).
+//   - Every other utility runs with the caller's context and the environment as its home (-h); a failure
 //     carries the utility, its arguments and the last lines it printed. With the utilities missing,
 //     every operation that needs them fails with the same error that Available returns.
 //
