@@ -60,6 +60,9 @@ func TestMount_Refusals(t *testing.T) {
 		{"bad retention", []string{"--primary", primary, "--mirror", mirrorDir, "--retain-logs", "forever", mp}, "--retain-logs"},
 		{"no mount point", []string{"--primary", primary, "--mirror", mirrorDir}, "MOUNTPOINT"},
 		{"no primary", []string{"--mirror", mirrorDir, mp}, "--primary"},
+		{"empty mount point", []string{"--primary", primary, "--mirror", mirrorDir, ""}, "MOUNTPOINT argument is empty"},
+		{"empty primary", []string{"--primary", "", "--mirror", mirrorDir, mp}, "--primary"},
+		{"empty mirror", []string{"--primary", primary, "--mirror", "", mp}, "--mirror"},
 		{"mirror of another primary", []string{"--primary", primary, "--mirror", foreign, mp}, "belongs to another primary"},
 		{"never a mirror, not empty", []string{"--primary", primary, "--mirror", stranger, mp}, "--rebuild-mirror"},
 	}

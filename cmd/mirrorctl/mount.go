@@ -64,6 +64,10 @@ func runMount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("mount needs exactly one MOUNTPOINT argument (flags go before it), e.g. mirrorctl mount --primary /disk1/env --mirror /disk2/env /srv/env")
 	}
+	// An empty argument would be taken for the current directory.
+	if c.Args().First() == "" {
+		return usageError("the MOUNTPOINT argument is empty: give the empty directory to serve the environment at, e.g. /srv/env")
+	}
 	if _, err := newLogger(c, io.Discard); err != nil { // a bad --log-format is refused first
 		return err
 	}
