@@ -57,6 +57,7 @@ func TestMount_Refusals(t *testing.T) {
 		{"mount point is a mount point", []string{"--primary", primary, "--mirror", mirrorDir, tmpfs}, "already a mount point"},
 		{"bad error policy", []string{"--primary", primary, "--mirror", mirrorDir, "--on-mirror-error", "ignore", mp}, "degrade or fail"},
 		{"bad exclude glob", []string{"--primary", primary, "--mirror", mirrorDir, "--exclude", "[", mp}, "not a valid glob"},
+		{"negative resync interval", []string{"--primary", primary, "--mirror", mirrorDir, "--resync-interval", "-5s", mp}, "--resync-interval -5s is negative"},
 		{"bad retention", []string{"--primary", primary, "--mirror", mirrorDir, "--retain-logs", "forever", mp}, "--retain-logs"},
 		{"no mount point", []string{"--primary", primary, "--mirror", mirrorDir}, "MOUNTPOINT"},
 		{"no primary", []string{"--mirror", mirrorDir, mp}, "--primary"},

@@ -45,6 +45,7 @@ func TestExitStatusOfBadInput(t *testing.T) {
 		{"unknown flag", []string{"mount", "--nope", dir}, exitUsage, "see mirrorctl mount --help"},
 		{"bad flag value", []string{"drill", "--duration", "soon"}, exitUsage, "invalid value"},
 		{"mount without mount point", []string{"mount", "--primary", dir, "--mirror", dir}, exitUsage, "exactly one MOUNTPOINT"},
+		{"mount with a negative resync interval", []string{"mount", "--resync-interval", "-1m", "--primary", filepath.Join(dir, "p"), "--mirror", filepath.Join(dir, "m"), dir}, exitUsage, "--resync-interval -1m0s is negative"},
 		{"mount on an empty mount point", []string{"mount", "--primary", filepath.Join(dir, "p"), "--mirror", filepath.Join(dir, "m"), ""}, exitUsage, "MOUNTPOINT argument is empty"},
 		{"mount with an empty --primary", []string{"mount", "--primary", "", "--mirror", filepath.Join(dir, "m"), dir}, exitUsage, "--primary"},
 		{"mount with an empty --mirror", []string{"mount", "--primary", dir, "--mirror", "", dir}, exitUsage, "--mirror"},

@@ -71,6 +71,9 @@ func runMount(c *cli.Context) error {
 	if _, err := newLogger(c, io.Discard); err != nil { // a bad --log-format is refused first
 		return err
 	}
+	if err := checkResyncInterval(c); err != nil {
+		return err
+	}
 	onErr, err := mirror.ParseErrorPolicy(c.String("on-mirror-error"))
 	if err != nil {
 		return usageError("%v", err)
