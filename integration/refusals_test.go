@@ -71,8 +71,8 @@ func TestMount_Refusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			before := treeSnapshot(t, base)
 			r := mirrorctl(t, append([]string{"mount"}, c.args...)...)
-			if r.Code == 0 {
-				t.Fatalf("mount was not refused: %s", r)
+			if r.Code != 2 {
+				t.Fatalf("mount was not refused with exit status 2 (usage error): %s", r)
 			}
 			msg := strings.TrimSpace(r.Stderr)
 			if !strings.Contains(msg, c.want) || strings.Count(msg, "\n") > 0 {

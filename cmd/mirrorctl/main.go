@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
 
@@ -58,7 +59,8 @@ const (
 const exitCodesHelp = `EXIT STATUS:
    0  success (status: in sync; verify: primary and mirror match)
    1  the operation failed, or verify found differences
-   2  usage error: a bad flag or argument; nothing was changed
+   2  usage error: a bad flag or argument, or a primary, mirror or mount point that cannot be
+      used; nothing was changed
    3  status: the mirror is DEGRADED (it misses changes)`
 
 func newApp() *cli.App {
@@ -153,6 +155,10 @@ func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	// A primary, mirror or mount point that cannot be used is bad input: nothing was changed.
+	if errors.Is(err, mirror.ErrBadPair) {
+		return exitUsage
 	}
 	// urfave/cli's own exits (a help topic that does not exist) are usage errors.
 	var ec cli.ExitCoder

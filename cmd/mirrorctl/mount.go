@@ -133,7 +133,7 @@ func prepareMount(c *cli.Context, onErr mirror.ErrorPolicy, metrics *metricsServ
 	}
 	mp, err := checkMountPoint(c.Args().First(), ps.pair.Primary, ps.pair.Mirror)
 	if err != nil {
-		return nil, err
+		return nil, &exitError{code: exitUsage, err: err} // a mount point that cannot be used: bad input
 	}
 	if err := checkFuse(); err != nil {
 		return nil, err
