@@ -41,6 +41,11 @@ func TestMount_Refusals(t *testing.T) {
 	stranger := mk(filepath.Join(base, "stranger"))
 	writeFile(t, filepath.Join(stranger, "keep-me"), "precious")
 
+	// A mirror named by a symbolic link whose target is gone.
+	dangling := filepath.Join(base, "dangling")
+	if err := os.Symlink(filepath.Join(base, "gone"), dangling); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -59,6 +64,7 @@ func TestMount_Refusals(t *testing.T) {
 		{"bad exclude glob", []string{"--primary", primary, "--mirror", mirrorDir, "--exclude", "[", mp}, "not a valid glob"},
 		{"negative resync interval", []string{"--primary", primary, "--mirror", mirrorDir, "--resync-interval", "-5s", mp}, "--resync-interval -5s is negative"},
 		{"bad retention", []string{"--primary", primary, "--mirror", mirrorDir, "--retain-logs", "forever", mp}, "--retain-logs"},
+		{"mirror is a dangling symlink", []string{"--primary", primary, "--mirror", dangling, mp}, "which does not exist: create that directory"},
 		{"no mount point", []string{"--primary", primary, "--mirror", mirrorDir}, "MOUNTPOINT"},
 		{"no primary", []string{"--mirror", mirrorDir, mp}, "--primary"},
 		{"empty mount point", []string{"--primary", primary, "--mirror", mirrorDir, ""}, "MOUNTPOINT argument is empty"},

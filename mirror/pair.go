@@ -43,6 +43,20 @@ func resolve(p string) (string, error) {
 	return filepath.Join(parent, filepath.Base(abs)), nil
 }
 
+// danglingLink reports whether p is a symbolic link that leads nowhere (a missing target, or a loop),
+// and the target it names. Creating p would fail with "file exists", so it must be refused first.
+func danglingLink(p string) (string, bool) {
+	st, err := os.Lstat(p)
+	if err != nil || st.Mode()&os.ModeSymlink == 0 {
+		return "", false
+	}
+	if _, err := os.Stat(p); err == nil {
+		return "", false
+	}
+	to, _ := os.Readlink(p)
+	return to, true
+}
+
 // Pair is a checked primary and mirror directory.
 type Pair struct {
 	Primary, Mirror string // absolute, symlinks resolved
@@ -58,6 +72,9 @@ func CheckPair(primary, mirror string) (Pair, error) {
 	if primary == "" || mirror == "" {
 		return p, refuse("both --primary and --mirror are needed")
 	}
+	if to, ok := danglingLink(primary); ok {
+		return p, refuse("primary %s is a symbolic link to %s, which does not exist: give the environment directory itself with --primary", primary, to)
+	}
 	pst, err := os.Stat(primary)
 	if err != nil {
 		return p, refuse("primary %s: %v: give the environment directory of the database with --primary", primary, errors.Unwrap(err))
@@ -67,6 +84,9 @@ func CheckPair(primary, mirror string) (Pair, error) {
 	}
 	if p.Primary, err = resolve(primary); err != nil {
 		return p, fmt.Errorf("primary %s: %w", primary, err)
+	}
+	if to, ok := danglingLink(mirror); ok {
+		return p, refuse("mirror %s is a symbolic link to %s, which does not exist: create that directory on the second disk first, or give the real directory with --mirror", mirror, to)
 	}
 	if p.Mirror, err = resolve(mirror); err != nil {
 		return p, refuse("mirror %s: its parent directory does not exist: create it on the second disk first", mirror)
