@@ -40,35 +40,55 @@ type Session struct {
 	FullCompare bool
 	// Intents are the files compared by content after an unclean stop (when FullCompare is false).
 	Intents []string
-	lock    *lock.Lock
-	holder  lock.Holder
-	serve   bool
+	lock    *lock.Lock // the mirror's; let go while the mirror's disk is released
+	// primaryLock is held from Start to Stop: one primary, one mount (or sync).
+	primaryLock *lock.Lock
+	holder      lock.Holder
+	serve       bool
 }
 
-// Start claims the mirror for the primary, takes its lock, and brings it up to date: by metadata after
-// a clean stop, by content after an unclean one (a killed mount, a crash, an interrupted sync, a
-// degraded period). Nothing is written before every check passed.
+// Start claims the mirror for the primary, takes the primary's lock and the mirror's, and brings it
+// up to date: by metadata after a clean stop, by content after an unclean one (a killed mount, a
+// crash, an interrupted sync, a degraded period). Nothing is written before every check passed.
 func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	rec, hadRec, err := claim(p, o.Claim)
 	if err != nil {
 		return nil, err
 	}
-	if err := createMirrorDir(p); err != nil {
-		return nil, err
-	}
-	lock, err := lock.TryLock(p.Mirror, o.Holder)
+	plock, mlock, err := lockPair(p, o.Holder)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: lock, holder: o.Holder, serve: o.Serve}
+	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: mlock, primaryLock: plock, holder: o.Holder, serve: o.Serve}
 	if err := s.bringUp(ctx, o); err != nil {
 		if s.Mirror != nil {
 			s.Mirror.Close()
 		}
-		lock.Unlock()
+		mlock.Unlock()
+		plock.Unlock()
 		return nil, err
 	}
 	return s, nil
+}
+
+// lockPair takes the primary's lock (one primary, one mount or sync), creates the mirror directory
+// if it is new, and takes the mirror's lock. A refusal leaves both trees as they were: a mirror in
+// use is found before the primary's lock file is created, and a lock lost to a race is undone.
+func lockPair(p Pair, h lock.Holder) (primary, mirror *lock.Lock, err error) {
+	if err = lock.Held(p.Mirror); err != nil {
+		return nil, nil, err
+	}
+	if primary, err = lock.TryLockPrimary(p.Primary, h); err != nil {
+		return nil, nil, err
+	}
+	if err = createMirrorDir(p); err == nil {
+		mirror, err = lock.TryLock(p.Mirror, h)
+	}
+	if err != nil {
+		_ = primary.Undo()
+		return nil, nil, err
+	}
+	return primary, mirror, nil
 }
 
 // claim checks that the mirror may serve the primary (see Claim) and returns its record, and whether
@@ -195,7 +215,7 @@ func (s *Session) Stop() error {
 	if s.Mirror.Released() {
 		// The mirror's disk was let go (and may be unmounted): nothing to write there. The degraded
 		// marker on the primary's side says what the next sync or resync must copy.
-		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock())
+		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock(), s.primaryLock.Unlock())
 	}
 	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
 	d := s.Mirror.Degraded()
@@ -212,7 +232,7 @@ func (s *Session) Stop() error {
 	if err == nil {
 		err = s.Mirror.clearIntent()
 	}
-	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock())
+	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock(), s.primaryLock.Unlock())
 	return errors.Join(errs...)
 }
 
