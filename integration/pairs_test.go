@@ -95,3 +95,47 @@ func TestMount_OnePrimaryOneMount(t *testing.T) {
 	m2.Stop(t)
 	verifyClean(t, primary, second)
 }
+
+// A primary or mirror that is, or lies inside, a mirrorctl mount is refused before anything is
+// created, saying why: the mount point serves another tree, and a mirror or second mount built on
+// it would write through the first mount (the mirror directory and lock were left behind before).
+func TestMount_RefusesAMirrorctlMountAsPrimaryOrMirror(t *testing.T) {
+	needFUSE(t)
+	primary, mirrorDir, mp := dirs(t)
+	if err := os.Mkdir(filepath.Join(primary, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(primary, "data.db"), "data")
+	m := startMount(t, primary, mirrorDir, mp)
+	base := t.TempDir()
+	other, otherMirror, mp2 := filepath.Join(base, "other"), filepath.Join(base, "mirror2"), filepath.Join(base, "mnt2")
+	for _, d := range []string{other, mp2} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(base, "link-to-mount")
+	if err := os.Symlink(mp, link); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, primary, mirror, want string
+	}{
+		{"primary is the mount point", mp, otherMirror, "primary " + mp + " is the mirrorctl mount " + mp},
+		{"primary inside the mount", filepath.Join(mp, "sub"), otherMirror, "lies inside the mirrorctl mount at " + mp},
+		{"primary is a link to the mount", link, otherMirror, "is the mirrorctl mount " + mp},
+		{"mirror is the mount point", other, mp, "mirror " + mp + " is the mirrorctl mount " + mp},
+		{"mirror inside the mount", other, filepath.Join(mp, "m"), "lies inside the mirrorctl mount at " + mp},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := snapshots(t, primary, mirrorDir, base)
+			refusedMount(t, 2, c.primary, c.mirror, mp2, c.want, "not a mount point that serves one")
+			sameSnapshot(t, "after a refused mount", before, snapshots(t, primary, mirrorDir, base))
+			refused(t, 2, []string{"sync", "--primary", c.primary, "--mirror", c.mirror}, c.want)
+			sameSnapshot(t, "after a refused sync", before, snapshots(t, primary, mirrorDir, base))
+		})
+	}
+	m.Stop(t)
+	verifyClean(t, primary, mirrorDir)
+}

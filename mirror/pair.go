@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mirrorctl/mirrorctl/host"
 	"github.com/mirrorctl/mirrorctl/meta"
 )
 
@@ -43,6 +44,33 @@ func resolve(p string) (string, error) {
 	return filepath.Join(parent, filepath.Base(abs)), nil
 }
 
+// mirrorctlFSType is how the kernel's mount table names a mirrorctl mount (fusefs mounts with the
+// name "mirrorctl"; the kernel shows FUSE subtypes as fuse.NAME).
+const mirrorctlFSType = "fuse.mirrorctl"
+
+// notOnMirrorctlMount refuses a path that is, or lies inside, a mirrorctl mount: its content is the
+// served primary's, and every write there goes through that mount, so neither a second mount nor a
+// mirror can be built on it (and a dead one would hang or fail with ENOTCONN). It reads only the
+// mount table, never the path itself, which may be a dead mount.
+func notOnMirrorctlMount(role, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil // the checks that follow say what is wrong with it
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if ok, fstype := host.MountedAt(d); ok && fstype == mirrorctlFSType {
+			where := "is the mirrorctl mount " + d
+			if d != abs {
+				where = "lies inside the mirrorctl mount at " + d
+			}
+			return refuse("%s %s %s: give the directory on disk, not a mount point that serves one (mirrorctl status %s names its primary and mirror)", role, path, where, d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
+
 // danglingLink reports whether p is a symbolic link that leads nowhere (a missing target, or a loop),
 // and the target it names. Creating p would fail with "file exists", so it must be refused first.
 func danglingLink(p string) (string, bool) {
@@ -72,6 +100,12 @@ func CheckPair(primary, mirror string) (Pair, error) {
 	if primary == "" || mirror == "" {
 		return p, refuse("both --primary and --mirror are needed")
 	}
+	if err := notOnMirrorctlMount("primary", primary); err != nil {
+		return p, err
+	}
+	if err := notOnMirrorctlMount("mirror", mirror); err != nil {
+		return p, err
+	}
 	if to, ok := danglingLink(primary); ok {
 		return p, refuse("primary %s is a symbolic link to %s, which does not exist: give the environment directory itself with --primary", primary, to)
 	}
@@ -90,6 +124,13 @@ func CheckPair(primary, mirror string) (Pair, error) {
 	}
 	if p.Mirror, err = resolve(mirror); err != nil {
 		return p, refuse("mirror %s: its parent directory does not exist: create it on the second disk first", mirror)
+	}
+	// A symbolic link may lead into such a mount too.
+	if err := notOnMirrorctlMount("primary", p.Primary); err != nil {
+		return p, err
+	}
+	if err := notOnMirrorctlMount("mirror", p.Mirror); err != nil {
+		return p, err
 	}
 	if p.Primary == p.Mirror {
 		return p, refuse("primary and mirror are the same directory (%s): the mirror must be on a second disk", p.Primary)
