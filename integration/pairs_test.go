@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mirrorctl/mirrorctl/mountproc"
+	"golang.org/x/sys/unix"
 )
 
 // snapshots is treeSnapshot of several trees, keyed by tree: what a refusal must leave unchanged.
@@ -138,4 +139,41 @@ func TestMount_RefusesAMirrorctlMountAsPrimaryOrMirror(t *testing.T) {
 	}
 	m.Stop(t)
 	verifyClean(t, primary, mirrorDir)
+}
+
+// A sync of a tree deeper than PATH_MAX fails with one readable line (a 4,178-character line
+// before) that says the mirror is incomplete, and the mirror's record says the sync failed.
+func TestSync_PathLongerThanPathMax(t *testing.T) {
+	base := t.TempDir()
+	primary, mirrorDir := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
+	if err := os.Mkdir(primary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(primary, "data.db"), "data")
+	fd, err := unix.Open(primary, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for depth := 0; depth*101 <= unix.PathMax+101; depth++ {
+		name := strings.Repeat("d", 100)
+		if err := unix.Mkdirat(fd, name, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(fd, name, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	unix.Close(fd)
+	msg := refused(t, 1, []string{"sync", "--no-progress", "--primary", primary, "--mirror", mirrorDir},
+		"…", "longer than the system's limit", "mirror "+mirrorDir+" is incomplete", "promote refuses it")
+	if len(msg) > 600 {
+		t.Errorf("the error line has %d characters: %s", len(msg), msg)
+	}
+	b, err := os.ReadFile(filepath.Join(mirrorDir, ".mirrorctl", "mirror.json"))
+	if err != nil || !strings.Contains(string(b), `"state": "syncing"`) || !strings.Contains(string(b), `"sync_failed": `) {
+		t.Errorf("the mirror's record does not say the sync failed (%v):\n%s", err, b)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/host"
@@ -135,9 +136,66 @@ func (s *Session) bringUp(ctx context.Context, o StartOptions) error {
 		return err
 	}
 	if err := s.sync(ctx, o, contentOf); err != nil {
+		err = syncFailure(s.Pair.Mirror, err)
+		// Say it in the record too (best effort: the mirror's disk may be what failed).
+		_ = s.Mirror.record.Update(func(r *meta.Record) { r.SyncFailed = err.Error() })
 		return err
 	}
 	return s.finish(o, degraded, syncing)
+}
+
+// syncFailure is the one-line error of a sync that failed part way: readable however long the
+// path it failed on, and saying that the mirror is incomplete and what to do. It unwraps to err.
+func syncFailure(mirrorDir string, err error) error {
+	msg := shortenPaths(err.Error())
+	if errors.Is(err, unix.ENAMETOOLONG) {
+		msg += fmt.Sprintf(": the primary holds a path longer than the system's limit (%d bytes)", unix.PathMax) +
+			"; rename or move it to a shorter path, or leave it out with --exclude, then sync again"
+	}
+	msg += fmt.Sprintf("; mirror %s is incomplete: it stays marked syncing, and promote refuses it, until a sync completes", mirrorDir)
+	return &readableError{msg: msg, err: err}
+}
+
+// readableError is an error with a message of its own, made for an operator, over the original.
+type readableError struct {
+	msg string
+	err error
+}
+
+func (e *readableError) Error() string { return e.msg }
+func (e *readableError) Unwrap() error { return e.err }
+
+// longPath is the longest word of a message that is shown whole; a longer path is shortened.
+const longPath = 120
+
+// shortenPaths shortens every path in msg longer than longPath to its first and last names around
+// "…", and its length: a tree deeper than PATH_MAX made a 4,000-character error line.
+func shortenPaths(msg string) string {
+	words := strings.Split(msg, " ")
+	for i, w := range words {
+		if len(w) > longPath && strings.Contains(w, "/") {
+			words[i] = shortPath(w)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// shortPath is p (a word of a message, maybe ending in ":") as first/…/last, with its length.
+func shortPath(p string) string {
+	body := strings.TrimRight(p, ":,;")
+	tail := p[len(body):]
+	lead := ""
+	if strings.HasPrefix(body, "/") {
+		lead = "/"
+	}
+	names := strings.Split(strings.Trim(body, "/"), "/")
+	cut := func(s string) string {
+		if r := []rune(s); len(r) > 24 {
+			return string(r[:12]) + "…" + string(r[len(r)-8:])
+		}
+		return s
+	}
+	return fmt.Sprintf("%s%s/…/%s (a path of %d bytes, %d names)%s", lead, cut(names[0]), cut(names[len(names)-1]), len(body), len(names), tail)
 }
 
 // identify makes sure the primary has an identity, forgets the mirror's on a rebuild, and reports
