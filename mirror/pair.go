@@ -94,7 +94,8 @@ type Pair struct {
 }
 
 // CheckPair checks a primary and mirror directory before anything is written: the primary must be a
-// directory, the mirror a directory or a name whose parent exists, and neither may contain the other.
+// directory, the mirror a directory or a name whose parent exists, and neither may contain the other,
+// be (or lie inside) a mirrorctl mount, or be a symbolic link that leads nowhere.
 func CheckPair(primary, mirror string) (Pair, error) {
 	var p Pair
 	if primary == "" || mirror == "" {
