@@ -41,6 +41,11 @@ func TestMount_Refusals(t *testing.T) {
 	stranger := mk(filepath.Join(base, "stranger"))
 	writeFile(t, filepath.Join(stranger, "keep-me"), "precious")
 
+	// A mirror named by a symbolic link whose target is gone.
+	dangling := filepath.Join(base, "dangling")
+	if err := os.Symlink(filepath.Join(base, "gone"), dangling); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -57,9 +62,14 @@ func TestMount_Refusals(t *testing.T) {
 		{"mount point is a mount point", []string{"--primary", primary, "--mirror", mirrorDir, tmpfs}, "already a mount point"},
 		{"bad error policy", []string{"--primary", primary, "--mirror", mirrorDir, "--on-mirror-error", "ignore", mp}, "degrade or fail"},
 		{"bad exclude glob", []string{"--primary", primary, "--mirror", mirrorDir, "--exclude", "[", mp}, "not a valid glob"},
+		{"negative resync interval", []string{"--primary", primary, "--mirror", mirrorDir, "--resync-interval", "-5s", mp}, "--resync-interval -5s is negative"},
 		{"bad retention", []string{"--primary", primary, "--mirror", mirrorDir, "--retain-logs", "forever", mp}, "--retain-logs"},
+		{"mirror is a dangling symlink", []string{"--primary", primary, "--mirror", dangling, mp}, "which does not exist: create that directory"},
 		{"no mount point", []string{"--primary", primary, "--mirror", mirrorDir}, "MOUNTPOINT"},
 		{"no primary", []string{"--mirror", mirrorDir, mp}, "--primary"},
+		{"empty mount point", []string{"--primary", primary, "--mirror", mirrorDir, ""}, "MOUNTPOINT argument is empty"},
+		{"empty primary", []string{"--primary", "", "--mirror", mirrorDir, mp}, "--primary"},
+		{"empty mirror", []string{"--primary", primary, "--mirror", "", mp}, "--mirror"},
 		{"mirror of another primary", []string{"--primary", primary, "--mirror", foreign, mp}, "belongs to another primary"},
 		{"never a mirror, not empty", []string{"--primary", primary, "--mirror", stranger, mp}, "--rebuild-mirror"},
 	}
@@ -67,8 +77,8 @@ func TestMount_Refusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			before := treeSnapshot(t, base)
 			r := mirrorctl(t, append([]string{"mount"}, c.args...)...)
-			if r.Code == 0 {
-				t.Fatalf("mount was not refused: %s", r)
+			if r.Code != 2 {
+				t.Fatalf("mount was not refused with exit status 2 (usage error): %s", r)
 			}
 			msg := strings.TrimSpace(r.Stderr)
 			if !strings.Contains(msg, c.want) || strings.Count(msg, "\n") > 0 {

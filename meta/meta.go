@@ -51,6 +51,9 @@ type Record struct {
 	LastSync     time.Time `json:"last_sync,omitempty"`
 	PromotedAt   time.Time `json:"promoted_at,omitempty"`
 	DegradedNote string    `json:"degraded_note,omitempty"`
+	// SyncFailed is what the last sync failed with (state syncing: the mirror is incomplete); the
+	// next sync that completes clears it.
+	SyncFailed string `json:"sync_failed,omitempty"`
 	// NeedsRecovery is set when the mirror was copied from a running environment (sync of an
 	// environment not mounted through mirrorctl): only catastrophic recovery makes it consistent.
 	NeedsRecovery bool `json:"needs_recovery,omitempty"`

@@ -572,6 +572,7 @@ func TestSession_UncleanStopComparesOnlyTheFilesInFlight(t *testing.T) {
 	unix.Close(f.P)
 	s.Mirror.Drain()
 	s.lock.Unlock()
+	s.primaryLock.Unlock()
 
 	s2 := start()
 	defer s2.Stop()
@@ -603,6 +604,7 @@ func TestSession_MachineCrashComparesEverything(t *testing.T) {
 	}
 	s.Mirror.Drain()
 	s.lock.Unlock()
+	s.primaryLock.Unlock()
 	rec, _, _ := meta.ReadRecord(pair.Mirror)
 	rec.BootID = "another-boot"
 	if err := meta.WriteRecord(pair.Mirror, rec); err != nil {

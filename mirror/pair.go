@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mirrorctl/mirrorctl/host"
 	"github.com/mirrorctl/mirrorctl/meta"
 )
 
@@ -50,6 +51,47 @@ func Within(a, b string) bool { return within(a, b) }
 // Resolve: see resolve.
 func Resolve(p string) (string, error) { return resolve(p) }
 
+// mirrorctlFSType is how the kernel's mount table names a mirrorctl mount (fusefs mounts with the
+// name "mirrorctl"; the kernel shows FUSE subtypes as fuse.NAME).
+const mirrorctlFSType = "fuse.mirrorctl"
+
+// notOnMirrorctlMount refuses a path that is, or lies inside, a mirrorctl mount: its content is the
+// served primary's, and every write there goes through that mount, so neither a second mount nor a
+// mirror can be built on it (and a dead one would hang or fail with ENOTCONN). It reads only the
+// mount table, never the path itself, which may be a dead mount.
+func notOnMirrorctlMount(role, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil // the checks that follow say what is wrong with it
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if ok, fstype := host.MountedAt(d); ok && fstype == mirrorctlFSType {
+			where := "is the mirrorctl mount " + d
+			if d != abs {
+				where = "lies inside the mirrorctl mount at " + d
+			}
+			return refuse("%s %s %s: give the directory on disk, not a mount point that serves one (mirrorctl status %s names its primary and mirror)", role, path, where, d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
+
+// danglingLink reports whether p is a symbolic link that leads nowhere (a missing target, or a loop),
+// and the target it names. Creating p would fail with "file exists", so it must be refused first.
+func danglingLink(p string) (string, bool) {
+	st, err := os.Lstat(p)
+	if err != nil || st.Mode()&os.ModeSymlink == 0 {
+		return "", false
+	}
+	if _, err := os.Stat(p); err == nil {
+		return "", false
+	}
+	to, _ := os.Readlink(p)
+	return to, true
+}
+
 // Pair is a checked primary and mirror directory.
 type Pair struct {
 	Primary, Mirror string // absolute, symlinks resolved
@@ -59,11 +101,21 @@ type Pair struct {
 }
 
 // CheckPair checks a primary and mirror directory before anything is written: the primary must be a
-// directory, the mirror a directory or a name whose parent exists, and neither may contain the other.
+// directory, the mirror a directory or a name whose parent exists, and neither may contain the other,
+// be (or lie inside) a mirrorctl mount, or be a symbolic link that leads nowhere.
 func CheckPair(primary, mirror string) (Pair, error) {
 	var p Pair
 	if primary == "" || mirror == "" {
 		return p, refuse("both --primary and --mirror are needed")
+	}
+	if err := notOnMirrorctlMount("primary", primary); err != nil {
+		return p, err
+	}
+	if err := notOnMirrorctlMount("mirror", mirror); err != nil {
+		return p, err
+	}
+	if to, ok := danglingLink(primary); ok {
+		return p, refuse("primary %s is a symbolic link to %s, which does not exist: give the environment directory itself with --primary", primary, to)
 	}
 	pst, err := os.Stat(primary)
 	if err != nil {
@@ -75,8 +127,18 @@ func CheckPair(primary, mirror string) (Pair, error) {
 	if p.Primary, err = resolve(primary); err != nil {
 		return p, fmt.Errorf("primary %s: %w", primary, err)
 	}
+	if to, ok := danglingLink(mirror); ok {
+		return p, refuse("mirror %s is a symbolic link to %s, which does not exist: create that directory on the second disk first, or give the real directory with --mirror", mirror, to)
+	}
 	if p.Mirror, err = resolve(mirror); err != nil {
 		return p, refuse("mirror %s: its parent directory does not exist: create it on the second disk first", mirror)
+	}
+	// A symbolic link may lead into such a mount too.
+	if err := notOnMirrorctlMount("primary", p.Primary); err != nil {
+		return p, err
+	}
+	if err := notOnMirrorctlMount("mirror", p.Mirror); err != nil {
+		return p, err
 	}
 	if p.Primary == p.Mirror {
 		return p, refuse("primary and mirror are the same directory (%s): the mirror must be on a second disk", p.Primary)

@@ -154,6 +154,7 @@ func TestCheckPair_Table(t *testing.T) {
 		"to-primary-sub": filepath.Join(p, "sub"),
 		"to-outer":       filepath.Join(base, "outer"),
 		"to-file":        filepath.Join(base, "file"),
+		"to-nowhere":     filepath.Join(base, "nowhere"),
 	} {
 		if err := os.Symlink(target, filepath.Join(other, link)); err != nil {
 			t.Fatal(err)
@@ -192,6 +193,8 @@ func TestCheckPair_Table(t *testing.T) {
 		{"primary inside the mirror through a symlink", filepath.Join(base, "outer", "primary-link", "sub"), filepath.Join(base, "primary"), "inside the mirror"},
 		{"primary through a symlink inside the mirror", filepath.Join(other, "to-primary-sub"), p, "inside the mirror"},
 		{"a name that only shares a prefix", p, p + "-mirror", ""},
+		{"mirror is a dangling symlink", p, filepath.Join(other, "to-nowhere"), "symbolic link to " + filepath.Join(base, "nowhere") + ", which does not exist"},
+		{"primary is a dangling symlink", filepath.Join(other, "to-nowhere"), filepath.Join(other, "m"), "symbolic link to " + filepath.Join(base, "nowhere") + ", which does not exist"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/host"
@@ -40,35 +41,55 @@ type Session struct {
 	FullCompare bool
 	// Intents are the files compared by content after an unclean stop (when FullCompare is false).
 	Intents []string
-	lock    *lock.Lock
-	holder  lock.Holder
-	serve   bool
+	lock    *lock.Lock // the mirror's; let go while the mirror's disk is released
+	// primaryLock is held from Start to Stop: one primary, one mount (or sync).
+	primaryLock *lock.Lock
+	holder      lock.Holder
+	serve       bool
 }
 
-// Start claims the mirror for the primary, takes its lock, and brings it up to date: by metadata after
-// a clean stop, by content after an unclean one (a killed mount, a crash, an interrupted sync, a
-// degraded period). Nothing is written before every check passed.
+// Start claims the mirror for the primary, takes the primary's lock and the mirror's, and brings it
+// up to date: by metadata after a clean stop, by content after an unclean one (a killed mount, a
+// crash, an interrupted sync, a degraded period). Nothing is written before every check passed.
 func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 	rec, hadRec, err := claim(p, o.Claim)
 	if err != nil {
 		return nil, err
 	}
-	if err := createMirrorDir(p); err != nil {
-		return nil, err
-	}
-	lock, err := lock.TryLock(p.Mirror, o.Holder)
+	plock, mlock, err := lockPair(p, o.Holder)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: lock, holder: o.Holder, serve: o.Serve}
+	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: mlock, primaryLock: plock, holder: o.Holder, serve: o.Serve}
 	if err := s.bringUp(ctx, o); err != nil {
 		if s.Mirror != nil {
 			s.Mirror.Close()
 		}
-		lock.Unlock()
+		mlock.Unlock()
+		plock.Unlock()
 		return nil, err
 	}
 	return s, nil
+}
+
+// lockPair takes the primary's lock (one primary, one mount or sync), creates the mirror directory
+// if it is new, and takes the mirror's lock. A refusal leaves both trees as they were: a mirror in
+// use is found before the primary's lock file is created, and a lock lost to a race is undone.
+func lockPair(p Pair, h lock.Holder) (primary, mirror *lock.Lock, err error) {
+	if err = lock.Held(p.Mirror); err != nil {
+		return nil, nil, err
+	}
+	if primary, err = lock.TryLockPrimary(p.Primary, h); err != nil {
+		return nil, nil, err
+	}
+	if err = createMirrorDir(p); err == nil {
+		mirror, err = lock.TryLock(p.Mirror, h)
+	}
+	if err != nil {
+		_ = primary.Undo()
+		return nil, nil, err
+	}
+	return primary, mirror, nil
 }
 
 // claim checks that the mirror may serve the primary (see Claim) and returns its record, and whether
@@ -115,9 +136,66 @@ func (s *Session) bringUp(ctx context.Context, o StartOptions) error {
 		return err
 	}
 	if err := s.sync(ctx, o, contentOf); err != nil {
+		err = syncFailure(s.Pair.Mirror, err)
+		// Say it in the record too (best effort: the mirror's disk may be what failed).
+		_ = s.Mirror.record.Update(func(r *meta.Record) { r.SyncFailed = err.Error() })
 		return err
 	}
 	return s.finish(o, degraded, syncing)
+}
+
+// syncFailure is the one-line error of a sync that failed part way: readable however long the
+// path it failed on, and saying that the mirror is incomplete and what to do. It unwraps to err.
+func syncFailure(mirrorDir string, err error) error {
+	msg := shortenPaths(err.Error())
+	if errors.Is(err, unix.ENAMETOOLONG) {
+		msg += fmt.Sprintf(": the primary holds a path longer than the system's limit (%d bytes)", unix.PathMax) +
+			"; rename or move it to a shorter path, or leave it out with --exclude, then sync again"
+	}
+	msg += fmt.Sprintf("; mirror %s is incomplete: it stays marked syncing, and promote refuses it, until a sync completes", mirrorDir)
+	return &readableError{msg: msg, err: err}
+}
+
+// readableError is an error with a message of its own, made for an operator, over the original.
+type readableError struct {
+	msg string
+	err error
+}
+
+func (e *readableError) Error() string { return e.msg }
+func (e *readableError) Unwrap() error { return e.err }
+
+// longPath is the longest word of a message that is shown whole; a longer path is shortened.
+const longPath = 120
+
+// shortenPaths shortens every path in msg longer than longPath to its first and last names around
+// "…", and its length: a tree deeper than PATH_MAX made a 4,000-character error line.
+func shortenPaths(msg string) string {
+	words := strings.Split(msg, " ")
+	for i, w := range words {
+		if len(w) > longPath && strings.Contains(w, "/") {
+			words[i] = shortPath(w)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// shortPath is p (a word of a message, maybe ending in ":") as first/…/last, with its length.
+func shortPath(p string) string {
+	body := strings.TrimRight(p, ":,;")
+	tail := p[len(body):]
+	lead := ""
+	if strings.HasPrefix(body, "/") {
+		lead = "/"
+	}
+	names := strings.Split(strings.Trim(body, "/"), "/")
+	cut := func(s string) string {
+		if r := []rune(s); len(r) > 24 {
+			return string(r[:12]) + "…" + string(r[len(r)-8:])
+		}
+		return s
+	}
+	return fmt.Sprintf("%s%s/…/%s (a path of %d bytes, %d names)%s", lead, cut(names[0]), cut(names[len(names)-1]), len(body), len(names), tail)
 }
 
 // identify makes sure the primary has an identity, forgets the mirror's on a rebuild, and reports
@@ -195,7 +273,7 @@ func (s *Session) Stop() error {
 	if s.Mirror.Released() {
 		// The mirror's disk was let go (and may be unmounted): nothing to write there. The degraded
 		// marker on the primary's side says what the next sync or resync must copy.
-		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock())
+		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock(), s.primaryLock.Unlock())
 	}
 	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
 	d := s.Mirror.Degraded()
@@ -212,7 +290,7 @@ func (s *Session) Stop() error {
 	if err == nil {
 		err = s.Mirror.clearIntent()
 	}
-	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock())
+	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock(), s.primaryLock.Unlock())
 	return errors.Join(errs...)
 }
 

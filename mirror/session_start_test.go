@@ -11,6 +11,7 @@ import (
 
 	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/meta"
+	"golang.org/x/sys/unix"
 )
 
 // Start takes the lock, brings the mirror up to date and records it; Stop records a clean stop, so the
@@ -59,5 +60,170 @@ func TestSession_StartStopStart(t *testing.T) {
 	defer s.Stop()
 	if s.FullCompare || !s.HadRecord || s.Report.Copied != 0 || s.Report.BytesCopied != 0 {
 		t.Errorf("Start after a clean stop: full=%v report=%+v; want a comparison by metadata that copies nothing", s.FullCompare, s.Report)
+	}
+}
+
+// One primary, one mount: while a session serves the primary, a Start of the same primary with
+// another mirror is refused, naming the holder, and changes nothing in either tree; so is a Start of
+// another primary onto the mirror in use. Once the first stops, the second may start.
+func TestSession_OnePrimaryOneMount(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	primary, first, second := filepath.Join(base, "primary"), filepath.Join(base, "mirror1"), filepath.Join(base, "mirror2")
+	other := filepath.Join(base, "other")
+	populate(t, primary)
+	populate(t, other)
+	start := func(p, m string, o StartOptions) (*Session, error) {
+		t.Helper()
+		pair, err := CheckPair(p, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Start(ctx, pair, o)
+	}
+	mount := StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: os.Getpid(), Command: "mount", MountPoint: "/srv/env"}, Serve: true}
+	s, err := start(primary, first, mount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, base)
+	cases := []struct {
+		name, primary, mirror string
+		o                     StartOptions
+		want                  []string
+	}{
+		{"the same primary, another mirror", primary, second,
+			StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: 1, Command: "mount", MountPoint: "/srv/two"}, Serve: true},
+			[]string{"primary " + primary, "already served by a running mount", strconv.Itoa(os.Getpid()), "/srv/env", "mirrorctl unmount /srv/env"}},
+		{"a sync of the same primary", primary, second,
+			StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: 2, Command: "sync"}},
+			[]string{"primary " + primary, "/srv/env"}},
+		{"another primary onto the mirror in use", other, first,
+			StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: 3, Command: "sync"}, Claim: ClaimOptions{Rebuild: true}},
+			[]string{"mirror " + first, "/srv/env"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s2, err := start(c.primary, c.mirror, c.o)
+			if err == nil {
+				s2.Stop()
+				t.Fatal("a second Start was accepted while a mount serves the primary")
+			}
+			if !errors.Is(err, lock.ErrLocked) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("second Start = %v; want one line that is ErrLocked", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("refusal %q lacks %q", err, w)
+				}
+			}
+			if after := snapshot(t, base); after != before {
+				t.Errorf("a refused Start changed the trees:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = start(primary, second, mount)
+	if err != nil {
+		t.Fatalf("Start with the second mirror after the first mount stopped: %v", err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deepTree makes under dir a chain of directories whose path is longer than PATH_MAX, with a file
+// at its end, by descriptors (a path that long cannot be named at once).
+func deepTree(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("d", 200)
+	for depth := 0; depth*201 <= unix.PathMax+201; depth++ {
+		if err := unix.Mkdirat(fd, name, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := unix.Openat(fd, name, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = next
+	}
+	defer unix.Close(fd)
+	f, err := unix.Openat(fd, "deepest", unix.O_CREAT|unix.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(f)
+}
+
+// A tree deeper than PATH_MAX cannot be mirrored by name: the sync fails with one readable line
+// (the path shortened) that says the mirror is incomplete and what to do, and the mirror's record
+// says the sync failed; the next complete sync clears that.
+func TestSession_PathLongerThanPathMax(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	primary, target := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
+	populate(t, primary)
+	deepTree(t, filepath.Join(primary, "deep"))
+	pair, err := CheckPair(primary, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: os.Getpid(), Command: "sync"}}
+	s, err := Start(ctx, pair, o)
+	if err == nil {
+		s.Stop()
+		t.Fatal("a sync of a tree deeper than PATH_MAX succeeded")
+	}
+	msg := err.Error()
+	if !errors.Is(err, unix.ENAMETOOLONG) || len(msg) > 600 || strings.Contains(msg, "\n") {
+		t.Fatalf("error (%d characters): %q; want one line of at most 600 that is ENAMETOOLONG", len(msg), msg)
+	}
+	for _, w := range []string{"…", "longer than the system's limit", "--exclude", "mirror " + target + " is incomplete", "syncing", "promote refuses it"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q lacks %q", msg, w)
+		}
+	}
+	rec, _, _ := meta.ReadRecord(target)
+	if rec.State != meta.StateSyncing || rec.SyncFailed != msg {
+		t.Errorf("record after the failed sync: state %s, sync_failed %q; want syncing and the error", rec.State, rec.SyncFailed)
+	}
+	if err := os.RemoveAll(filepath.Join(primary, "deep")); err != nil {
+		t.Fatal(err)
+	}
+	if pair, err = CheckPair(primary, target); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Start(ctx, pair, o); err != nil {
+		t.Fatalf("the sync after the deep tree went: %v", err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := meta.ReadRecord(target); rec.State != meta.StateInSync || rec.SyncFailed != "" {
+		t.Errorf("record after a complete sync: state %s, sync_failed %q", rec.State, rec.SyncFailed)
+	}
+}
+
+func TestShortenPaths_KeepsShortWordsAndShortensLongPaths(t *testing.T) {
+	long := "/" + strings.Repeat("abcdefghij/", 30) + "last.db"
+	cases := []struct{ in, want string }{
+		{"open /disk1/env/data.db: no such file", "open /disk1/env/data.db: no such file"},
+		{"primary " + long + ": file name too long", "primary /abcdefghij/…/last.db (a path of 338 bytes, 31 names): file name too long"},
+		{strings.Repeat("x", 300), strings.Repeat("x", 300)}, // not a path
+	}
+	for _, c := range cases {
+		if got := shortenPaths(c.in); got != c.want {
+			t.Errorf("shortenPaths(%.60q…) = %q; want %q", c.in, got, c.want)
+		}
 	}
 }

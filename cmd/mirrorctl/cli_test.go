@@ -34,7 +34,7 @@ func run(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestExitStatusOfBadInput(t *testing.T) {
-	dir := t.TempDir()
+	dir, primary := t.TempDir(), t.TempDir()
 	cases := []struct {
 		name string
 		args []string
@@ -45,6 +45,15 @@ func TestExitStatusOfBadInput(t *testing.T) {
 		{"unknown flag", []string{"mount", "--nope", dir}, exitUsage, "see mirrorctl mount --help"},
 		{"bad flag value", []string{"drill", "--duration", "soon"}, exitUsage, "invalid value"},
 		{"mount without mount point", []string{"mount", "--primary", dir, "--mirror", dir}, exitUsage, "exactly one MOUNTPOINT"},
+		{"mount with a negative resync interval", []string{"mount", "--resync-interval", "-1m", "--primary", filepath.Join(dir, "p"), "--mirror", filepath.Join(dir, "m"), dir}, exitUsage, "--resync-interval -1m0s is negative"},
+		{"mount of a missing primary", []string{"mount", "--primary", filepath.Join(dir, "nope"), "--mirror", filepath.Join(dir, "m"), dir}, exitUsage, "primary"},
+		{"mount with the primary as mirror", []string{"mount", "--primary", dir, "--mirror", dir, dir}, exitUsage, "same directory"},
+		{"mount on a missing mount point", []string{"mount", "--primary", primary, "--mirror", filepath.Join(dir, "m"), filepath.Join(dir, "nomp")}, exitUsage, "does not exist"},
+		{"sync of a missing primary", []string{"sync", "--primary", filepath.Join(dir, "nope"), "--mirror", filepath.Join(dir, "m")}, exitUsage, "primary"},
+		{"verify with the mirror inside the primary", []string{"verify", "--primary", dir, "--mirror", filepath.Join(dir, "m")}, exitUsage, "inside the primary"},
+		{"mount on an empty mount point", []string{"mount", "--primary", filepath.Join(dir, "p"), "--mirror", filepath.Join(dir, "m"), ""}, exitUsage, "MOUNTPOINT argument is empty"},
+		{"mount with an empty --primary", []string{"mount", "--primary", "", "--mirror", filepath.Join(dir, "m"), dir}, exitUsage, "--primary"},
+		{"mount with an empty --mirror", []string{"mount", "--primary", dir, "--mirror", "", dir}, exitUsage, "--mirror"},
 		{"bad log format before the command", []string{"--log-format", "xml", "status"}, exitUsage, "use text or json"},
 		{"bad log level on mount", []string{"mount", "--log-level", "loud", "--primary", dir, "--mirror", dir, dir}, exitUsage, "use debug, info, warn or error"},
 		{"status without target", []string{"status"}, exitUsage, "MOUNTPOINT argument or --mirror"},

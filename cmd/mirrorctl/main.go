@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
 
@@ -58,8 +59,9 @@ const (
 const exitCodesHelp = `EXIT STATUS:
    0  success (status: a mount serves the mirror, or it is in sync; verify: primary and mirror match)
    1  the operation failed, verify found differences, or status: not healthy (a dead mount, an
-      interrupted sync, never synced, ...)
-   2  usage error: a bad flag or argument, or a path that does not exist; nothing was changed
+      interrupted sync, never synced, ...); a mirror or primary in use by another mirrorctl process
+   2  usage error: a bad flag or argument, or a primary, mirror or mount point that cannot be used
+      (missing, not a directory, one inside the other, a mirror of another primary); nothing changed
    3  status: the mirror is DEGRADED (it misses changes)`
 
 func newApp() *cli.App {
@@ -154,6 +156,10 @@ func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	// A primary, mirror or mount point that cannot be used is bad input: nothing was changed.
+	if errors.Is(err, mirror.ErrBadPair) {
+		return exitUsage
 	}
 	// urfave/cli's own exits (a help topic that does not exist) are usage errors.
 	var ec cli.ExitCoder

@@ -64,7 +64,14 @@ func runMount(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usageError("mount needs exactly one MOUNTPOINT argument (flags go before it), e.g. mirrorctl mount --primary /disk1/env --mirror /disk2/env /srv/env")
 	}
+	// An empty argument would be taken for the current directory.
+	if c.Args().First() == "" {
+		return usageError("the MOUNTPOINT argument is empty: give the empty directory to serve the environment at, e.g. /srv/env")
+	}
 	if _, err := newLogger(c, io.Discard); err != nil { // a bad --log-format is refused first
+		return err
+	}
+	if err := checkResyncInterval(c); err != nil {
 		return err
 	}
 	onErr, err := mirror.ParseErrorPolicy(c.String("on-mirror-error"))
@@ -126,7 +133,7 @@ func prepareMount(c *cli.Context, onErr mirror.ErrorPolicy, metrics *metricsServ
 	}
 	mp, err := checkMountPoint(c.Args().First(), ps.pair.Primary, ps.pair.Mirror)
 	if err != nil {
-		return nil, err
+		return nil, &exitError{code: exitUsage, err: err} // a mount point that cannot be used: bad input
 	}
 	if err := checkFuse(); err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"time"
+
 	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 )
@@ -41,4 +43,13 @@ func resyncCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// checkResyncInterval refuses a negative mount --resync-interval, which would otherwise read as 0
+// (automatic resyncs off) without a word.
+func checkResyncInterval(c *cli.Context) error {
+	if iv := c.Duration("resync-interval"); iv < 0 {
+		return usageError("--resync-interval %s is negative: give a duration such as 1m, or 0 to resync only on mirrorctl resync", iv.Round(time.Millisecond))
+	}
+	return nil
 }
