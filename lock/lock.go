@@ -116,15 +116,21 @@ func tryLock(dir, role, name string, h Holder) (*Lock, error) {
 // Held returns a *LockedError when another process holds the mirror lock of dir, and nil when none
 // does, without creating or keeping anything: a caller that must take other locks first learns of a
 // refusal before it changes a thing. (A lock file that does not exist is held by no one.)
-func Held(dir string) error {
-	p := meta.Path(dir, mirrorFile)
+func Held(dir string) error { return held(dir, "mirror", mirrorFile) }
+
+// HeldPrimary is Held for the primary's lock: a *LockedError names the mount or sync that writes
+// the primary dir now.
+func HeldPrimary(dir string) error { return held(dir, "primary", primaryFile) }
+
+func held(dir, role, name string) error {
+	p := meta.Path(dir, name)
 	f, err := os.OpenFile(p, os.O_RDONLY, 0)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
-		le := &LockedError{Dir: dir, Role: "mirror"}
+		le := &LockedError{Dir: dir, Role: role}
 		if b, rerr := os.ReadFile(p); rerr == nil {
 			_ = json.Unmarshal(b, &le.Holder)
 		}

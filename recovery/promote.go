@@ -264,6 +264,9 @@ func check(o Options, r *Report) (meta.Record, error) {
 	if !st.IsDir() {
 		return meta.Record{}, refuse("mirror %s is not a directory: give the failover directory with --mirror", o.Mirror)
 	}
+	if err := checkOldPrimary(o); err != nil {
+		return meta.Record{}, err
+	}
 	rec, ok, err := meta.ReadRecord(o.Mirror)
 	if err != nil {
 		return rec, err
@@ -340,6 +343,30 @@ func sameEnvironment(primary string, rec meta.Record) (bool, string) {
 		return false, fmt.Sprintf("primary %s is another environment (id %.8s, the mirror's is %.8s): nothing salvaged", primary, id.ID, rec.PrimaryID)
 	}
 	return true, ""
+}
+
+// checkOldPrimary refuses a --primary that cannot be the old primary of this failover: the mirror
+// itself (the real old primary would never be marked superseded, and its tail never salvaged), or a
+// primary that a running mount or sync writes now (it is alive: promoting a mirror of it makes two
+// primaries). A primary that cannot be read (a dead disk) passes: salvage says what it could take.
+func checkOldPrimary(o Options) error {
+	if o.Primary == "" {
+		return nil
+	}
+	if pst, err := os.Stat(o.Primary); err == nil {
+		if mst, err := os.Stat(o.Mirror); err == nil && os.SameFile(pst, mst) {
+			return refuse("--primary %s is the mirror itself: give the old primary's directory (or leave --primary out when its disk is gone)", o.Primary)
+		}
+	}
+	var le *lock.LockedError
+	if err := lock.HeldPrimary(o.Primary); errors.As(err, &le) {
+		where := fmt.Sprintf("pid %d", le.Holder.PID)
+		if le.Holder.MountPoint != "" {
+			where += " at " + le.Holder.MountPoint
+		}
+		return refuse("primary %s is alive: \"mirrorctl %s\" (%s) writes it now, so promoting a mirror of it would make two primaries; stop it first (mirrorctl unmount), then promote", o.Primary, le.Holder.Command, where)
+	}
+	return nil
 }
 
 // markPromoted records the promotion durably: first the mirror's record (so that it can never again

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/meta"
 )
 
@@ -107,4 +108,68 @@ func TestPromote_DegradedMarkerOfTheRecordedPrimary(t *testing.T) {
 	if _, err := Promote(context.Background(), Options{Mirror: dir, DryRun: true, Engine: listingEngine{}}); errors.Is(err, ErrRefused) {
 		t.Errorf("the degraded marker of another environment refused the promotion: %v", err)
 	}
+}
+
+// TestPromote_RefusesAnOldPrimaryThatIsNotOne: --primary naming the mirror itself (directly or by a
+// symlink) would leave the real old primary unmarked; a primary that a running mount writes is alive.
+// Both are refused before anything changes.
+func TestPromote_RefusesAnOldPrimaryThatIsNotOne(t *testing.T) {
+	rec := meta.Record{PrimaryID: "p", State: meta.StateInSync, Clean: true}
+	dir := mirrorDir(t, rec, true)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	live := t.TempDir()
+	l, err := lock.TryLockPrimary(live, lock.Holder{PID: 4242, Command: "mount", MountPoint: "/srv/env"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	cases := []struct{ name, primary, want string }{
+		{"the mirror itself", dir, "is the mirror itself"},
+		{"a symlink to the mirror", link, "is the mirror itself"},
+		{"a primary a mount writes", live, "pid 4242 at /srv/env"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := snapshotTree(t, dir)
+			_, err := Promote(context.Background(), Options{Mirror: dir, Primary: c.primary, Engine: listingEngine{}})
+			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("promote --primary %s: %v; want a refusal saying %q", c.primary, err, c.want)
+			}
+			if after := snapshotTree(t, dir); after != before {
+				t.Errorf("a refused promote changed the mirror:\n%s\n%s", before, after)
+			}
+		})
+	}
+}
+
+// snapshotTree lists every path under dir with its mode, size and content.
+func snapshotTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b.WriteString(p + " " + info.Mode().String())
+		if info.Mode().IsRegular() {
+			c, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b.WriteString(" " + string(c))
+		}
+		b.WriteString("\n")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
