@@ -328,21 +328,20 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 		if n == 0 {
 			break
 		}
-		same := false
+		k := 0
 		if off < qsize {
-			k, err := readFull(q, s.qbuf[:n], off)
-			if err != nil {
+			if k, err = readFull(q, s.qbuf[:n], off); err != nil {
 				return fmt.Errorf("mirror %s: read: %w", rel, err)
 			}
-			same = k == n && bytes.Equal(s.pbuf[:n], s.qbuf[:n])
 		}
-		if !same {
-			if err := pwriteAll(q, s.pbuf[:n], off); err != nil {
-				return fmt.Errorf("mirror %s: write: %w", rel, err)
-			}
+		w, err := writeDiffering(q, s.pbuf[:n], s.qbuf[:k], off)
+		if err != nil {
+			return fmt.Errorf("mirror %s: write: %w", rel, err)
+		}
+		if w > 0 {
 			qlen = max(qlen, off+int64(n))
-			s.r.BytesCopied += int64(n)
-			copied += int64(n)
+			s.r.BytesCopied += w
+			copied += w
 			wrote = true
 		}
 		s.examined(int64(n))
@@ -422,6 +421,43 @@ func (s *syncer) tick() {
 }
 
 // readFull reads up to len(buf) bytes at off; fewer only at the end of the file.
+// syncBlock is the unit a sync writes: within a chunk that differs, only the blocks of this size
+// that differ are written. Database engines change pages (Berkeley DB's are 4 KiB by default to
+// 64 KiB), so a few commits scattered over a large file rewrite a few pages, not whole chunks.
+const syncBlock = 4096
+
+// writeDiffering writes into fd at off the blocks of want that differ from have (what fd holds
+// there; shorter when the file ends inside the chunk), coalescing neighbouring blocks into one write,
+// and returns how many bytes it wrote.
+func writeDiffering(fd int, want, have []byte, off int64) (int64, error) {
+	var written int64
+	start := -1 // first byte of the run of differing blocks being gathered, or -1
+	flush := func(end int) error {
+		if start < 0 {
+			return nil
+		}
+		if err := pwriteAll(fd, want[start:end], off+int64(start)); err != nil {
+			return err
+		}
+		written += int64(end - start)
+		start = -1
+		return nil
+	}
+	for b := 0; b < len(want); b += syncBlock {
+		e := min(b+syncBlock, len(want))
+		if e <= len(have) && bytes.Equal(want[b:e], have[b:e]) {
+			if err := flush(b); err != nil {
+				return written, err
+			}
+			continue
+		}
+		if start < 0 {
+			start = b
+		}
+	}
+	return written, flush(len(want))
+}
+
 func readFull(fd int, buf []byte, off int64) (int, error) {
 	n := 0
 	for n < len(buf) {

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ func TestMirror_SyncCopiesEverythingThenNothing(t *testing.T) {
 
 // Whether the first sync of a fresh mirror compares by metadata or by content, it copies every byte
 // once; later, only a full sync finds a change that kept size and times, and copies one chunk of it.
-func TestMirror_FullSyncCopiesOnlyTheChangedChunk(t *testing.T) {
+func TestMirror_FullSyncCopiesOnlyTheChangedBlock(t *testing.T) {
 	for _, first := range []SyncOptions{{}, {Full: true}} {
 		t.Run(fmt.Sprintf("first sync full=%v", first.Full), func(t *testing.T) {
 			p := newPair(t, Options{})
@@ -94,8 +95,8 @@ func TestMirror_FullSyncCopiesOnlyTheChangedChunk(t *testing.T) {
 				t.Errorf("Verify = %v, %v; want the content of big differing at offset 5242880", diffs, err)
 			}
 			r := mustSync(t, p.m, SyncOptions{Full: true})
-			if r.BytesCopied != 1<<20 || r.Copied != 1 || r.BytesExamined != total {
-				t.Errorf("full sync: %+v; want exactly one 1 MiB chunk copied of %d bytes examined", r, total)
+			if r.BytesCopied != syncBlock || r.Copied != 1 || r.BytesExamined != total {
+				t.Errorf("full sync: %+v; want exactly the one changed %d-byte block copied of %d bytes examined", r, syncBlock, total)
 			}
 			requireClean(t, p.m)
 
@@ -375,4 +376,55 @@ func TestMirror_SyncPathsRepairsAndRemoves(t *testing.T) {
 		t.Errorf("SyncPaths: %+v; want 2 entries copied", r)
 	}
 	requireClean(t, p.m)
+}
+
+// TestWriteDiffering_WritesOnlyTheBlocksThatDiffer: within a chunk, the blocks that differ are written
+// (neighbours in one write), those that match are not, and what lies past the mirror's end is.
+func TestWriteDiffering_WritesOnlyTheBlocksThatDiffer(t *testing.T) {
+	const n = 8*syncBlock + 100 // a short last block, as at the end of a file
+	base := make([]byte, n)
+	for i := range base {
+		base[i] = byte(i * 7)
+	}
+	flip := func(offs ...int) []byte {
+		b := append([]byte(nil), base...)
+		for _, o := range offs {
+			b[o] ^= 0xff
+		}
+		return b
+	}
+	cases := []struct {
+		name    string
+		want    []byte
+		haveLen int   // how much of base the mirror holds
+		written int64 // bytes writeDiffering must write
+	}{
+		{"equal", base, n, 0},
+		{"one byte in one block", flip(3*syncBlock + 5), n, syncBlock},
+		{"two neighbouring blocks", flip(syncBlock, 2*syncBlock+1), n, 2 * syncBlock},
+		{"two distant blocks", flip(0, 6*syncBlock), n, 2 * syncBlock},
+		{"the short last block", flip(n - 1), n, 100},
+		{"the mirror ends mid-chunk", base, 5*syncBlock + 10, 3*syncBlock + 100},
+		{"the mirror holds nothing", base, 0, n},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := os.CreateTemp(t.TempDir(), "q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Write(base[:c.haveLen]); err != nil {
+				t.Fatal(err)
+			}
+			w, err := writeDiffering(int(f.Fd()), c.want, base[:c.haveLen], 0)
+			if err != nil || w != c.written {
+				t.Fatalf("writeDiffering = %d, %v; want %d bytes written", w, err, c.written)
+			}
+			got, err := os.ReadFile(f.Name())
+			if err != nil || !bytes.Equal(got, c.want) {
+				t.Fatalf("the file does not hold what was wanted (%v)", err)
+			}
+		})
+	}
 }
