@@ -1,0 +1,200 @@
+package mirror
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// link makes newRel a hard link of oldRel through the mirror, for a setup on one side of the policy.
+func link(t *testing.T, p *pair, oldRel, newRel string) {
+	t.Helper()
+	if err := p.m.Link(oldRel, newRel); err != nil {
+		t.Fatalf("link %s to %s: %v", oldRel, newRel, err)
+	}
+}
+
+// Invariant (doc.go): a mirrored inode stays mirrored under every name. A link or rename that would
+// give an inode names on both sides of the policy is refused with EXDEV, and changes nothing on either
+// side. (testPolicy excludes __db.*, *.excl and scratch/*.)
+func TestMirror_HardLinkAcrossThePolicyIsRefused(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, p *pair)
+		op    func(p *pair) error
+	}{
+		{
+			name:  "link from a mirrored name to an excluded name",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "file", "mirrored") },
+			op:    func(p *pair) error { return p.m.Link("file", "__db.999") },
+		},
+		{
+			name:  "link from an excluded name to a mirrored name",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "__db.001", "region") },
+			op:    func(p *pair) error { return p.m.Link("__db.001", "file") },
+		},
+		{
+			name:  "link from a mirrored name into an excluded directory",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "file", "mirrored"); mkdir(t, p, "scratch") },
+			op:    func(p *pair) error { return p.m.Link("file", "scratch/file") },
+		},
+		{
+			name: "rename of a mirrored name with another link to an excluded name",
+			setup: func(t *testing.T, p *pair) {
+				createFile(t, p, "file", "mirrored")
+				link(t, p, "file", "other")
+			},
+			op: func(p *pair) error { return p.m.Rename("file", "__db.999", 0) },
+		},
+		{
+			name: "rename of an excluded name with another link to a mirrored name",
+			setup: func(t *testing.T, p *pair) {
+				createFile(t, p, "a.excl", "scratch")
+				link(t, p, "a.excl", "b.excl")
+			},
+			op: func(p *pair) error { return p.m.Rename("a.excl", "file", 0) },
+		},
+		{
+			name: "rename of a mirrored directory holding a file linked from outside it to an excluded place",
+			setup: func(t *testing.T, p *pair) {
+				mkdir(t, p, "scratch")
+				mkdir(t, p, "d")
+				createFile(t, p, "d/f", "inner")
+				link(t, p, "d/f", "outside")
+			},
+			op: func(p *pair) error { return p.m.Rename("d", "scratch/d", 0) },
+		},
+		{
+			name: "exchange of a mirrored file with another link and an excluded file",
+			setup: func(t *testing.T, p *pair) {
+				createFile(t, p, "file", "mirrored")
+				link(t, p, "file", "other")
+				createFile(t, p, "x.excl", "scratch")
+			},
+			op: func(p *pair) error { return p.m.Rename("file", "x.excl", unix.RENAME_EXCHANGE) },
+		},
+		{
+			name: "exchange of an excluded file with another link and a mirrored file",
+			setup: func(t *testing.T, p *pair) {
+				createFile(t, p, "file", "mirrored")
+				createFile(t, p, "x.excl", "scratch")
+				link(t, p, "x.excl", "y.excl")
+			},
+			op: func(p *pair) error { return p.m.Rename("file", "x.excl", unix.RENAME_EXCHANGE) },
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPair(t, Options{})
+			c.setup(t, p)
+			before := snapshot(t, p.primary) + "\n" + snapshot(t, p.target)
+			err := c.op(p)
+			if !isErrno(err, unix.EXDEV) {
+				t.Fatalf("got %v; want EXDEV, so that the inode cannot be mirrored under one name and not another", err)
+			}
+			if after := snapshot(t, p.primary) + "\n" + snapshot(t, p.target); after != before {
+				t.Fatalf("the refusal changed the trees:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if p.m.Degraded() != nil {
+				t.Fatalf("a refusal degraded the mirror: %+v", p.m.Degraded())
+			}
+			requireClean(t, p.m)
+		})
+	}
+}
+
+// Links and renames within one side of the policy, and renames across it of what has no other link,
+// keep working: the mirror follows the primary.
+func TestMirror_HardLinkWithinOneSideWorks(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, p *pair)
+		op    func(p *pair) error
+		check func(t *testing.T, p *pair)
+	}{
+		{
+			name:  "link and rename of a linked file among mirrored names",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "a", "shared") },
+			op: func(p *pair) error {
+				if err := p.m.Link("a", "b"); err != nil {
+					return err
+				}
+				return p.m.Rename("b", "c", 0)
+			},
+			check: func(t *testing.T, p *pair) {
+				for _, side := range [][2]string{{p.P("a"), p.P("c")}, {p.Q("a"), p.Q("c")}} {
+					a, c := lstat(t, side[0]), lstat(t, side[1])
+					if a.Ino != c.Ino || a.Nlink != 2 {
+						t.Errorf("%s and %s: inodes %d and %d, %d links; want one inode with 2 links", side[0], side[1], a.Ino, c.Ino, a.Nlink)
+					}
+				}
+			},
+		},
+		{
+			name:  "link and rename of a linked file among excluded names",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "__db.001", "region") },
+			op: func(p *pair) error {
+				if err := p.m.Link("__db.001", "a.excl"); err != nil {
+					return err
+				}
+				return p.m.Rename("a.excl", "__db.002", 0)
+			},
+			check: func(t *testing.T, p *pair) {
+				if a, b := lstat(t, p.P("__db.001")), lstat(t, p.P("__db.002")); a.Ino != b.Ino || a.Nlink != 2 {
+					t.Errorf("primary: inodes %d and %d, %d links; want one inode with 2 links", a.Ino, b.Ino, a.Nlink)
+				}
+				requireGone(t, p.Q("__db.001"), p.Q("__db.002"), p.Q("a.excl"))
+			},
+		},
+		{
+			name:  "rename of a mirrored file without other links to an excluded name",
+			setup: func(t *testing.T, p *pair) { createFile(t, p, "file", "mirrored") },
+			op:    func(p *pair) error { return p.m.Rename("file", "__db.999", 0) },
+			check: func(t *testing.T, p *pair) {
+				requireGone(t, p.both("file")...)
+				requireContent(t, "mirrored", p.P("__db.999"))
+				requireGone(t, p.Q("__db.999"))
+			},
+		},
+		{
+			name: "rename of a mirrored directory whose links all lie inside it to an excluded place",
+			setup: func(t *testing.T, p *pair) {
+				mkdir(t, p, "scratch")
+				mkdir(t, p, "d")
+				mkdir(t, p, "d/sub")
+				createFile(t, p, "d/f", "inner")
+				link(t, p, "d/f", "d/sub/g")
+			},
+			op: func(p *pair) error { return p.m.Rename("d", "scratch/d", 0) },
+			check: func(t *testing.T, p *pair) {
+				requireGone(t, p.both("d")...)
+				requireContent(t, "inner", p.P("scratch/d/f"), p.P("scratch/d/sub/g"))
+				requireGone(t, p.Q("scratch/d"))
+			},
+		},
+		{
+			name: "exchange across the policy of two files without other links",
+			setup: func(t *testing.T, p *pair) {
+				createFile(t, p, "file", "was mirrored")
+				createFile(t, p, "x.excl", "was excluded")
+			},
+			op: func(p *pair) error { return p.m.Rename("file", "x.excl", unix.RENAME_EXCHANGE) },
+			check: func(t *testing.T, p *pair) {
+				requireContent(t, "was excluded", p.both("file")...)
+				requireContent(t, "was mirrored", p.P("x.excl"))
+				requireGone(t, p.Q("x.excl"))
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := newPair(t, Options{OnError: Fail})
+			c.setup(t, p)
+			if err := c.op(p); err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, p)
+			requireClean(t, p.m)
+		})
+	}
+}
