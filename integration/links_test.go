@@ -13,14 +13,16 @@ import (
 )
 
 // TestLinks_AcrossThePolicyAreRefused: a mirrored inode stays mirrored under every name. Through a
-// real mount (region files __db.* and --exclude '*.tmp' are not mirrored), every link or rename that
-// would give one inode a mirrored and an excluded name fails with EXDEV and changes neither tree;
-// ln says so, mv falls back to a copy; writes through every name that is left reach the mirror, and
-// a clean unmount leaves a mirror that verify finds equal.
+// real mount (region files __db.*, and --exclude '*.tmp', 'scratch/*' and '*/scratch/*', are not
+// mirrored), every link or rename that would give one inode a mirrored and an excluded name, or move
+// a directory's entries between the two, fails with EXDEV and changes neither tree; ln says so, mv
+// falls back to a copy; writes through every name that is left reach the mirror, and a clean
+// unmount leaves a mirror that verify finds equal.
 func TestLinks_AcrossThePolicyAreRefused(t *testing.T) {
 	needFUSE(t)
 	primary, mirrorDir, mp := dirs(t)
-	m := startMount(t, primary, mirrorDir, mp, "--exclude", "*.tmp")
+	excludes := []string{"--exclude", "*.tmp", "--exclude", "scratch/*", "--exclude", "*/scratch/*"}
+	m := startMount(t, primary, mirrorDir, mp, excludes...)
 	at := func(dir, name string) string { return filepath.Join(mp, dir, name) }
 	link := func(t *testing.T, oldPath, newPath string) {
 		t.Helper()
@@ -59,6 +61,15 @@ func TestLinks_AcrossThePolicyAreRefused(t *testing.T) {
 				link(t, at(dir, "a.tmp"), at(dir, "b.tmp"))
 			},
 			op: func(dir string) error { return os.Rename(at(dir, "a.tmp"), at(dir, "file")) },
+		},
+		{
+			name: "rename of a mirrored directory to a name whose entries are excluded",
+			setup: func(t *testing.T, dir string) {
+				os.Mkdir(at(dir, "d"), 0o755)
+				writeFile(t, at(dir, "d/f"), "mirrored")
+				link(t, at(dir, "d/f"), at(dir, "other"))
+			},
+			op: func(dir string) error { return os.Rename(at(dir, "d"), at(dir, "scratch")) },
 		},
 		{
 			name: "exchange of a mirrored file with another link and an excluded file",
@@ -113,6 +124,17 @@ func TestLinks_AcrossThePolicyAreRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(mirrorDir, "data.tmp")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the excluded copy reached the mirror: %v", err)
 	}
+	// A directory whose entries would change sides is copied by mv too, each entry by its new name.
+	if err := os.Mkdir(filepath.Join(mp, "scratch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mp, "scratch", "work"), "excluded")
+	if out, err := exec.Command("mv", "-T", filepath.Join(mp, "scratch"), filepath.Join(mp, "kept")).CombinedOutput(); err != nil {
+		t.Fatalf("mv of a directory whose entries become mirrored should fall back to a copy: %v, %s", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(mirrorDir, "kept", "work")); err != nil || string(b) != "excluded" {
+		t.Errorf("mirror kept/work = %q, %v; want the copy mv made of the now mirrored entry", b, err)
+	}
 
 	// Writes through every name that is left reach the mirror when the name is mirrored.
 	for _, name := range []string{"data", "casea/file", "caseb/__db.001", "casec/file", "casec/other"} {
@@ -125,5 +147,5 @@ func TestLinks_AcrossThePolicyAreRefused(t *testing.T) {
 		}
 	}
 	m.Stop(t)
-	verifyClean(t, primary, mirrorDir, "--exclude", "*.tmp")
+	verifyClean(t, primary, mirrorDir, excludes...)
 }

@@ -16,7 +16,9 @@
 //     other hard links, that would give one inode names on both sides of the Policy is refused with
 //     EXDEV, as between two file systems (ln reports it, mv falls back to a copy, which gives the new
 //     name an inode of its own). Mirroring the other name instead would put an excluded name on the
-//     mirror, which Sync and Verify, working by name, would then call a difference.
+//     mirror, which Sync and Verify, working by name, would then call a difference. A rename of a
+//     directory that would move an entry below it between mirrored and excluded (a glob with a
+//     slash) is refused the same way.
 //
 // The package knows nothing of FUSE and nothing of the database engine: callers hand it a Policy that
 // says which paths are mirrored. Sync, Verify and the FUSE layer all work through it.

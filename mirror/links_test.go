@@ -15,8 +15,9 @@ func link(t *testing.T, p *pair, oldRel, newRel string) {
 }
 
 // Invariant (doc.go): a mirrored inode stays mirrored under every name. A link or rename that would
-// give an inode names on both sides of the policy is refused with EXDEV, and changes nothing on either
-// side. (testPolicy excludes __db.*, *.excl and scratch/*.)
+// give an inode names on both sides of the policy, or move a directory so that what lies below it
+// changes sides, is refused with EXDEV, and changes nothing on either side. (testPolicy excludes
+// __db.*, *.excl and scratch/*.)
 func TestMirror_HardLinkAcrossThePolicyIsRefused(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -65,6 +66,32 @@ func TestMirror_HardLinkAcrossThePolicyIsRefused(t *testing.T) {
 			op: func(p *pair) error { return p.m.Rename("d", "scratch/d", 0) },
 		},
 		{
+			name: "rename of a mirrored directory to a name that excludes what lies below it",
+			setup: func(t *testing.T, p *pair) {
+				mkdir(t, p, "d")
+				createFile(t, p, "d/f", "mirrored")
+				link(t, p, "d/f", "other")
+			},
+			op: func(p *pair) error { return p.m.Rename("d", "scratch", 0) },
+		},
+		{
+			name: "rename of a directory of excluded entries to a name that mirrors them",
+			setup: func(t *testing.T, p *pair) {
+				mkdir(t, p, "scratch")
+				createFile(t, p, "scratch/f", "excluded")
+			},
+			op: func(p *pair) error { return p.m.Rename("scratch", "d", 0) },
+		},
+		{
+			name: "exchange of two mirrored directories that changes the side of what lies below",
+			setup: func(t *testing.T, p *pair) {
+				mkdir(t, p, "scratch")
+				mkdir(t, p, "d")
+				createFile(t, p, "d/f", "mirrored")
+			},
+			op: func(p *pair) error { return p.m.Rename("d", "scratch", unix.RENAME_EXCHANGE) },
+		},
+		{
 			name: "exchange of a mirrored file with another link and an excluded file",
 			setup: func(t *testing.T, p *pair) {
 				createFile(t, p, "file", "mirrored")
@@ -90,7 +117,7 @@ func TestMirror_HardLinkAcrossThePolicyIsRefused(t *testing.T) {
 			before := snapshot(t, p.primary) + "\n" + snapshot(t, p.target)
 			err := c.op(p)
 			if !isErrno(err, unix.EXDEV) {
-				t.Fatalf("got %v; want EXDEV, so that the inode cannot be mirrored under one name and not another", err)
+				t.Fatalf("got %v; want EXDEV, so that no file is mirrored under one name and not under another", err)
 			}
 			if after := snapshot(t, p.primary) + "\n" + snapshot(t, p.target); after != before {
 				t.Fatalf("the refusal changed the trees:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -170,6 +197,22 @@ func TestMirror_HardLinkWithinOneSideWorks(t *testing.T) {
 				requireGone(t, p.both("d")...)
 				requireContent(t, "inner", p.P("scratch/d/f"), p.P("scratch/d/sub/g"))
 				requireGone(t, p.Q("scratch/d"))
+			},
+		},
+		{
+			name: "rename of a mirrored directory whose entries keep their sides",
+			setup: func(t *testing.T, p *pair) {
+				mkdir(t, p, "d")
+				createFile(t, p, "d/f", "inner")
+				createFile(t, p, "d/__db.001", "region")
+				link(t, p, "d/f", "outside")
+			},
+			op: func(p *pair) error { return p.m.Rename("d", "e", 0) },
+			check: func(t *testing.T, p *pair) {
+				requireGone(t, p.both("d")...)
+				requireContent(t, "inner", p.both("e/f")...)
+				requireContent(t, "region", p.P("e/__db.001"))
+				requireGone(t, p.Q("e/__db.001"))
 			},
 		},
 		{

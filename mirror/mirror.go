@@ -375,20 +375,29 @@ func (m *Mirror) Rmdir(rel string) error {
 
 // Rename renames oldRel to newRel with renameat2 flags on both sides. When the two names fall on
 // different sides of the policy, the mirror drops the old name or receives a fresh copy of the new;
-// such a rename is refused with EXDEV when what it moves has other hard links (see crossPolicy).
+// such a rename is refused with EXDEV when what it moves has other hard links (crossPolicy), and so is
+// a rename of a directory between mirrored names that changes the side of what lies below it
+// (keepsSides).
 func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
 	if IsMeta(newRel) || IsMeta(oldRel) {
 		return unix.EPERM
 	}
 	oldIn, newIn := m.policy.Mirrored(oldRel), m.policy.Mirrored(newRel)
-	if oldIn == newIn {
+	var check func(oldRel, newRel string, flags uint) error
+	switch {
+	case oldIn != newIn:
+		check = m.crossPolicy
+	case oldIn && m.movesDirectory(oldRel, newRel, flags):
+		check = m.keepsSides
+	}
+	if check == nil {
 		defer m.nsShared()()
 	} else {
-		// Held exclusively, so that no link adds a name to what crossPolicy counted until the rename
-		// is done on both sides. Renames across the policy are rare; a database never makes one.
+		// Held exclusively, so that nothing is linked or created below what the check walked until the
+		// rename is done on both sides. Such renames are rare; a database never makes one.
 		m.ns.Lock()
 		defer m.ns.Unlock()
-		if err := m.crossPolicy(oldRel, newRel, flags); err != nil {
+		if err := check(oldRel, newRel, flags); err != nil {
 			m.NoteRefusal(oldRel, err)
 			return err // before anything is written: the trees and the degraded marker stay as they were
 		}
@@ -448,6 +457,74 @@ func (m *Mirror) crossPolicy(oldRel, newRel string, flags uint) error {
 		}
 	}
 	return nil
+}
+
+// movesDirectory reports whether the rename moves a directory on the primary. The kernel holds the
+// parent directories of both names locked during the request, so the answer holds until it is done.
+func (m *Mirror) movesDirectory(oldRel, newRel string, flags uint) bool {
+	isDir := func(rel string) bool {
+		st, err := m.primary.lstat(rel)
+		return err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+	}
+	return isDir(oldRel) || (flags&unix.RENAME_EXCHANGE != 0 && isDir(newRel))
+}
+
+// keepsSides checks a rename of a directory between two mirrored names: a policy that matches whole
+// paths (a glob with a slash, such as "scratch/*") may exclude an entry below the new name that was
+// mirrored below the old one, or the other way round, and the mirror's rename alone cannot follow
+// (it would keep a copy the policy now excludes, or lack one it now mirrors), nor could a hard link
+// of that entry stay on one side. Such a rename is refused with EXDEV; mv then copies entry by
+// entry, each by its new name. The caller holds ns exclusively.
+func (m *Mirror) keepsSides(oldRel, newRel string, flags uint) error {
+	moves := [][2]string{{oldRel, newRel}}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		moves = append(moves, [2]string{newRel, oldRel})
+	}
+	for _, mv := range moves {
+		changed, err := m.sideChanged(mv[0], mv[1])
+		if errors.Is(err, unix.ENOENT) {
+			continue // the primary's rename reports the missing name
+		}
+		if err != nil {
+			return fmt.Errorf("rename %s to %s: %w", oldRel, newRel, err)
+		}
+		if changed != "" {
+			return fmt.Errorf("rename %s to %s: %s would change between mirrored and excluded under the new name; "+
+				"copy the directory instead (mv does): %w", oldRel, newRel, changed, unix.EXDEV)
+		}
+	}
+	return nil
+}
+
+// sideChanged returns the first entry below directory from on the primary whose policy differs when
+// it lies below to instead ("" when none does, or when from is not a directory). What is excluded
+// under both names is not descended into: all that lies below it is excluded under both.
+func (m *Mirror) sideChanged(from, to string) (string, error) {
+	st, err := m.primary.lstat(from)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return "", err
+	}
+	var walk func(sub string) (string, error)
+	walk = func(sub string) (string, error) {
+		ents, err := m.primary.readDir(path.Join(from, sub))
+		if err != nil {
+			return "", err
+		}
+		for _, e := range ents {
+			x := path.Join(sub, e.Name())
+			in := m.policy.Mirrored(path.Join(from, x))
+			if in != m.policy.Mirrored(path.Join(to, x)) {
+				return path.Join(from, x), nil
+			}
+			if in && e.IsDir() {
+				if changed, err := walk(x); changed != "" || err != nil {
+					return changed, err
+				}
+			}
+		}
+		return "", nil
+	}
+	return walk(".")
 }
 
 // linkedOutside returns the first file at or below rel on the primary that has a hard link outside
