@@ -445,7 +445,7 @@ func (m *Mirror) crossPolicy(oldRel, newRel string, flags uint) error {
 	for _, rel := range moved {
 		linked, err := m.linkedOutside(rel)
 		if errors.Is(err, unix.ENOENT) {
-			return nil // the primary's rename reports the missing name
+			continue // the primary's rename reports the missing name
 		}
 		if err != nil {
 			return fmt.Errorf("rename %s to %s: %w", oldRel, newRel, err)
