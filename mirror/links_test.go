@@ -1,6 +1,8 @@
 package mirror
 
 import (
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -239,5 +241,55 @@ func TestMirror_HardLinkWithinOneSideWorks(t *testing.T) {
 			c.check(t, p)
 			requireClean(t, p.m)
 		})
+	}
+}
+
+// Invariant (doc.go): a mirrored inode stays mirrored under every name, also when links race a rename
+// across the policy: the rename holds the namespace lock exclusively from the walk that counts the
+// links of what it moves until it is done, so no link lands in between. (Without that lock this test
+// fails only now and then: the window is the walk's.)
+func TestMirror_LinksRacingARenameAcrossThePolicyKeepTheInodeOnOneSide(t *testing.T) {
+	p := newPair(t, Options{OnError: Fail})
+	mkdir(t, p, "scratch")
+	mkdir(t, p, "d")
+	for i := 0; i < 100; i++ { // a long walk: a wide window for a link
+		createFile(t, p, fmt.Sprintf("d/f%d", i), "x")
+	}
+	var seen atomic.Value // the first name found sharing g's inode across the policy
+	check := func() {
+		var g, st unix.Stat_t
+		if unix.Lstat(p.P("g"), &g) != nil || unix.Lstat(p.P("scratch/d/f7"), &st) != nil {
+			return
+		}
+		if st.Ino == g.Ino {
+			seen.CompareAndSwap(nil, "scratch/d/f7")
+		}
+	}
+	stop := make(chan struct{})
+	linker := make(chan struct{})
+	go func() {
+		defer close(linker)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if p.m.Link("d/f7", "g") == nil {
+				check()
+				_ = p.m.Unlink("g")
+			}
+		}
+	}()
+	for i := 0; i < 1500 && seen.Load() == nil; i++ {
+		if p.m.Rename("d", "scratch/d", 0) == nil {
+			check()
+		}
+		_ = p.m.Rename("scratch/d", "d", 0)
+	}
+	close(stop)
+	<-linker
+	if name := seen.Load(); name != nil {
+		t.Fatalf("the mirrored name g and the excluded name %s were one inode", name)
 	}
 }
