@@ -11,6 +11,14 @@
 //   - Nothing is ever written outside the two trees: every path is resolved beneath its root, and a
 //     symbolic link cannot lead out.
 //   - The metadata area (meta.Dir) of each tree is never mirrored, listed or compared.
+//   - A mirrored inode stays mirrored under every name, and an excluded one excluded: whether a write
+//     reaches the mirror is decided by the name it comes through, so a link, or a rename of what has
+//     other hard links, that would give one inode names on both sides of the Policy is refused with
+//     EXDEV, as between two file systems (ln reports it, mv falls back to a copy, which gives the new
+//     name an inode of its own). Mirroring the other name instead would put an excluded name on the
+//     mirror, which Sync and Verify, working by name, would then call a difference. A rename of a
+//     directory that would move an entry below it between mirrored and excluded (a glob with a
+//     slash) is refused the same way.
 //
 // The package knows nothing of FUSE and nothing of the database engine: callers hand it a Policy that
 // says which paths are mirrored. Sync, Verify and the FUSE layer all work through it.

@@ -374,14 +374,35 @@ func (m *Mirror) Rmdir(rel string) error {
 }
 
 // Rename renames oldRel to newRel with renameat2 flags on both sides. When the two names fall on
-// different sides of the policy, the mirror drops the old name or receives a fresh copy of the new.
+// different sides of the policy, the mirror drops the old name or receives a fresh copy of the new;
+// such a rename is refused with EXDEV when what it moves has other hard links (crossPolicy), and so is
+// a rename of a directory between mirrored names that changes the side of what lies below it
+// (keepsSides).
 func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
 	if IsMeta(newRel) || IsMeta(oldRel) {
 		return unix.EPERM
 	}
-	defer m.nsShared()()
-	defer m.dirChanged(oldRel, newRel)
 	oldIn, newIn := m.policy.Mirrored(oldRel), m.policy.Mirrored(newRel)
+	var check func(oldRel, newRel string, flags uint) error
+	switch {
+	case oldIn != newIn:
+		check = m.crossPolicy
+	case oldIn && m.movesDirectory(oldRel, newRel, flags):
+		check = m.keepsSides
+	}
+	if check == nil {
+		defer m.nsShared()()
+	} else {
+		// Held exclusively, so that nothing is linked or created below what the check walked until the
+		// rename is done on both sides. Such renames are rare; a database never makes one.
+		m.ns.Lock()
+		defer m.ns.Unlock()
+		if err := check(oldRel, newRel, flags); err != nil {
+			m.NoteRefusal(oldRel, err)
+			return err // before anything is written: the trees and the degraded marker stay as they were
+		}
+	}
+	defer m.dirChanged(oldRel, newRel)
 	if m.degradedFlag.Load() {
 		// Both names are dirty, or neither: a resync must never see one side of a rename.
 		m.mu.Lock()
@@ -409,17 +430,171 @@ func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
 	return m.refresh("rename", newRel)
 }
 
-// Link makes newRel a hard link of oldRel on both sides.
-func (m *Mirror) Link(oldRel, newRel string) error {
-	defer m.nsShared()()
-	defer m.dirChanged(newRel)
-	if m.policy.Mirrored(oldRel) || !m.policy.Mirrored(newRel) {
-		return m.apply("link", newRel, func(t *tree) error { return t.link(oldRel, newRel) })
+// crossPolicy checks a rename of oldRel to newRel whose names lie on different sides of the policy:
+// it must not give an inode a name on the other side while it keeps a name on its own, for writes
+// through the excluded name would reach the primary alone (a mirrored inode stays mirrored under
+// every name). So what moves (oldRel, and newRel too for RENAME_EXCHANGE; a directory with all that
+// lies below it) must have no hard link outside itself; if it has, the rename is refused with EXDEV,
+// as between two file systems, and mv falls back to copying, which gives the new name an inode of its
+// own. The caller holds ns exclusively.
+func (m *Mirror) crossPolicy(oldRel, newRel string, flags uint) error {
+	moved := []string{oldRel}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		moved = append(moved, newRel)
 	}
-	if err := m.primary.link(oldRel, newRel); err != nil {
+	for _, rel := range moved {
+		linked, err := m.linkedOutside(rel)
+		if errors.Is(err, unix.ENOENT) {
+			continue // the primary's rename reports the missing name
+		}
+		if err != nil {
+			return fmt.Errorf("rename %s to %s: %w", oldRel, newRel, err)
+		}
+		if linked != "" {
+			return fmt.Errorf("rename %s to %s: %s has hard links elsewhere, and only one of the two names is mirrored; "+
+				"a mirrored file must stay mirrored under every name, so copy it instead (mv does): %w",
+				oldRel, newRel, linked, unix.EXDEV)
+		}
+	}
+	return nil
+}
+
+// movesDirectory reports whether the rename moves a directory on the primary. The kernel holds the
+// parent directories of both names locked during the request, so the answer holds until it is done.
+func (m *Mirror) movesDirectory(oldRel, newRel string, flags uint) bool {
+	isDir := func(rel string) bool {
+		st, err := m.primary.lstat(rel)
+		return err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+	}
+	return isDir(oldRel) || (flags&unix.RENAME_EXCHANGE != 0 && isDir(newRel))
+}
+
+// keepsSides checks a rename of a directory between two mirrored names: a policy that matches whole
+// paths (a glob with a slash, such as "scratch/*") may exclude an entry below the new name that was
+// mirrored below the old one, or the other way round, and the mirror's rename alone cannot follow
+// (it would keep a copy the policy now excludes, or lack one it now mirrors), nor could a hard link
+// of that entry stay on one side. Such a rename is refused with EXDEV; mv then copies entry by
+// entry, each by its new name. The caller holds ns exclusively.
+func (m *Mirror) keepsSides(oldRel, newRel string, flags uint) error {
+	moves := [][2]string{{oldRel, newRel}}
+	if flags&unix.RENAME_EXCHANGE != 0 {
+		moves = append(moves, [2]string{newRel, oldRel})
+	}
+	for _, mv := range moves {
+		changed, err := m.sideChanged(mv[0], mv[1])
+		if errors.Is(err, unix.ENOENT) {
+			continue // the primary's rename reports the missing name
+		}
+		if err != nil {
+			return fmt.Errorf("rename %s to %s: %w", oldRel, newRel, err)
+		}
+		if changed != "" {
+			return fmt.Errorf("rename %s to %s: %s would change between mirrored and excluded under the new name; "+
+				"copy the directory instead (mv does): %w", oldRel, newRel, changed, unix.EXDEV)
+		}
+	}
+	return nil
+}
+
+// sideChanged returns the first entry below directory from on the primary whose policy differs when
+// it lies below to instead ("" when none does, or when from is not a directory). What is excluded
+// under both names is not descended into: all that lies below it is excluded under both.
+func (m *Mirror) sideChanged(from, to string) (string, error) {
+	st, err := m.primary.lstat(from)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return "", err
+	}
+	var walk func(sub string) (string, error)
+	walk = func(sub string) (string, error) {
+		ents, err := m.primary.readDir(path.Join(from, sub))
+		if err != nil {
+			return "", err
+		}
+		for _, e := range ents {
+			x := path.Join(sub, e.Name())
+			in := m.policy.Mirrored(path.Join(from, x))
+			if in != m.policy.Mirrored(path.Join(to, x)) {
+				return path.Join(from, x), nil
+			}
+			if in && e.IsDir() {
+				if changed, err := walk(x); changed != "" || err != nil {
+					return changed, err
+				}
+			}
+		}
+		return "", nil
+	}
+	return walk(".")
+}
+
+// linkedOutside returns the first file at or below rel on the primary that has a hard link outside
+// rel's subtree ("" when none has), so that moving rel would leave its inode with names elsewhere.
+func (m *Mirror) linkedOutside(rel string) (string, error) {
+	type inode struct{ dev, ino uint64 }
+	type names struct {
+		first        string
+		found, nlink uint64
+	}
+	linked := map[inode]*names{} // the files below rel with more than one name
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		st, err := m.primary.lstat(rel)
+		if err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			if st.Nlink > 1 {
+				k := inode{uint64(st.Dev), st.Ino}
+				if linked[k] == nil {
+					linked[k] = &names{first: rel, nlink: uint64(st.Nlink)}
+				}
+				linked[k].found++
+			}
+			return nil
+		}
+		ents, err := m.primary.readDir(rel)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := walk(path.Join(rel, e.Name())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(rel); err != nil {
+		return "", err
+	}
+	var outside []string
+	for _, n := range linked {
+		if n.nlink > n.found {
+			outside = append(outside, n.first)
+		}
+	}
+	if len(outside) == 0 {
+		return "", nil
+	}
+	sort.Strings(outside)
+	return outside[0], nil
+}
+
+// Link makes newRel a hard link of oldRel on both sides. A link whose two names lie on different sides
+// of the policy is refused with EXDEV, as between two file systems: the inode would be mirrored under
+// one name and not under the other, so writes through the excluded name would reach the primary alone.
+func (m *Mirror) Link(oldRel, newRel string) error {
+	if IsMeta(oldRel) || IsMeta(newRel) {
+		return fmt.Errorf("link %s to %s: the metadata area is not writable through the mount: %w", oldRel, newRel, unix.EPERM)
+	}
+	if m.policy.Mirrored(oldRel) != m.policy.Mirrored(newRel) {
+		err := fmt.Errorf("link %s to %s: only one of the two names is mirrored; a mirrored file must stay mirrored "+
+			"under every name, so copy it instead of linking: %w", oldRel, newRel, unix.EXDEV)
+		m.NoteRefusal(newRel, err)
 		return err
 	}
-	return m.refresh("link", newRel)
+	defer m.nsShared()()
+	defer m.dirChanged(newRel)
+	return m.apply("link", newRel, func(t *tree) error { return t.link(oldRel, newRel) })
 }
 
 // mirrorOnly runs the mirror half of an operation whose primary half already succeeded.

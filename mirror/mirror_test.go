@@ -237,15 +237,6 @@ func TestMirror_OpsReachBothSides(t *testing.T) {
 			},
 		},
 		{
-			name:  "link from excluded to mirrored copies the file",
-			setup: func(t *testing.T, p *pair) { createFile(t, p, "a.excl", "linked") },
-			op:    func(p *pair) error { return p.m.Link("a.excl", "b") },
-			check: func(t *testing.T, p *pair) {
-				requireContent(t, "linked", p.both("b")...)
-				requireGone(t, p.Q("a.excl"))
-			},
-		},
-		{
 			name:  "setattr mode, size and times",
 			setup: func(t *testing.T, p *pair) { createFile(t, p, "f", "0123456789") },
 			op: func(p *pair) error {
