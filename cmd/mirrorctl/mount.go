@@ -13,6 +13,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/mirrorctl/mirrorctl/control"
 	"github.com/mirrorctl/mirrorctl/fusefs"
 	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/meta"
@@ -200,9 +201,11 @@ func (m *mountRun) serve() (*fuse.Server, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: is /dev/fuse usable and fusermount3 installed?", err)
 	}
-	stopControl, err := serveControl(mountInfo{PID: os.Getpid(), MountPoint: m.mp, Primary: pair.Primary, Mirror: pair.Mirror},
-		func() any { return liveStatus(m.s, m.mp, c.Duration("resync-interval")) },
-		func(ctx context.Context) (any, error) { return m.s.Resync(ctx) })
+	stopControl, err := control.Serve(control.Info{PID: os.Getpid(), MountPoint: m.mp, Primary: pair.Primary, Mirror: pair.Mirror},
+		control.Handlers{
+			Status: func() any { return liveStatus(m.s, m.mp, c.Duration("resync-interval")) },
+			Resync: func(ctx context.Context) (any, error) { return m.s.Resync(ctx) },
+		})
 	if err != nil {
 		server.Unmount()
 		return nil, nil, err

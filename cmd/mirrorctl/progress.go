@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/control"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/mirrorctl/mirrorctl/progress"
 	"github.com/urfave/cli/v2"
@@ -59,7 +60,7 @@ func showRemoteResync(c *cli.Context, mp string) (stop func()) {
 		defer close(ended)
 		showResyncs(ctx, progressReporter(c), func() (mirror.ResyncAttempt, bool) {
 			var st statusReport
-			if err := queryStatus(mp, &st); err != nil || st.Resync == nil {
+			if err := control.QueryStatus(mp, &st); err != nil || st.Resync == nil {
 				return mirror.ResyncAttempt{}, false
 			}
 			return *st.Resync, true

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/control"
 	"github.com/urfave/cli/v2"
 )
 
@@ -28,7 +29,7 @@ func resyncCommand() *cli.Command {
 				return err
 			}
 			stopShowing := showRemoteResync(c, mp)
-			res, err := requestResync(mp)
+			res, err := control.RequestResync(mp)
 			stopShowing()
 			if c.Bool("json") && res != nil {
 				_ = json.NewEncoder(c.App.Writer).Encode(res)

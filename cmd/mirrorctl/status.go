@@ -183,7 +183,7 @@ func emptyTree(dir string) bool {
 
 // deadMountStatus is the report for a mount point whose mount process does not answer: what the
 // mirror's metadata says, and why the mount is not healthy.
-func deadMountStatus(mp string, mi mountInfo) (statusReport, error) {
+func deadMountStatus(mp string, mi control.Info) (statusReport, error) {
 	r, err := offlineStatus(mi.Primary, mi.Mirror)
 	if err != nil {
 		return r, err
@@ -232,12 +232,12 @@ func runStatus(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := queryStatus(mp, &r); err != nil {
+		if err := control.QueryStatus(mp, &r); err != nil {
 			var denied *control.DeniedError
 			if errors.As(err, &denied) {
 				return err
 			}
-			mi, ok := readMountInfo(mp)
+			mi, ok := control.ReadInfo(mp)
 			if !ok {
 				// Only a path that nothing is mounted on is stat'ed: a dead FUSE mount may hang.
 				if mounted, _ := host.MountedAt(mp); !mounted {

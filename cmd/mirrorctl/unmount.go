@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/control"
 	"github.com/mirrorctl/mirrorctl/host"
 
 	"github.com/urfave/cli/v2"
@@ -41,7 +42,7 @@ func runUnmount(c *cli.Context) error {
 	} else if fstype != "fuse.mirrorctl" {
 		return fmt.Errorf("%s is a %s mount, not a mirrorctl mount: unmount it with umount", mp, fstype)
 	}
-	mi, hasInfo := readMountInfo(mp)
+	mi, hasInfo := control.ReadInfo(mp)
 	if err := syscall.Unmount(mp, 0); err != nil {
 		if errors.Is(err, syscall.EBUSY) {
 			return fmt.Errorf("%s is busy: applications still use it; stop them first (fuser -vm %s)", mp, mp)
