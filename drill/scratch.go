@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 // Check refuses options a drill cannot run with, before anything is made.
@@ -29,7 +31,7 @@ func makeScratch(dir string) (base string, remove func(), err error) {
 			if _, err := os.Lstat(p); err == nil {
 				break
 			} else if !errors.Is(err, fs.ErrNotExist) {
-				return "", nil, fmt.Errorf("scratch directory %s: %w", dir, err)
+				return "", nil, meta.Explain(err)
 			}
 			made = append([]string{p}, made...)
 			if filepath.Dir(p) == p {
@@ -37,7 +39,7 @@ func makeScratch(dir string) (base string, remove func(), err error) {
 			}
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", nil, fmt.Errorf("scratch directory %s: %w", dir, err)
+			return "", nil, meta.Explain(err)
 		}
 	}
 	removeMade := func() {
@@ -47,7 +49,7 @@ func makeScratch(dir string) (base string, remove func(), err error) {
 	}
 	if base, err = os.MkdirTemp(dir, "mirrorctl-drill-"); err != nil {
 		removeMade()
-		return "", nil, fmt.Errorf("scratch directory in %s: %w", dir, err)
+		return "", nil, meta.Explain(err)
 	}
 	return base, func() { _ = os.RemoveAll(base); removeMade() }, nil
 }

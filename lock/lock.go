@@ -52,12 +52,12 @@ func (e *LockedError) Unwrap() error { return ErrLocked }
 func TryLock(dir string, h Holder) (*Lock, error) {
 	md := filepath.Join(dir, meta.Dir)
 	if err := os.MkdirAll(md, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", md, err)
+		return nil, meta.Explain(err)
 	}
 	p := filepath.Join(md, "lock")
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", p, err)
+		return nil, meta.Explain(err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		defer f.Close()
