@@ -75,6 +75,7 @@ func TestMessages_PathProblemsNameThePathOnceAndTheFix(t *testing.T) {
 	}{
 		{"status of a file", false, []string{"status", "--mirror", file}, filepath.Join(file, ".mirrorctl", "mirror.json"), "move the file aside"},
 		{"a record that is a directory", false, []string{"status", "--mirror", recDir}, filepath.Join(recDir, ".mirrorctl", "mirror.json"), "move it aside"},
+		{"a mirror below a file", false, []string{"verify", "--primary", open, "--mirror", filepath.Join(file, "m")}, filepath.Join(file, "m"), "move the file aside"},
 		{"sync of an unreadable primary", true, []string{"sync", "--files", "--primary", private, "--mirror", open}, private, "run mirrorctl as root or as the owner"},
 		{"status of an unreadable mirror", true, []string{"status", "--mirror", private}, private, "run mirrorctl as root or as the owner"},
 	}
