@@ -10,8 +10,9 @@
 //   - The primary dies under load: the workload is still committing when the fault comes.
 //   - The comparison copy is taken from the mirror before promote touches it, so both recoveries
 //     start from the same bytes.
-//   - Everything the drill made (disks, loop devices, mounts, processes, its scratch directory
-//     unless the caller named it) is removed when Run returns, also when ctx ends.
+//   - Everything the drill made (disks, loop devices, mounts, processes, its scratch directory,
+//     also inside a directory the caller named) is removed when Run returns, also when ctx ends;
+//     what was in the caller's directory before is never touched.
 //
 // The mount, the workload, promote and the check run as child processes of the mirrorctl binary
 // (Options.Binary): a process that serves a FUSE mount must not also use it. It uses engine,

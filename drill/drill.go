@@ -47,7 +47,8 @@ type Options struct {
 	Fault     Fault
 	Duration  time.Duration // how long the workload runs before the primary dies
 	ValueSize int           // bytes per value
-	// Dir is the scratch directory, kept afterwards; "": a new temporary directory, removed.
+	// Dir is where the drill makes its scratch directory (made if missing; "": the system's
+	// temporary directory). The drill removes what it made there when it ends, and nothing else.
 	Dir string
 	// Say, if set, receives each line the drill has to say (without the "drill: " prefix).
 	Say func(format string, args ...any)
@@ -97,6 +98,9 @@ type drill struct {
 
 // Run performs the drill; Result.Err says whether a commit was lost.
 func Run(ctx context.Context, o Options) (Result, error) {
+	if err := o.Check(); err != nil {
+		return Result{}, err
+	}
 	d := &drill{o: o}
 	if d.o.Say == nil {
 		d.o.Say = func(string, ...any) {}
@@ -136,16 +140,12 @@ func (d *drill) disks(context.Context) error {
 			return fmt.Errorf("--kill disk needs loop-backed xfs file systems, which cannot be made here (%s): use --kill mount", why)
 		}
 	}
-	d.base = d.o.Dir
-	if d.base == "" {
-		var err error
-		if d.base, err = os.MkdirTemp("", "mirrorctl-drill-"); err != nil {
-			return err
-		}
-		d.later(func() { os.RemoveAll(d.base) })
-	} else if err := os.MkdirAll(d.base, 0o755); err != nil {
+	base, remove, err := makeScratch(d.o.Dir)
+	if err != nil {
 		return err
 	}
+	d.base = base
+	d.later(remove)
 	if canDisks {
 		d.res.Storage = "two loop-backed xfs file systems"
 		d1, err := d.scratchDisk("disk1")

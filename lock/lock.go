@@ -82,7 +82,7 @@ func tryLock(dir, role, name string, h Holder) (*Lock, error) {
 		l.createdDir = md
 	}
 	if err := os.MkdirAll(md, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", md, err)
+		return nil, meta.Explain(err)
 	}
 	p := filepath.Join(md, name)
 	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
@@ -91,7 +91,7 @@ func tryLock(dir, role, name string, h Holder) (*Lock, error) {
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		l.undoCreate()
-		return nil, fmt.Errorf("open %s: %w", p, err)
+		return nil, meta.Explain(err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		defer f.Close()

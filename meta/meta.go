@@ -108,7 +108,7 @@ func readJSON(p string, v any) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", p, err)
+		return false, Explain(err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return false, corrupt(p, err.Error())
@@ -137,7 +137,7 @@ func writeJSON(dir, name string, v any) error {
 	}
 	md := filepath.Join(dir, Dir)
 	if err := os.MkdirAll(md, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", md, err)
+		return Explain(err)
 	}
 	return WriteFileDurable(filepath.Join(md, name), append(b, '\n'))
 }
@@ -148,21 +148,21 @@ func WriteFileDurable(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
+		return Explain(err)
 	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return fmt.Errorf("write %s: %w", tmp, err)
+		return Explain(err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("fsync %s: %w", tmp, err)
+		return Explain(err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return Explain(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
+		return Explain(err)
 	}
 	return SyncDir(filepath.Dir(path))
 }
@@ -277,7 +277,7 @@ func ClearDegraded(primary string) error {
 // RemoveIdentity forgets dir's identity (a mirror rebuilt from scratch takes the primary's anew).
 func RemoveIdentity(dir string) error {
 	if err := os.Remove(Path(dir, IdentityFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove %s: %w", Path(dir, IdentityFile), err)
+		return Explain(err)
 	}
 	return nil
 }

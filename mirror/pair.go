@@ -161,7 +161,7 @@ func CheckPair(primary, mirror string) (Pair, error) {
 			p.SameFileSystem = pst.Sys().(*syscall.Stat_t).Dev == parent.Sys().(*syscall.Stat_t).Dev
 		}
 	default:
-		return p, refuse("mirror %s: %v", p.Mirror, err)
+		return p, refuse("mirror: %v", meta.Explain(err))
 	}
 	return p, nil
 }

@@ -51,7 +51,7 @@ func (m *Mirror) checkTargetMounted() error {
 // marker; Resync opens the mirror again.
 func (m *Mirror) ReleaseTarget() bool {
 	m.mu.Lock()
-	if m.degraded == nil || m.resyncing || m.released {
+	if m.degraded == nil || m.resyncing || m.inResync || m.released {
 		m.mu.Unlock()
 		return false
 	}

@@ -90,10 +90,13 @@ func (m *Mirror) Resync(ctx context.Context) (ResyncAttempt, error) {
 	case m.degraded == nil:
 		m.mu.Unlock()
 		return a, ErrNotDegraded
-	case m.resyncing:
+	case m.resyncing || m.inResync:
 		m.mu.Unlock()
 		return a, errors.New("a resync is already running")
 	}
+	// From here the mirror just reopened must not be released under the resync (the mount lets go
+	// of a degraded mirror's disk every second).
+	m.inResync = true
 	m.mu.Unlock()
 	err := m.resync(ctx, &a)
 	a.Took = time.Since(a.At)
@@ -101,7 +104,7 @@ func (m *Mirror) Resync(ctx context.Context) (ResyncAttempt, error) {
 		a.Error = err.Error()
 	}
 	m.mu.Lock()
-	m.resyncing = false
+	m.resyncing, m.inResync = false, false
 	m.lastResync = a
 	m.mu.Unlock()
 	return a, err
@@ -111,6 +114,12 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 	fresh, err := m.reopenTarget()
 	if err != nil {
 		return fmt.Errorf("the mirror %s is still unusable: %w", m.Target, err)
+	}
+	if !fresh {
+		// First what the primary deleted while degraded: its copy may be what fills the mirror.
+		if err := m.dropGoneDirty(a); err != nil {
+			return fmt.Errorf("the mirror %s is still unusable: %w", m.Target, err)
+		}
 	}
 	if err := m.probeMirror(); err != nil {
 		return fmt.Errorf("the mirror %s is still unusable: %w", m.Target, err)
@@ -211,7 +220,11 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 		m.mu.Unlock()
 	}
 	if m.policy.Mirrored(rel) {
-		if err := m.syncPathWith(rel, &r, SyncOptions{Full: true, Progress: shown}); err != nil {
+		sync := func() error { return m.syncPathWith(rel, &r, SyncOptions{Full: true, Progress: shown}) }
+		if m.goneFromPrimary(rel) && !m.keep(rel, nil) {
+			sync = func() error { return m.dropGone(rel) }
+		}
+		if err := sync(); err != nil {
 			m.mirrorFailed("resync", rel, err)
 			return r.BytesCopied, fmt.Errorf("resync %s: %w", rel, err)
 		}
@@ -232,6 +245,49 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 		}
 	}
 	return r.BytesCopied, nil
+}
+
+// goneFromPrimary reports whether the primary no longer has rel (nor, it may be, a directory above it).
+func (m *Mirror) goneFromPrimary(rel string) bool {
+	_, err := m.primary.lstat(rel)
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)
+}
+
+// dropGone removes from the mirror a dirty path the primary no longer has, and makes the removal
+// durable in the deepest directory above it the mirror still has: a dirty directory above it may
+// have gone first.
+func (m *Mirror) dropGone(rel string) error {
+	if err := m.mirror.removeAll(rel); err != nil && !errors.Is(err, unix.ENOTDIR) {
+		return err
+	}
+	for dir := parentDir(rel); ; dir = parentDir(dir) {
+		err := m.mirror.syncDir(dir)
+		if dir == "." || !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+			return err
+		}
+	}
+}
+
+// dropGoneDirty removes from the mirror, and marks clean, the dirty paths the primary no longer has,
+// before anything is written to the mirror: a file deleted on the primary while degraded may be what
+// filled the mirror's disk, and its partial copy is all that holds the space.
+func (m *Mirror) dropGoneDirty(a *ResyncAttempt) error {
+	d := m.Degraded()
+	if d == nil {
+		return nil
+	}
+	for _, rel := range d.Dirty {
+		if !m.goneFromPrimary(rel) || !m.policy.Mirrored(rel) || m.keep(rel, nil) {
+			continue
+		}
+		n, err := m.resyncPath(rel) // checks again with the namespace locked
+		a.Bytes += n
+		a.Paths++
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // probeMirror checks that the mirror accepts a durable write again.

@@ -114,7 +114,7 @@ func createMirrorDir(p Pair) error {
 		return err
 	}
 	if err := os.Mkdir(p.Mirror, pst.Mode().Perm()); err != nil {
-		return fmt.Errorf("create mirror %s: %w", p.Mirror, err)
+		return meta.Explain(err)
 	}
 	return meta.SyncDir(filepath.Dir(p.Mirror))
 }

@@ -27,7 +27,7 @@ func drillCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: 8 * time.Second, Usage: "how long the workload runs before the primary dies"},
 			&cli.StringFlag{Name: "kill", Value: "auto", Usage: "how the primary dies: `disk` (xfs shutdown), mount (SIGKILL of the mount process) or auto"},
 			&cli.IntFlag{Name: "value-size", Value: 256, Usage: "bytes per value"},
-			&cli.StringFlag{Name: "dir", Usage: "scratch directory (default: a new temporary directory)", TakesFile: true},
+			&cli.StringFlag{Name: "dir", Usage: "make the scratch directory in `DIR` (default: the system's temporary directory); the drill removes what it made there, nothing else", TakesFile: true},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 			bdbUtilsFlag, noProgressFlag,
 		},
@@ -39,31 +39,32 @@ func runDrill(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := c.App.Writer
-	eng, err := engineFor(c)
-	if err != nil {
-		return err
-	}
-	if err := eng.Available(); err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	fault, err := drill.ParseFault(c.String("kill"))
 	if err != nil {
 		return usageError("%v", err)
 	}
-	res, err := drill.Run(ctx, drill.Options{
-		Binary: self, Engine: eng, Fault: fault,
-		Duration: c.Duration("duration"), ValueSize: c.Int("value-size"), Dir: c.String("dir"),
+	o := drill.Options{
+		Fault: fault, Duration: c.Duration("duration"), ValueSize: c.Int("value-size"), Dir: c.String("dir"),
 		Say: func(format string, args ...any) {
 			if !c.Bool("json") {
 				fmt.Fprintf(out, "drill: "+format+"\n", args...)
 			}
 		},
 		Progress: progressReporter(c),
-	})
+	}
+	if err := o.Check(); err != nil {
+		return usageError("%v", err)
+	}
+	if o.Engine, err = engineFor(c); err != nil {
+		return err
+	}
+	if err := o.Engine.Available(); err != nil {
+		return err
+	}
+	if o.Binary, err = os.Executable(); err != nil {
+		return err
+	}
+	res, err := drill.Run(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
 
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/mirror"
@@ -86,6 +90,73 @@ func newPairSetup(c *cli.Context) (pairSetup, error) {
 	if s.pair, err = mirror.CheckPair(primary, target); err != nil {
 		return s, err
 	}
+	if w := excludedEngineFiles(s.eng, s.policy.Globs, s.pair.Primary); w != "" {
+		fmt.Fprintln(c.App.ErrWriter, "warning: "+w)
+	}
 	s.opts, err = mirrorOptions(c, s.eng, s.pair.Mirror)
 	return s, err
+}
+
+// needed says whether the engine needs a file of class c to recover the environment on the mirror.
+func needed(c engine.Class) bool {
+	return c == engine.ClassDatabase || c == engine.ClassLog || c == engine.ClassConfig
+}
+
+// excludedEngineFiles says, in one line, which --exclude globs keep files the engine needs (its
+// databases, logs, configuration) off the mirror: such a mirror says "in sync" and cannot be promoted
+// to a whole environment. It looks at the primary's files and at each glob read as a name ("*.db"
+// is itself a database's name), so a new, empty environment is warned too. "": none.
+func excludedEngineFiles(eng engine.Engine, globs []string, primary string) string {
+	type match struct {
+		class   engine.Class
+		example string // a file of the primary's; "": the glob itself reads as such a name
+	}
+	hit := map[string]match{}
+	excludes := func(g, rel string) bool { return !(&mirror.Exclusions{Globs: []string{g}}).Mirrored(rel) }
+	for _, g := range globs {
+		if c := eng.Classify(g); needed(c) && excludes(g, g) {
+			hit[g] = match{class: c}
+		}
+	}
+	if len(globs) > 0 {
+		_ = filepath.WalkDir(primary, func(p string, d fs.DirEntry, err error) error {
+			rel, _ := filepath.Rel(primary, p)
+			rel = filepath.ToSlash(rel)
+			switch {
+			case err != nil: // unreadable: the sync says so
+				return nil
+			case d.IsDir() && mirror.IsMeta(rel):
+				return filepath.SkipDir
+			case d.IsDir() || !needed(eng.Classify(rel)):
+				return nil
+			}
+			for _, g := range globs {
+				if m, ok := hit[g]; (!ok || m.example == "") && excludes(g, rel) {
+					hit[g] = match{class: eng.Classify(rel), example: rel}
+				}
+			}
+			for _, g := range globs {
+				if hit[g].example == "" {
+					return nil
+				}
+			}
+			return fs.SkipAll // an example for every glob: enough said
+		})
+	}
+	var parts []string
+	for _, g := range globs {
+		m, ok := hit[g]
+		if !ok {
+			continue
+		}
+		what := fmt.Sprintf("--exclude %q matches %s %s files", g, eng.Name(), m.class)
+		if m.example != "" {
+			what += " (" + m.example + ")"
+		}
+		parts = append(parts, what)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return strings.Join(parts, "; ") + ": the mirror will say in sync without them, and promote cannot recover them; drop the pattern unless that is meant"
 }
