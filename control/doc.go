@@ -19,5 +19,5 @@
 //     user runs, when the caller cannot see its socket (a user's runtime directory is 0700).
 //
 // It reads the kernel's mount table (github.com/moby/sys/mountinfo, as package host does) and uses
-// nothing of mirrorctl's; it prints nothing.
+// of mirrorctl's only package meta, for one-line file-system errors; it prints nothing.
 package control

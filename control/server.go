@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +37,7 @@ func Serve(info Info, h Handlers) (stop func(), err error) {
 
 func serve(dir string, owner int, info Info, h Handlers) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", dir, err)
+		return nil, meta.Explain(err)
 	}
 	if err := trusted(dir, owner); err != nil {
 		return nil, err
@@ -95,7 +96,7 @@ func listenPrivate(path string) (*net.UnixListener, error) {
 func writePrivate(path string, b []byte) error {
 	_ = os.Remove(path)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return meta.Explain(err)
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func writeArchiveRecord(dir string, r archiveRecord) error {
 	}
 	md := filepath.Join(dir, meta.Dir)
 	if err := os.MkdirAll(md, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", md, err)
+		return meta.Explain(err)
 	}
 	return meta.WriteFileDurable(meta.Path(dir, ArchiveFile), append(b, '\n'))
 }
