@@ -73,7 +73,7 @@ func TestMessages_PathProblemsNameThePathOnceAndTheFix(t *testing.T) {
 		path   string
 		says   string
 	}{
-		{"status of a file", false, []string{"status", "--mirror", file}, filepath.Join(file, ".mirrorctl", "mirror.json"), "move the file aside"},
+		{"status of a file", false, []string{"status", "--mirror", file}, file, "is not a directory: give the mirror directory"},
 		{"a record that is a directory", false, []string{"status", "--mirror", recDir}, filepath.Join(recDir, ".mirrorctl", "mirror.json"), "move it aside"},
 		{"a mirror below a file", false, []string{"verify", "--primary", open, "--mirror", filepath.Join(file, "m")}, filepath.Join(file, "m"), "move the file aside"},
 		{"sync of an unreadable primary", true, []string{"sync", "--files", "--primary", private, "--mirror", open}, private, "run mirrorctl as root or as the owner"},
