@@ -64,6 +64,9 @@ func refusedMount(t *testing.T, code int, primary, mirrorDir, mp string, want ..
 	if len(lines) != 1 {
 		t.Fatalf("want one line of error, got %d:\n%s", len(lines), ee.Output)
 	}
+	if strings.Contains(ee.Output, "bringing mirror") {
+		t.Errorf("a refused mount announced a sync it never started:\n%s", ee.Output)
+	}
 	for _, w := range want {
 		if !strings.Contains(lines[0], w) {
 			t.Errorf("the refusal does not say %q: %s", w, lines[0])

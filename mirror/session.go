@@ -24,8 +24,11 @@ type StartOptions struct {
 	Keep     func(rel string) bool
 	Skip     func(rel string) bool // paths the initial sync leaves alone
 	Progress func(done, total int64)
-	Mirror   Options
-	Policy   Policy
+	// Claimed, if set, is called once the checks passed and both locks are held, before the sync:
+	// what a caller says of the work to come is not said for a start that is refused.
+	Claimed func()
+	Mirror  Options
+	Policy  Policy
 }
 
 // Session is a mirror claimed, locked and brought up to date: what a mount serves, or what a sync
@@ -61,6 +64,9 @@ func Start(ctx context.Context, p Pair, o StartOptions) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{Pair: p, Previous: rec, HadRecord: hadRec, lock: mlock, primaryLock: plock, holder: o.Holder, serve: o.Serve}
+	if o.Claimed != nil {
+		o.Claimed()
+	}
 	if err := s.bringUp(ctx, o); err != nil {
 		if s.Mirror != nil {
 			s.Mirror.Close()

@@ -165,16 +165,19 @@ func startCPUProfile(path string) (stop func(), err error) {
 // showing the progress, and reports what it did.
 func (m *mountRun) bringUpToDate(ctx context.Context) error {
 	c, pair := m.c, m.ps.pair
-	fmt.Fprintf(m.out, "bringing mirror %s up to date with %s\n", pair.Mirror, pair.Primary)
-	_ = m.notify.status("bringing mirror %s up to date with %s", pair.Mirror, pair.Primary)
-	task := m.shown.Start("bringing the mirror up to date", 0, progress.Bytes)
+	var task *progress.Task // started once Start has claimed the pair; nil-safe
 	s, err := mirror.Start(ctx, pair, mirror.StartOptions{
+		Claimed: func() {
+			fmt.Fprintf(m.out, "bringing mirror %s up to date with %s\n", pair.Mirror, pair.Primary)
+			_ = m.notify.status("bringing mirror %s up to date with %s", pair.Mirror, pair.Primary)
+			task = m.shown.Start("bringing the mirror up to date", 0, progress.Bytes)
+		},
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   lock.Holder{PID: os.Getpid(), Command: "mount", MountPoint: m.mp},
 		Serve:    true,
 		Full:     c.Bool("full"),
 		Policy:   m.ps.policy,
-		Progress: m.metrics.progress(task.Update),
+		Progress: m.metrics.progress(func(done, total int64) { task.Update(done, total) }),
 		Mirror:   withPolicy(m.ps.opts, m.onErr, m.logger),
 	})
 	task.Done()
