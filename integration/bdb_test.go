@@ -93,9 +93,12 @@ func dbVerify(t *testing.T, dir string) {
 	}
 }
 
-// treeSnapshot records every file's size, mode and content hash under dir, to prove a refusal
-// changed nothing.
-func treeSnapshot(t *testing.T, dir string) map[string]string {
+// treeSnapshot records every entry's mode and size and every file's content hash under dir, to prove a
+// refusal changed nothing.
+func treeSnapshot(t *testing.T, dir string) map[string]string { return snapshotOf(t, dir, false) }
+
+// snapshotOf is treeSnapshot, with each entry's modification time if withTimes.
+func snapshotOf(t *testing.T, dir string, withTimes bool) map[string]string {
 	t.Helper()
 	snap := map[string]string{}
 	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
@@ -104,6 +107,9 @@ func treeSnapshot(t *testing.T, dir string) map[string]string {
 		}
 		rel, _ := filepath.Rel(dir, p)
 		v := info.Mode().String() + " " + strconv.FormatInt(info.Size(), 10)
+		if withTimes {
+			v += " " + info.ModTime().UTC().Format("2006-01-02T15:04:05.000000000")
+		}
 		if info.Mode().IsRegular() {
 			b, err := os.ReadFile(p)
 			if err != nil {

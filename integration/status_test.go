@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -13,50 +11,9 @@ import (
 	"time"
 )
 
-// exactSnapshot records every entry under dir with its mode, size, modification time and, for a
-// file, the SHA-256 of its content: a command that only reads leaves all of it as it was.
-func exactSnapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	snap := map[string]string{}
-	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		v := info.Mode().String() + " " + info.ModTime().UTC().Format("2006-01-02T15:04:05.000000000")
-		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			v += " " + hex.EncodeToString(sum[:])
-		}
-		snap[rel] = v
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
-}
-
-// sameExactSnapshot fails the test for every entry changed, added or removed.
-func sameExactSnapshot(t *testing.T, what string, before, after map[string]string) {
-	t.Helper()
-	for k, v := range before {
-		if a, ok := after[k]; !ok {
-			t.Errorf("%s: %s removed", what, k)
-		} else if a != v {
-			t.Errorf("%s: %s changed: %q -> %q", what, k, v, a)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			t.Errorf("%s: %s created", what, k)
-		}
-	}
-}
+// exactSnapshot is treeSnapshot with every entry's modification time too: a command that only
+// reads leaves all of it as it was.
+func exactSnapshot(t *testing.T, dir string) map[string]string { return snapshotOf(t, dir, true) }
 
 // TestStatus_ReadingCommandsNeverWrite runs status, verify and promote --dry-run on a plain Berkeley
 // DB environment (never touched by mirrorctl) and on a synced pair, and checks that not one byte or
@@ -99,7 +56,7 @@ func TestStatus_ReadingCommandsNeverWrite(t *testing.T) {
 			r := mirrorctl(t, c.args...)
 			t.Logf("mirrorctl %s: %s", strings.Join(c.args, " "), r)
 			for _, d := range []string{plain, primary, mirrorDir} {
-				sameExactSnapshot(t, c.name+": "+filepath.Base(d), before[d], exactSnapshot(t, d))
+				sameSnapshot(t, c.name+": "+filepath.Base(d), before[d], exactSnapshot(t, d))
 			}
 		})
 	}
