@@ -116,6 +116,7 @@ type degradedState struct {
 	degradedFlag atomic.Bool    // mirrors degraded != nil, for the write path's fast check
 	degraded     *meta.Degraded // non-nil once the mirror missed a change
 	resyncing    bool           // a resync is copying dirty paths; the others reach the mirror again
+	resyncBusy   bool           // a Resync call is under way, from before it reopens the mirror until it returns
 	lastResync   ResyncAttempt
 	resyncNow    ResyncProgress // how far the running resync is; meaningful while resyncing
 	released     bool           // ReleaseTarget let go of the degraded mirror's file system

@@ -51,7 +51,9 @@ func (m *Mirror) checkTargetMounted() error {
 // marker; Resync opens the mirror again.
 func (m *Mirror) ReleaseTarget() bool {
 	m.mu.Lock()
-	if m.degraded == nil || m.resyncing || m.released {
+	// Not while a Resync is under way: it may have reopened the mirror and not yet be resyncing,
+	// and closing the tree it opened would fail it (EBADF).
+	if m.degraded == nil || m.resyncBusy || m.released {
 		m.mu.Unlock()
 		return false
 	}

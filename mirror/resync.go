@@ -90,10 +90,11 @@ func (m *Mirror) Resync(ctx context.Context) (ResyncAttempt, error) {
 	case m.degraded == nil:
 		m.mu.Unlock()
 		return a, ErrNotDegraded
-	case m.resyncing:
+	case m.resyncBusy:
 		m.mu.Unlock()
 		return a, errors.New("a resync is already running")
 	}
+	m.resyncBusy = true // from here on ReleaseTarget leaves the mirror alone
 	m.mu.Unlock()
 	err := m.resync(ctx, &a)
 	a.Took = time.Since(a.At)
@@ -101,7 +102,7 @@ func (m *Mirror) Resync(ctx context.Context) (ResyncAttempt, error) {
 		a.Error = err.Error()
 	}
 	m.mu.Lock()
-	m.resyncing = false
+	m.resyncing, m.resyncBusy = false, false
 	m.lastResync = a
 	m.mu.Unlock()
 	return a, err
