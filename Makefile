@@ -77,7 +77,7 @@ demo: build
 # up to MOMENT; it prints a table by fault kind and exits non-zero if any acknowledged commit was lost.
 # A failed trial keeps its directory (printed) with the evidence. SEED replays a campaign.
 TRIALS ?= 200
-MOMENT ?= 8s
+MOMENT ?= 10s
 SEED ?= 0
 torture: build
 	./$(BIN) drill --no-progress --trials $(TRIALS) --duration $(MOMENT) --seed $(SEED)
