@@ -17,7 +17,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 
-.PHONY: all build deps test unit integration bench demo vet fmt clean install man
+.PHONY: all build deps test unit integration bench demo torture vet fmt clean install man
 
 all: build
 
@@ -71,6 +71,16 @@ test: deps vet
 # demo runs the failover fire drill on scratch storage and prints the outcome.
 demo: build
 	./$(BIN) drill
+
+# torture runs a fault campaign: TRIALS drills, each a random fault kind (primary disk death, SIGKILL
+# of the mount, mirror disk death, ENOSPC on the mirror or the primary, clean stop) at a random moment
+# up to MOMENT; it prints a table by fault kind and exits non-zero if any acknowledged commit was lost.
+# A failed trial keeps its directory (printed) with the evidence. SEED replays a campaign.
+TRIALS ?= 200
+MOMENT ?= 10s
+SEED ?= 0
+torture: build
+	./$(BIN) drill --no-progress --trials $(TRIALS) --duration $(MOMENT) --seed $(SEED)
 
 # bench runs every configuration side by side (needs root: loop devices) and writes bench/results.md
 # and bench/results.svg. btrfs-progs is optional: without it the kernel-mirror reference is skipped.

@@ -2,17 +2,26 @@
 // shown in one run: make two disks, mount the primary with its mirror, run a Berkeley DB workload
 // with synchronous commits through the mount while recording every acknowledged commit, kill the
 // primary (its disk or its mount process), promote the mirror, check every recorded commit, and
-// time a catastrophic recovery of the same mirror for comparison.
+// time a catastrophic recovery of the same mirror for comparison. The other faults of the campaign
+// (package torture) are steps of the same drill: a full primary (ENOSPC) and a clean stop are
+// promoted and checked the same way; a dead or full mirror must leave the application committing on
+// the primary (the mount degrades), and is repaired, resynced, verified, and the commits checked on
+// the primary.
 //
 // Invariants kept here:
 //   - A commit counts as acknowledged only once the workload printed it, after its synchronous
 //     commit returned; the record of acknowledged commits is durable before the check reads it.
 //   - The primary dies under load: the workload is still committing when the fault comes.
 //   - The comparison copy is taken from the mirror before promote touches it, so both recoveries
-//     start from the same bytes.
+//     start from the same bytes; with KeepFailed so is the evidence copy.
+//   - A clean stop leaves a pair that verifies; a mirror fault never fails the application, and
+//     after resync the pair verifies.
+//   - With KeepFailed, a drill that lost a commit or failed keeps its scratch directory (the
+//     evidence to tell where a loss came from); otherwise nothing stays.
 //   - Everything the drill made (disks, loop devices, mounts, processes, its scratch directory,
-//     also inside a directory the caller named) is removed when Run returns, also when ctx ends;
-//     what was in the caller's directory before is never touched.
+//     also inside a directory the caller named) is removed when Run returns, also when ctx ends,
+//     but for the evidence KeepFailed keeps; what was in the caller's directory before is never
+//     touched.
 //
 // The mount, the workload, promote and the check run as child processes of the mirrorctl binary
 // (Options.Binary): a process that serves a FUSE mount must not also use it. It uses engine,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -22,23 +23,37 @@ import (
 	"github.com/mirrorctl/mirrorctl/recovery"
 )
 
-// Fault is how the primary dies.
+// Fault is what goes wrong under load.
 type Fault string
 
 const (
-	FaultAuto  Fault = "auto"  // the disk if loop-backed disks can be made here, else the mount
-	FaultDisk  Fault = "disk"  // xfs shutdown of the primary's disk
-	FaultMount Fault = "mount" // SIGKILL of the mount process
+	FaultAuto        Fault = "auto"         // the disk if loop-backed disks can be made here, else the mount
+	FaultDisk        Fault = "disk"         // xfs shutdown of the primary's disk
+	FaultMount       Fault = "mount"        // SIGKILL of the mount process
+	FaultMirrorDisk  Fault = "mirror-disk"  // xfs shutdown of the mirror's disk; then a new disk and resync
+	FaultMirrorFull  Fault = "mirror-full"  // the mirror's file system fills up (ENOSPC); then space freed and resync
+	FaultPrimaryFull Fault = "primary-full" // the primary's file system fills up (ENOSPC)
+	FaultStop        Fault = "stop"         // a clean stop: the application, then the mount
 )
+
+// Faults are the fault kinds, auto aside, in the order of the README.
+var Faults = []Fault{FaultDisk, FaultMount, FaultMirrorDisk, FaultMirrorFull, FaultPrimaryFull, FaultStop}
 
 // ParseFault reads --kill.
 func ParseFault(s string) (Fault, error) {
-	switch f := Fault(s); f {
-	case FaultAuto, FaultDisk, FaultMount:
+	f := Fault(s)
+	if f == FaultAuto || slices.Contains(Faults, f) {
 		return f, nil
 	}
-	return "", fmt.Errorf("--kill %q: use disk, mount or auto", s)
+	return "", fmt.Errorf("--kill %q: use disk, mount, mirror-disk, mirror-full, primary-full, stop or auto", s)
 }
+
+// OnMirror reports whether the fault hits the mirror: the mount degrades, the application keeps
+// committing on the primary, and the drill checks the primary and resyncs instead of promoting.
+func (f Fault) OnMirror() bool { return f == FaultMirrorDisk || f == FaultMirrorFull }
+
+// needsDisks reports whether the fault needs loop-backed file systems.
+func (f Fault) needsDisks() bool { return f != FaultMount && f != FaultStop && f != FaultAuto }
 
 // Options say how to drill.
 type Options struct {
@@ -54,6 +69,15 @@ type Options struct {
 	Say func(format string, args ...any)
 	// Progress shows the workload and the steps (nil: nothing shown).
 	Progress *progress.Reporter
+	// NoComparison skips the timing of a catastrophic recovery (the fault campaign does not need it).
+	NoComparison bool
+	// KeepFailed keeps the scratch directory of a drill that lost a commit or failed (Result.Kept),
+	// with what is needed to tell where a loss came from: the mirror as it was before promote
+	// (mirror-before-promote/), the primary as it was left (primary-after/), the mount's log
+	// (mount.log), the workload's output (workload.err), the ledger (acked.txt), promote's report
+	// (promote.json) and result.json.
+	// Only the loop devices and their images go.
+	KeepFailed bool
 }
 
 // Result is the outcome of a drill.
@@ -68,6 +92,13 @@ type Result struct {
 	ReplayedLogs     int           `json:"replayed_logs"`
 	LogFiles         int           `json:"log_files"`
 	CatastrophicTime time.Duration `json:"catastrophic_ns"`
+	// Checked is what the acknowledged commits were checked against: "promoted mirror", or for a
+	// mirror fault "primary" (the mirror was resynced and verified).
+	Checked string `json:"checked,omitempty"`
+	// WorkloadEnd is how the workload ended ("" while it ran to the fault), with its last error.
+	WorkloadEnd string `json:"workload_end,omitempty"`
+	// Kept is the scratch directory kept for a failed drill (Options.KeepFailed).
+	Kept string `json:"kept,omitempty"`
 }
 
 // Err is the drill's verdict: nil when every acknowledged commit was found, intact.
@@ -85,14 +116,19 @@ type drill struct {
 	base                string
 	disk1, disk2        string
 	primaryDisk         *loopdisk.Disk // nil: the disks are directories
+	mirrorDisk          *loopdisk.Disk
 	primary, mirror, mp string
 	mount               *mountproc.Process
 	ackedPath           string
 	acked               *os.File
 	commits             atomic.Int64
 	workload            *exec.Cmd
-	workloadDone        chan error // how the workload ended, with what it printed on stderr
+	workloadDone        chan error // how the workload ended (nil: exit status 0)
+	workloadErr         string     // where its stderr goes
+	workloadEnded       bool
+	workloadExit        error
 	catCopy             string
+	keep                bool     // the scratch directory stays (a failed drill with KeepFailed)
 	undo                []func() // run last first when Run returns
 }
 
@@ -106,15 +142,26 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		d.o.Say = func(string, ...any) {}
 	}
 	defer d.cleanup()
-	steps := []func(context.Context) error{
-		d.disks, d.startMount, d.runWorkload, d.fault, d.copyForComparison, d.promoteAndCheck,
+	err := d.run(ctx)
+	if d.o.KeepFailed && d.base != "" && (err != nil || d.res.Err() != nil) {
+		d.keepEvidence(err)
+	}
+	return d.res, err
+}
+
+func (d *drill) run(ctx context.Context) error {
+	steps := []func(context.Context) error{d.disks, d.startMount, d.runWorkload, d.fault}
+	if d.o.Fault.OnMirror() {
+		steps = append(steps, d.resyncAndCheckPrimary)
+	} else {
+		steps = append(steps, d.copyBeforePromote, d.promoteAndCheck)
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
-			return d.res, err
+			return err
 		}
 	}
-	return d.res, nil
+	return nil
 }
 
 func (d *drill) later(f func()) { d.undo = append(d.undo, f) }
@@ -135,9 +182,9 @@ func (d *drill) disks(context.Context) error {
 		if canDisks {
 			d.o.Fault = FaultDisk
 		}
-	case FaultDisk:
-		if !canDisks {
-			return fmt.Errorf("--kill disk needs loop-backed xfs file systems, which cannot be made here (%s): use --kill mount", why)
+	default:
+		if d.o.Fault.needsDisks() && !canDisks {
+			return fmt.Errorf("--kill %s needs loop-backed xfs file systems, which cannot be made here (%s): use --kill mount", d.o.Fault, why)
 		}
 	}
 	base, remove, err := makeScratch(d.o.Dir)
@@ -145,7 +192,11 @@ func (d *drill) disks(context.Context) error {
 		return err
 	}
 	d.base = base
-	d.later(remove)
+	d.later(func() {
+		if !d.keep { // a failed trial's evidence stays (KeepFailed)
+			remove()
+		}
+	})
 	if canDisks {
 		d.res.Storage = "two loop-backed xfs file systems"
 		d1, err := d.scratchDisk("disk1")
@@ -156,7 +207,7 @@ func (d *drill) disks(context.Context) error {
 		if err != nil {
 			return fmt.Errorf("make the mirror disk: %w", err)
 		}
-		d.disk1, d.disk2, d.primaryDisk = d1.Dir, d2.Dir, d1
+		d.disk1, d.disk2, d.primaryDisk, d.mirrorDisk = d1.Dir, d2.Dir, d1, d2
 	} else {
 		d.res.Storage = "two directories (" + why + ": no loop devices)"
 		d.disk1, d.disk2 = filepath.Join(d.base, "disk1"), filepath.Join(d.base, "disk2")
@@ -192,7 +243,11 @@ func (d *drill) startMount(ctx context.Context) error {
 		return err
 	}
 	d.later(func() { logf.Close() })
-	d.mount, err = mountproc.Start(ctx, mountproc.Config{Binary: d.o.Binary, Primary: d.primary, Mirror: d.mirror, Point: d.mp, Log: logf})
+	var extra []string
+	if d.o.Fault.OnMirror() {
+		extra = []string{"--resync-interval", "0"} // the drill resyncs once the disk is back
+	}
+	d.mount, err = mountproc.Start(ctx, mountproc.Config{Binary: d.o.Binary, Primary: d.primary, Mirror: d.mirror, Point: d.mp, Extra: extra, Log: logf})
 	var exited *mountproc.ExitedError
 	if errors.As(err, &exited) {
 		return fmt.Errorf("mount: exited: %s", strings.TrimSpace(exited.Output))
@@ -226,7 +281,8 @@ func (d *drill) runWorkload(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-d.workloadDone:
-			return fmt.Errorf("the workload stopped before the primary died: %v", err)
+			d.workloadEnded, d.workloadExit = true, err
+			return fmt.Errorf("the workload stopped before the fault: %v: %s", err, d.lastErrors())
 		case <-tick.C:
 			if shown == nil {
 				d.o.Say("%d commits acknowledged", d.commits.Load())
@@ -256,8 +312,13 @@ func (d *drill) startWorkload() error {
 	if err != nil {
 		return err
 	}
-	var wlErr bytes.Buffer
-	wl.Stderr = &wlErr
+	d.workloadErr = filepath.Join(d.base, "workload.err")
+	wlErr, err := os.Create(d.workloadErr)
+	if err != nil {
+		return err
+	}
+	d.later(func() { wlErr.Close() })
+	wl.Stderr = wlErr
 	if err := wl.Start(); err != nil {
 		return err
 	}
@@ -273,37 +334,221 @@ func (d *drill) startWorkload() error {
 	}()
 	go func() {
 		<-copied
-		err := wl.Wait() // nil too: the workload must not end before the primary dies
-		d.workloadDone <- fmt.Errorf("%v: %s", err, strings.TrimSpace(wlErr.String()))
+		d.workloadDone <- wl.Wait()
 	}()
-	d.later(func() { _ = wl.Process.Kill() })
+	d.later(func() {
+		if !d.workloadEnded {
+			_ = wl.Process.Kill()
+			d.waitWorkload(0)
+		}
+	})
 	return nil
 }
 
-// fault kills the primary under load, waits for the workload to end, makes the record of
-// acknowledged commits durable and stops the mount.
-func (d *drill) fault(context.Context) error {
-	if d.o.Fault == FaultDisk {
+// waitWorkload waits for the workload to end, at most grace (0: as long as it takes), then kills it.
+func (d *drill) waitWorkload(grace time.Duration) error {
+	if d.workloadEnded {
+		return d.workloadExit
+	}
+	var timeout <-chan time.Time
+	if grace > 0 {
+		timeout = time.After(grace)
+	}
+	select {
+	case d.workloadExit = <-d.workloadDone:
+	case <-timeout:
+		_ = d.workload.Process.Kill()
+		d.workloadExit = <-d.workloadDone
+	}
+	d.workloadEnded = true
+	if d.workloadExit != nil {
+		d.res.WorkloadEnd = fmt.Sprintf("%v: %s", d.workloadExit, d.lastErrors())
+	} else {
+		d.res.WorkloadEnd = "exit 0"
+	}
+	return d.workloadExit
+}
+
+// stopWorkload asks the workload to stop (SIGINT: it closes the environment and exits 0).
+func (d *drill) stopWorkload() error {
+	_ = d.workload.Process.Signal(os.Interrupt)
+	return d.waitWorkload(time.Minute)
+}
+
+// lastErrors is the end of what the workload printed on stderr: its last errors.
+func (d *drill) lastErrors() string {
+	b, _ := os.ReadFile(d.workloadErr)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// fault makes the fault under load, waits for the workload to end (for a mirror fault: lets it go
+// on committing on the primary, then stops it cleanly), makes the ledger durable and, unless the
+// mirror is to be resynced through it, stops the mount.
+func (d *drill) fault(ctx context.Context) error {
+	at := d.commits.Load()
+	var err error
+	switch d.o.Fault {
+	case FaultDisk:
 		d.res.Failure = "the primary disk died (xfs shutdown) under load"
-		if err := d.primaryDisk.Shutdown(); err != nil {
+		err = d.primaryDisk.Shutdown()
+	case FaultMount:
+		d.res.Failure = "the mount process was killed (SIGKILL) under load"
+		err = d.mount.Cmd().Process.Signal(syscall.SIGKILL)
+	case FaultPrimaryFull:
+		d.res.Failure = "the primary's file system filled up (ENOSPC) under load"
+		err = fill(d.disk1)
+	case FaultMirrorDisk:
+		d.res.Failure = "the mirror disk died (xfs shutdown) under load"
+		err = d.mirrorDisk.Shutdown()
+	case FaultMirrorFull:
+		d.res.Failure = "the mirror's file system filled up (ENOSPC) under load"
+		err = fill(d.disk2)
+	case FaultStop:
+		d.res.Failure = "a clean stop (the application, then the mount) under load"
+	}
+	if err != nil {
+		return err
+	}
+	d.o.Say("%s after %d acknowledged commits", d.res.Failure, at)
+	switch d.o.Fault {
+	case FaultStop:
+		if err := d.stopWorkload(); err != nil {
+			return fmt.Errorf("the workload did not stop cleanly: %s", d.res.WorkloadEnd)
+		}
+	case FaultMirrorDisk, FaultMirrorFull:
+		if err := d.keepCommitting(ctx, at); err != nil {
 			return err
 		}
-	} else {
-		d.res.Failure = "the mount process was killed (SIGKILL) under load"
-		_ = d.mount.Cmd().Process.Signal(syscall.SIGKILL)
+	case FaultPrimaryFull:
+		// The application gets ENOSPC when its writes need space; if none did within the grace, it is
+		// stopped: either way every commit it was told about must survive.
+		select {
+		case <-time.After(5 * time.Second):
+		case d.workloadExit = <-d.workloadDone:
+			d.workloadDone <- d.workloadExit
+		}
+		if !d.workloadEnded {
+			_ = d.workload.Process.Signal(os.Interrupt)
+		}
+		_ = d.waitWorkload(time.Minute)
+	default:
+		_ = d.waitWorkload(30 * time.Second)
 	}
-	d.o.Say("%s after %d acknowledged commits", d.res.Failure, d.commits.Load())
-	select {
-	case <-d.workloadDone:
-	case <-time.After(30 * time.Second):
-		_ = d.workload.Process.Kill()
-		<-d.workloadDone
-	}
+	// The ledger's count until the check reads it back (a trial that fails before says how many).
+	d.res.Acknowledged = int(d.commits.Load())
 	if err := d.acked.Sync(); err != nil {
 		return err
 	}
-	d.mount.Stop(30 * time.Second)
+	if !d.o.Fault.OnMirror() {
+		d.mount.Stop(30 * time.Second)
+	}
+	if d.o.Fault == FaultStop {
+		if err := d.verify(ctx); err != nil {
+			return fmt.Errorf("after a clean stop: %w", err)
+		}
+	}
 	return nil
+}
+
+// keepCommitting is a mirror fault's expected course: the mount degrades, the application goes on
+// committing on the primary without an error, and then stops cleanly.
+func (d *drill) keepCommitting(ctx context.Context, at int64) error {
+	deadline := time.Now().Add(time.Minute)
+	degraded := false
+	for !degraded || d.commits.Load() < at+100 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d commits after the fault, degraded=%v, one minute later: the mount did not degrade or the application stalled", d.commits.Load()-at, degraded)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-d.workloadDone:
+			d.workloadDone <- err
+			_ = d.waitWorkload(0)
+			return fmt.Errorf("the application failed although only the mirror broke: %s", d.res.WorkloadEnd)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if !degraded {
+			st, _ := runChildJSON[struct{ State string }](ctx, d.o.Binary, "status", "--json", d.mp)
+			degraded = st.State == "degraded"
+		}
+	}
+	if err := d.stopWorkload(); err != nil {
+		return fmt.Errorf("the workload did not stop cleanly on a degraded mount: %s", d.res.WorkloadEnd)
+	}
+	return nil
+}
+
+// resyncAndCheckPrimary repairs the mirror (a new disk, or space freed), resyncs it through the
+// mount, stops the mount, verifies the pair and checks every acknowledged commit on the primary.
+func (d *drill) resyncAndCheckPrimary(ctx context.Context) error {
+	switch d.o.Fault {
+	case FaultMirrorDisk:
+		if err := d.mirrorDisk.Replace(); err != nil {
+			return fmt.Errorf("replace the dead mirror disk: %w", err)
+		}
+	case FaultMirrorFull:
+		if err := os.Remove(filepath.Join(d.disk2, fillerName)); err != nil {
+			return fmt.Errorf("free the mirror's space: %w", err)
+		}
+	}
+	d.o.Say("resyncing the mirror through %s", d.mp)
+	if out, err := exec.CommandContext(ctx, d.o.Binary, "resync", "--no-progress", d.mp).CombinedOutput(); err != nil {
+		return fmt.Errorf("resync: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	d.mount.Stop(30 * time.Second)
+	if err := d.verify(ctx); err != nil {
+		return fmt.Errorf("after resync: %w", err)
+	}
+	d.res.Checked = "primary"
+	return d.check(ctx, d.primary)
+}
+
+// verify runs `mirrorctl verify` of the stopped pair.
+func (d *drill) verify(ctx context.Context) error {
+	if out, err := exec.CommandContext(ctx, d.o.Binary, "verify", "--primary", d.primary, "--mirror", d.mirror).CombinedOutput(); err != nil {
+		return fmt.Errorf("verify: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// copyBeforePromote copies the mirror before promote touches it: for the catastrophic-recovery
+// comparison, and (KeepFailed) as evidence should a commit be lost.
+func (d *drill) copyBeforePromote(ctx context.Context) error {
+	if d.o.KeepFailed {
+		if out, err := exec.CommandContext(ctx, "cp", "-a", d.mirror, filepath.Join(d.base, "mirror-before-promote")).CombinedOutput(); err != nil {
+			return fmt.Errorf("copy the mirror before promote: %v: %s", err, out)
+		}
+	}
+	if d.o.NoComparison {
+		return nil
+	}
+	return d.copyForComparison(ctx)
+}
+
+// keepEvidence keeps the scratch directory of a failed drill: the primary as it was left (its
+// disk mounted again if it died), the result and the error; the disks themselves go.
+func (d *drill) keepEvidence(runErr error) {
+	d.keep = true
+	d.res.Kept = d.base
+	if d.o.Fault == FaultDisk && d.primaryDisk != nil {
+		_ = d.primaryDisk.Remount() // xfs replays its journal: what the primary disk really held
+	}
+	if d.primary != "" {
+		_ = exec.Command("cp", "-a", d.primary, filepath.Join(d.base, "primary-after")).Run()
+	}
+	if d.catCopy != "" {
+		os.RemoveAll(d.catCopy) // recovered: no evidence
+	}
+	b, _ := json.MarshalIndent(d.res, "", "  ")
+	_ = os.WriteFile(filepath.Join(d.base, "result.json"), append(b, '\n'), 0o644)
+	if runErr != nil {
+		_ = os.WriteFile(filepath.Join(d.base, "error.txt"), []byte(runErr.Error()+"\n"), 0o644)
+	}
 }
 
 // copyForComparison copies the mirror, before promotion, for the catastrophic-recovery comparison.
@@ -323,11 +568,18 @@ func (d *drill) promoteAndCheck(ctx context.Context) error {
 	for _, s := range []struct {
 		what string
 		run  func(context.Context) error
+		skip bool
 	}{
-		{fmt.Sprintf("promoting %s", d.mirror), d.promote},
-		{"checking every acknowledged commit on the promoted environment", d.check},
-		{"timing a catastrophic recovery of the same mirror, for comparison", d.catastrophic},
+		{fmt.Sprintf("promoting %s", d.mirror), d.promote, false},
+		{"checking every acknowledged commit on the promoted environment", func(ctx context.Context) error {
+			d.res.Checked = "promoted mirror"
+			return d.check(ctx, d.mirror)
+		}, false},
+		{"timing a catastrophic recovery of the same mirror, for comparison", d.catastrophic, d.catCopy == ""},
 	} {
+		if s.skip {
+			continue
+		}
 		steps.Done() // before the line, or a bar being redrawn would erase it
 		d.o.Say("%s", s.what)
 		steps.Next(s.what)
@@ -345,12 +597,16 @@ func (d *drill) promote(ctx context.Context) error {
 		return fmt.Errorf("promote: %w", err)
 	}
 	d.res.PromoteTime, d.res.ReplayedLogs, d.res.LogFiles = pr.Duration, len(pr.Replayed), pr.LogFiles
+	if d.o.KeepFailed { // what promote said the mirror missed, should a commit turn out lost
+		b, _ := json.MarshalIndent(pr, "", "  ")
+		_ = os.WriteFile(filepath.Join(d.base, "promote.json"), append(b, '\n'), 0o644)
+	}
 	return nil
 }
 
-// check runs `mirrorctl workload check` of every acknowledged commit on the promoted mirror.
-func (d *drill) check(ctx context.Context) error {
-	check := exec.CommandContext(ctx, d.o.Binary, "workload", "check", "--dir", d.mirror, "--acked", d.ackedPath,
+// check runs `mirrorctl workload check` of every acknowledged commit on dir.
+func (d *drill) check(ctx context.Context, dir string) error {
+	check := exec.CommandContext(ctx, d.o.Binary, "workload", "check", "--dir", dir, "--acked", d.ackedPath,
 		"--value-size", fmt.Sprint(d.o.ValueSize))
 	var checkOut, checkErr bytes.Buffer
 	check.Stdout, check.Stderr = &checkOut, &checkErr

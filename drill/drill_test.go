@@ -2,14 +2,16 @@ package drill
 
 import "testing"
 
-func TestParseFault_TheThreeNames(t *testing.T) {
+func TestParseFault_EveryKindAndAuto(t *testing.T) {
 	for _, c := range []struct {
 		in   string
 		want Fault
 		ok   bool
 	}{
 		{"auto", FaultAuto, true}, {"disk", FaultDisk, true}, {"mount", FaultMount, true},
-		{"", "", false}, {"Disk", "", false}, {"power", "", false},
+		{"mirror-disk", FaultMirrorDisk, true}, {"mirror-full", FaultMirrorFull, true},
+		{"primary-full", FaultPrimaryFull, true}, {"stop", FaultStop, true},
+		{"", "", false}, {"Disk", "", false}, {"power", "", false}, {"full", "", false},
 	} {
 		got, err := ParseFault(c.in)
 		if got != c.want || (err == nil) != c.ok {
@@ -29,6 +31,15 @@ func TestResult_ErrOnlyWhenACommitIsLostOrWrong(t *testing.T) {
 	} {
 		if err := c.r.Err(); (err != nil) != c.fail {
 			t.Errorf("%+v: Err() = %v, want failure %v", c.r, err, c.fail)
+		}
+	}
+}
+
+func TestFault_OnlyMirrorFaultsAreResyncedInsteadOfPromoted(t *testing.T) {
+	for _, f := range Faults {
+		want := f == FaultMirrorDisk || f == FaultMirrorFull
+		if f.OnMirror() != want {
+			t.Errorf("%s.OnMirror() = %v, want %v", f, f.OnMirror(), want)
 		}
 	}
 }

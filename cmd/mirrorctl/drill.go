@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/drill"
+	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/torture"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,10 +25,13 @@ func drillCommand() *cli.Command {
 			"checks every recorded commit. It removes everything it made, also when interrupted.\n\n" +
 			examples("mirrorctl drill", "the default drill (what make demo runs)",
 				"mirrorctl drill --kill mount --duration 30s --value-size 4096", "kill the mount process instead of the disk, longer, bigger values",
-				"mirrorctl drill --json", "the outcome as JSON (lost must be 0)"),
+				"mirrorctl drill --json", "the outcome as JSON (lost must be 0)",
+				"mirrorctl drill --trials 200 --duration 8s", "a fault campaign: 200 drills, each a random fault kind at a random moment up to 8s (make torture)"),
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "duration", Value: 8 * time.Second, Usage: "how long the workload runs before the primary dies"},
-			&cli.StringFlag{Name: "kill", Value: "auto", Usage: "how the primary dies: `disk` (xfs shutdown), mount (SIGKILL of the mount process) or auto"},
+			&cli.DurationFlag{Name: "duration", Value: 8 * time.Second, Usage: "how long the workload runs before the fault (with --trials: the latest moment of a random one)"},
+			&cli.StringFlag{Name: "kill", Value: "auto", Usage: "the fault: `disk` (xfs shutdown of the primary's), mount (SIGKILL of the mount process), mirror-disk, mirror-full, primary-full (ENOSPC), stop (clean) or auto (with --trials: every kind)"},
+			&cli.IntFlag{Name: "trials", Usage: "run a fault campaign of N drills, each a random fault kind at a random moment, and print a table by kind"},
+			&cli.Int64Flag{Name: "seed", Usage: "with --trials: the seed of the random kinds and moments (0: from the clock; printed, to replay a campaign)"},
 			&cli.IntFlag{Name: "value-size", Value: 256, Usage: "bytes per value"},
 			&cli.StringFlag{Name: "dir", Usage: "make the scratch directory in `DIR` (default: the system's temporary directory); the drill removes what it made there, nothing else", TakesFile: true},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
@@ -55,6 +61,18 @@ func runDrill(c *cli.Context) error {
 	if err := o.Check(); err != nil {
 		return usageError("%v", err)
 	}
+	trials := c.Int("trials")
+	if trials < 0 {
+		return usageError("--trials %d: give a number of drills (0: one drill)", trials)
+	}
+	if trials > 0 {
+		if c.IsSet("dir") {
+			return usageError("--dir does not go with --trials: each trial has a scratch directory of its own, kept only if it fails")
+		}
+		if c.Duration("duration") <= torture.MinMoment {
+			return usageError("--duration %s: with --trials it must be longer than %s", c.Duration("duration"), torture.MinMoment)
+		}
+	}
 	if o.Engine, err = engineFor(c); err != nil {
 		return err
 	}
@@ -63,6 +81,9 @@ func runDrill(c *cli.Context) error {
 	}
 	if o.Binary, err = os.Executable(); err != nil {
 		return err
+	}
+	if trials > 0 {
+		return runTorture(ctx, c, o.Engine, o.Binary, fault)
 	}
 	res, err := drill.Run(ctx, o)
 	if err != nil {
@@ -76,6 +97,40 @@ func runDrill(c *cli.Context) error {
 		printDrill(out, res)
 	}
 	return res.Err()
+}
+
+// runTorture runs the fault campaign of --trials: a line per trial, then the table by fault kind.
+func runTorture(ctx context.Context, c *cli.Context, eng engine.Engine, self string, fault drill.Fault) error {
+	out := c.App.Writer
+	var faults []drill.Fault
+	if fault != drill.FaultAuto {
+		faults = []drill.Fault{fault}
+	}
+	seed := c.Int64("seed")
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	if !c.Bool("json") {
+		fmt.Fprintf(out, "torture: %d trials, seed %d, faults at random moments up to %s\n", c.Int("trials"), seed, c.Duration("duration"))
+	}
+	s := torture.Run(ctx, torture.Options{
+		Drill:  drill.Options{Binary: self, Engine: eng, ValueSize: c.Int("value-size")},
+		Trials: c.Int("trials"), MaxMoment: c.Duration("duration"), Seed: seed, Faults: faults,
+		Trial: func(t torture.Trial) {
+			if !c.Bool("json") {
+				fmt.Fprintln(out, "torture: "+t.Line())
+			}
+		},
+	})
+	if c.Bool("json") {
+		if err := writeJSON(out, s); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(out)
+		s.WriteTable(out)
+	}
+	return s.Err()
 }
 
 func printDrill(w io.Writer, r drill.Result) {

@@ -31,19 +31,24 @@ static int wl_db_open(DB_ENV *env, DB **dbp, const char *name) {
 	return 0;
 }
 
-static int wl_put2(DB_ENV *env, DB *a, DB *b, void *key, u_int32_t klen, void *val, u_int32_t vlen) {
+// wl_put2 commits key/val to both databases; *stage says which step failed (WL_STAGE_*).
+enum { WL_STAGE_TXN = 1, WL_STAGE_COMMIT = 2, WL_STAGE_FLUSH = 3 };
+static int wl_put2(DB_ENV *env, DB *a, DB *b, void *key, u_int32_t klen, void *val, u_int32_t vlen, int *stage) {
 	DB_TXN *txn;
 	DBT k, v;
+	*stage = WL_STAGE_TXN;
 	int ret = env->txn_begin(env, NULL, &txn, 0);
 	if (ret != 0) return ret;
 	memset(&k, 0, sizeof k); memset(&v, 0, sizeof v);
 	k.data = key; k.size = klen; v.data = val; v.size = vlen;
 	if ((ret = a->put(a, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
 	if ((ret = b->put(b, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
+	*stage = WL_STAGE_COMMIT;
 	if ((ret = txn->commit(txn, DB_TXN_SYNC)) != 0) return ret;
 	// Berkeley DB 5.3 can return success from a commit whose log write failed (seen when the file
 	// system under it went away): flush again and report any failure, so that only commits whose
 	// log records really reached the file system are acknowledged.
+	*stage = WL_STAGE_FLUSH;
 	return env->log_flush(env, NULL);
 }
 
@@ -219,11 +224,16 @@ func Run(ctx context.Context, o Options, acked io.Writer) (Stats, error) {
 		}
 		k, v := Key(key), Value(key, o.ValueSize)
 		ck, cv := C.CBytes(k), C.CBytes(v)
-		ret := C.wl_put2(e.env, e.dbs[0], e.dbs[1], ck, C.u_int32_t(len(k)), cv, C.u_int32_t(len(v)))
+		var stage C.int
+		ret := C.wl_put2(e.env, e.dbs[0], e.dbs[1], ck, C.u_int32_t(len(k)), cv, C.u_int32_t(len(v)), &stage)
 		C.free(ck)
 		C.free(cv)
 		if ret != 0 {
-			err := bdbError(fmt.Sprintf("commit of key %d", i), ret)
+			op := fmt.Sprintf("commit of key %d", i)
+			if stage == C.WL_STAGE_FLUSH { // the evidence a campaign's loss needs: which step failed
+				op = fmt.Sprintf("log flush after the commit of key %d returned success (not acknowledged)", i)
+			}
+			err := bdbError(op, ret)
 			st.Elapsed = time.Since(start)
 			return st, errors.Join(err, e.closeQuietly())
 		}
