@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,4 +110,20 @@ func resolveMountPoint(p string) (string, error) {
 		abs = filepath.Clean(target)
 	}
 	return "", fmt.Errorf("mount point %s: too many levels of symbolic links: give the real path", p)
+}
+
+// mountPointMissing is the usage error for a MOUNTPOINT argument that does not exist (exit 2: the
+// command line is wrong, nothing was asked of a mount), or nil. Only a path that nothing is mounted on
+// is stat'ed: a dead FUSE mount may hang. orElse names what else the command accepts, if anything.
+func mountPointMissing(mp, orElse string) error {
+	if mounted, _ := host.MountedAt(mp); mounted {
+		return nil
+	}
+	if _, err := os.Lstat(mp); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if orElse != "" {
+		orElse = ", " + orElse
+	}
+	return usageError("mount point %s does not exist: give the mount point of a running mount%s", mp, orElse)
 }

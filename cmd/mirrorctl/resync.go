@@ -28,6 +28,9 @@ func resyncCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := mountPointMissing(mp, "or, for a stopped mirror, mirrorctl sync"); err != nil {
+				return err
+			}
 			stopShowing := showRemoteResync(c, mp)
 			res, err := control.RequestResync(mp)
 			stopShowing()

@@ -239,11 +239,8 @@ func runStatus(c *cli.Context) error {
 			}
 			mi, ok := control.ReadInfo(mp)
 			if !ok {
-				// Only a path that nothing is mounted on is stat'ed: a dead FUSE mount may hang.
-				if mounted, _ := host.MountedAt(mp); !mounted {
-					if _, err := os.Lstat(mp); errors.Is(err, fs.ErrNotExist) {
-						return usageError("mount point %s does not exist: give the mount point of a running mount, or --mirror DIR for a stopped mirror", mp)
-					}
+				if err := mountPointMissing(mp, "or --mirror DIR for a stopped mirror"); err != nil {
+					return err
 				}
 				return fmt.Errorf("no mirrorctl mount serves %s: give the mount point of a running mount, or --mirror DIR for a stopped mirror", mp)
 			}

@@ -37,6 +37,9 @@ func runUnmount(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := mountPointMissing(mp, ""); err != nil {
+		return err
+	}
 	if ok, fstype := host.MountedAt(mp); !ok {
 		return fmt.Errorf("%s is not a mount point: nothing to unmount", mp)
 	} else if fstype != "fuse.mirrorctl" {
