@@ -277,6 +277,13 @@ func check(o Options, r *Report) (meta.Record, error) {
 		}
 		return rec, refuse("%s is not a mirrorctl mirror (no %s/mirror.json): for a plain copy of an environment run the engine's catastrophic recovery yourself", o.Mirror, meta.Dir)
 	}
+	if o.Primary != "" {
+		// A readable identity that is not the mirrored one is a wrong --primary, not a dead disk:
+		// promoting on would salvage nothing and leave the real old primary unmarked.
+		if id, isEnv, err := meta.ReadIdentity(o.Primary); err == nil && isEnv && id.ID != rec.PrimaryID {
+			return rec, refuse("--primary %s is another environment (id %.8s); this mirror's primary is %s (id %.8s): give that directory as --primary, or leave --primary out when its disk is gone", o.Primary, id.ID, rec.PrimaryPath, rec.PrimaryID)
+		}
+	}
 	switch rec.State {
 	case meta.StatePromoted:
 		return rec, refuse("%s was already promoted at %s: open it directly, or mount it as the new primary", o.Mirror, rec.PromotedAt.Format(time.RFC3339))

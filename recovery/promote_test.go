@@ -120,6 +120,10 @@ func TestPromote_RefusesAnOldPrimaryThatIsNotOne(t *testing.T) {
 	if err := os.Symlink(dir, link); err != nil {
 		t.Fatal(err)
 	}
+	other := t.TempDir()
+	if err := meta.WriteIdentity(other, meta.Identity{ID: "0123456789abcdef", Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
 	live := t.TempDir()
 	l, err := lock.TryLockPrimary(live, lock.Holder{PID: 4242, Command: "mount", MountPoint: "/srv/env"})
 	if err != nil {
@@ -128,6 +132,7 @@ func TestPromote_RefusesAnOldPrimaryThatIsNotOne(t *testing.T) {
 	defer l.Unlock()
 	cases := []struct{ name, primary, want string }{
 		{"the mirror itself", dir, "is the mirror itself"},
+		{"another environment", other, "is another environment (id 01234567)"},
 		{"a symlink to the mirror", link, "is the mirror itself"},
 		{"a primary a mount writes", live, "pid 4242 at /srv/env"},
 	}
