@@ -362,3 +362,12 @@ func metaSnapshot(t *testing.T, dir string) string {
 	}
 	return strings.Join(keep, "\n")
 }
+
+// requireOneInode fails the test unless a and b are the two names of one inode (hard links, 2 links).
+func requireOneInode(t *testing.T, a, b string) {
+	t.Helper()
+	sa, sb := lstat(t, a), lstat(t, b)
+	if sa.Ino != sb.Ino || sa.Nlink != 2 {
+		t.Errorf("%s and %s: inodes %d and %d, %d links; want one inode with 2 links", a, b, sa.Ino, sb.Ino, sa.Nlink)
+	}
+}

@@ -151,12 +151,8 @@ func TestMirror_HardLinkWithinOneSideWorks(t *testing.T) {
 				return p.m.Rename("b", "c", 0)
 			},
 			check: func(t *testing.T, p *pair) {
-				for _, side := range [][2]string{{p.P("a"), p.P("c")}, {p.Q("a"), p.Q("c")}} {
-					a, c := lstat(t, side[0]), lstat(t, side[1])
-					if a.Ino != c.Ino || a.Nlink != 2 {
-						t.Errorf("%s and %s: inodes %d and %d, %d links; want one inode with 2 links", side[0], side[1], a.Ino, c.Ino, a.Nlink)
-					}
-				}
+				requireOneInode(t, p.P("a"), p.P("c"))
+				requireOneInode(t, p.Q("a"), p.Q("c"))
 			},
 		},
 		{
@@ -169,9 +165,7 @@ func TestMirror_HardLinkWithinOneSideWorks(t *testing.T) {
 				return p.m.Rename("a.excl", "__db.002", 0)
 			},
 			check: func(t *testing.T, p *pair) {
-				if a, b := lstat(t, p.P("__db.001")), lstat(t, p.P("__db.002")); a.Ino != b.Ino || a.Nlink != 2 {
-					t.Errorf("primary: inodes %d and %d, %d links; want one inode with 2 links", a.Ino, b.Ino, a.Nlink)
-				}
+				requireOneInode(t, p.P("__db.001"), p.P("__db.002"))
 				requireGone(t, p.Q("__db.001"), p.Q("__db.002"), p.Q("a.excl"))
 			},
 		},

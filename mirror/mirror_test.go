@@ -228,12 +228,8 @@ func TestMirror_OpsReachBothSides(t *testing.T) {
 			setup: func(t *testing.T, p *pair) { createFile(t, p, "a", "shared") },
 			op:    func(p *pair) error { return p.m.Link("a", "b") },
 			check: func(t *testing.T, p *pair) {
-				for _, side := range [][2]string{{p.P("a"), p.P("b")}, {p.Q("a"), p.Q("b")}} {
-					a, b := lstat(t, side[0]), lstat(t, side[1])
-					if a.Ino != b.Ino || a.Nlink != 2 {
-						t.Errorf("%s and %s: inodes %d and %d, %d links; want one inode with 2 links", side[0], side[1], a.Ino, b.Ino, a.Nlink)
-					}
-				}
+				requireOneInode(t, p.P("a"), p.P("b"))
+				requireOneInode(t, p.Q("a"), p.Q("b"))
 			},
 		},
 		{
