@@ -29,8 +29,8 @@ func needRoot(t *testing.T, why string) {
 // rebuilt region files (__db.*), like the real policy does.
 func testPolicy(t *testing.T) Policy {
 	t.Helper()
-	e, err := NewExclusions([]string{"*.excl", "scratch/*"}, func(rel string) bool {
-		return strings.HasPrefix(filepath.Base(rel), "__db.")
+	e, err := NewExclusions([]string{"*.excl", "scratch/*"}, func(name string) bool {
+		return strings.HasPrefix(name, "__db.")
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -388,7 +388,7 @@ func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
 	switch {
 	case oldIn != newIn:
 		check = m.crossPolicy
-	case oldIn && m.movesDirectory(oldRel, newRel, flags):
+	case oldIn && dependsOnPath(m.policy) && m.movesDirectory(oldRel, newRel, flags):
 		check = m.keepsSides
 	}
 	if check == nil {
@@ -475,7 +475,8 @@ func (m *Mirror) movesDirectory(oldRel, newRel string, flags uint) bool {
 // mirrored below the old one, or the other way round, and the mirror's rename alone cannot follow
 // (it would keep a copy the policy now excludes, or lack one it now mirrors), nor could a hard link
 // of that entry stay on one side. Such a rename is refused with EXDEV; mv then copies entry by
-// entry, each by its new name. The caller holds ns exclusively.
+// entry, each by its new name. It is asked only of a policy that depends on paths (dependsOnPath):
+// under one of base names no entry can change sides. The caller holds ns exclusively.
 func (m *Mirror) keepsSides(oldRel, newRel string, flags uint) error {
 	moves := [][2]string{{oldRel, newRel}}
 	if flags&unix.RENAME_EXCHANGE != 0 {

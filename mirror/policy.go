@@ -31,12 +31,13 @@ func IsMeta(rel string) bool {
 // it is rebuilt by recovery (Rebuilt), or it matches one of the globs. A glob without a slash matches
 // the file's base name at any depth; a glob with a slash matches the whole relative path.
 type Exclusions struct {
-	Globs   []string
-	Rebuilt func(rel string) bool
+	Globs []string
+	// Rebuilt is given a base name (never a path): what recovery rebuilds is known by its name.
+	Rebuilt func(name string) bool
 }
 
 // NewExclusions checks the globs and returns the policy.
-func NewExclusions(globs []string, rebuilt func(rel string) bool) (*Exclusions, error) {
+func NewExclusions(globs []string, rebuilt func(name string) bool) (*Exclusions, error) {
 	for _, g := range globs {
 		if _, err := path.Match(g, ""); err != nil {
 			return nil, fmt.Errorf("exclude pattern %q is not a valid glob: %w", g, err)
@@ -61,10 +62,10 @@ func (e *Exclusions) Mirrored(rel string) bool {
 
 // excluded reports whether rel itself is rebuilt by recovery or matches a glob.
 func (e *Exclusions) excluded(rel string) bool {
-	if e.Rebuilt != nil && e.Rebuilt(rel) {
+	base := path.Base(rel)
+	if e.Rebuilt != nil && e.Rebuilt(base) {
 		return true
 	}
-	base := path.Base(rel)
 	for _, g := range e.Globs {
 		subject := base
 		if strings.Contains(g, "/") {
@@ -75,4 +76,28 @@ func (e *Exclusions) excluded(rel string) bool {
 		}
 	}
 	return false
+}
+
+// pathDependent is a Policy that can tell whether its answer for an entry depends on more than the
+// names of the entry and its ancestors.
+type pathDependent interface {
+	DependsOnPath() bool
+}
+
+// DependsOnPath reports whether a glob matches whole paths (has a slash): only then can renaming a
+// directory between two mirrored names move an entry below it between mirrored and excluded. A policy
+// of base names gives an entry below the same answer under either name of the directory.
+func (e *Exclusions) DependsOnPath() bool {
+	for _, g := range e.Globs {
+		if strings.Contains(g, "/") {
+			return true
+		}
+	}
+	return false
+}
+
+// dependsOnPath is DependsOnPath for any Policy; one that cannot say is taken to depend on paths.
+func dependsOnPath(p Policy) bool {
+	d, ok := p.(pathDependent)
+	return !ok || d.DependsOnPath()
 }

@@ -11,8 +11,8 @@ import (
 )
 
 func TestExclusions_Mirrored(t *testing.T) {
-	e, err := NewExclusions([]string{"*.tmp", "cache", "scratch/*", "a/b/c"}, func(rel string) bool {
-		return strings.HasPrefix(rel[strings.LastIndex(rel, "/")+1:], "__db.")
+	e, err := NewExclusions([]string{"*.tmp", "cache", "scratch/*", "a/b/c"}, func(name string) bool {
+		return strings.HasPrefix(name, "__db.")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,4 +145,30 @@ func FuzzParseRetention(f *testing.F) {
 			t.Fatalf("ParseRetention(%q) = %+v: negative", s, r)
 		}
 	})
+}
+
+// Only a glob with a slash lets a directory rename between two mirrored names move an entry between
+// mirrored and excluded; a policy that cannot say is taken to depend on paths.
+func TestExclusions_DependsOnPath(t *testing.T) {
+	cases := []struct {
+		globs []string
+		want  bool
+	}{
+		{nil, false},
+		{[]string{"*.tmp", "cache"}, false},
+		{[]string{"*.tmp", "scratch/*"}, true},
+		{[]string{"a/b/c"}, true},
+	}
+	for _, c := range cases {
+		e, err := NewExclusions(c.globs, func(name string) bool { return strings.HasPrefix(name, "__db.") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := dependsOnPath(e); got != c.want {
+			t.Errorf("globs %q: dependsOnPath = %v; want %v", c.globs, got, c.want)
+		}
+	}
+	if !dependsOnPath(PolicyFunc(func(string) bool { return true })) {
+		t.Error("a PolicyFunc, which cannot say, must be taken to depend on paths")
+	}
 }

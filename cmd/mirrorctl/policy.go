@@ -27,8 +27,8 @@ var retainFlag = &cli.StringFlag{
 
 // policyFor is the mirroring policy: everything but the engine's region files and --exclude globs.
 func policyFor(c *cli.Context, eng engine.Engine) (*mirror.Exclusions, error) {
-	p, err := mirror.NewExclusions(c.StringSlice("exclude"), func(rel string) bool {
-		return eng.Classify(rel) == engine.ClassRegion
+	p, err := mirror.NewExclusions(c.StringSlice("exclude"), func(name string) bool {
+		return eng.Classify(name) == engine.ClassRegion
 	})
 	if err != nil {
 		return nil, usageError("%v", err)
