@@ -22,14 +22,14 @@ func (e *pairError) Unwrap() error { return ErrBadPair }
 
 func refuse(format string, args ...any) error { return &pairError{msg: fmt.Sprintf(format, args...)} }
 
-// within reports whether path a is b or lies inside b (both absolute, symlinks resolved).
-func within(a, b string) bool {
+// Within reports whether path a is b or lies inside b (both absolute, symlinks resolved).
+func Within(a, b string) bool {
 	return a == b || strings.HasPrefix(a, strings.TrimSuffix(b, "/")+"/")
 }
 
-// resolve returns the absolute, symlink-free form of p; for a path that does not exist yet, of its
+// Resolve returns the absolute, symlink-free form of p; for a path that does not exist yet, of its
 // parent plus the last name.
-func resolve(p string) (string, error) {
+func Resolve(p string) (string, error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return "", err
@@ -44,12 +44,6 @@ func resolve(p string) (string, error) {
 	return filepath.Join(parent, filepath.Base(abs)), nil
 }
 
-// Within and Resolve are within and resolve for the checks of other paths against a pair's trees
-// (the archive directory of sync).
-func Within(a, b string) bool { return within(a, b) }
-
-// Resolve: see resolve.
-func Resolve(p string) (string, error) { return resolve(p) }
 
 // mirrorctlFSType is how the kernel's mount table names a mirrorctl mount (fusefs mounts with the
 // name "mirrorctl"; the kernel shows FUSE subtypes as fuse.NAME).
@@ -124,13 +118,13 @@ func CheckPair(primary, mirror string) (Pair, error) {
 	if !pst.IsDir() {
 		return p, refuse("primary %s is not a directory: give the environment directory with --primary", primary)
 	}
-	if p.Primary, err = resolve(primary); err != nil {
+	if p.Primary, err = Resolve(primary); err != nil {
 		return p, fmt.Errorf("primary %s: %w", primary, err)
 	}
 	if to, ok := danglingLink(mirror); ok {
 		return p, refuse("mirror %s is a symbolic link to %s, which does not exist: create that directory on the second disk first, or give the real directory with --mirror", mirror, to)
 	}
-	if p.Mirror, err = resolve(mirror); err != nil {
+	if p.Mirror, err = Resolve(mirror); err != nil {
 		return p, refuse("mirror %s: its parent directory does not exist: create it on the second disk first", mirror)
 	}
 	// A symbolic link may lead into such a mount too.
@@ -143,10 +137,10 @@ func CheckPair(primary, mirror string) (Pair, error) {
 	if p.Primary == p.Mirror {
 		return p, refuse("primary and mirror are the same directory (%s): the mirror must be on a second disk", p.Primary)
 	}
-	if within(p.Mirror, p.Primary) {
+	if Within(p.Mirror, p.Primary) {
 		return p, refuse("mirror %s is inside the primary %s: put it on a second disk", p.Mirror, p.Primary)
 	}
-	if within(p.Primary, p.Mirror) {
+	if Within(p.Primary, p.Mirror) {
 		return p, refuse("primary %s is inside the mirror %s: give two separate directories", p.Primary, p.Mirror)
 	}
 	mst, err := os.Stat(p.Mirror)
