@@ -44,7 +44,6 @@ func Resolve(p string) (string, error) {
 	return filepath.Join(parent, filepath.Base(abs)), nil
 }
 
-
 // mirrorctlFSType is how the kernel's mount table names a mirrorctl mount (fusefs mounts with the
 // name "mirrorctl"; the kernel shows FUSE subtypes as fuse.NAME).
 const mirrorctlFSType = "fuse.mirrorctl"
