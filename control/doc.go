@@ -19,5 +19,6 @@
 //     user runs, when the caller cannot see its socket (a user's runtime directory is 0700).
 //
 // It reads the kernel's mount table (github.com/moby/sys/mountinfo, as package host does) and uses
-// of mirrorctl's only package meta, for one-line file-system errors; it prints nothing.
+// of mirrorctl's only packages meta (one-line file-system errors) and host (the mount type's name); it
+// prints nothing.
 package control

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mirrorctl/mirrorctl/host"
 	"github.com/moby/sys/mountinfo"
 )
 
@@ -64,7 +65,7 @@ func places(mountPoint string) []place {
 // the user its mount process runs as. False when no mirrorctl mount is listed there.
 func mountOwner(mountPoint string) (int, bool) {
 	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(mountPoint))
-	if err != nil || len(ms) == 0 || ms[0].FSType != "fuse.mirrorctl" {
+	if err != nil || len(ms) == 0 || ms[0].FSType != host.MirrorctlFSType {
 		return 0, false
 	}
 	for _, opt := range strings.Split(ms[0].VFSOptions, ",") {

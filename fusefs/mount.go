@@ -38,7 +38,7 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 	timeout := time.Second
 	mo := fuse.MountOptions{
 		FsName:      m.Primary,
-		Name:        "mirrorctl",
+		Name:        "mirrorctl", // the mount table shows fuse.mirrorctl (host.MirrorctlFSType)
 		AllowOther:  o.AllowOther,
 		Debug:       o.Debug,
 		DirectMount: syscall.Geteuid() == 0,

@@ -13,6 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// MirrorctlFSType is how the kernel's mount table names a mirrorctl mount: FUSE shows a file
+// system's subtype as fuse.NAME, and fusefs mounts with the name "mirrorctl".
+const MirrorctlFSType = "fuse.mirrorctl"
+
 // MountedAt reports whether dir is a mount point, and the file system type mounted there. It reads
 // the kernel's mount table (/proc/thread-self/mountinfo, through github.com/moby/sys/mountinfo, which
 // undoes its octal escapes such as \040 for a space) and never stats dir: a stat fails with ENOTCONN,

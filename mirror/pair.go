@@ -44,10 +44,6 @@ func Resolve(p string) (string, error) {
 	return filepath.Join(parent, filepath.Base(abs)), nil
 }
 
-// mirrorctlFSType is how the kernel's mount table names a mirrorctl mount (fusefs mounts with the
-// name "mirrorctl"; the kernel shows FUSE subtypes as fuse.NAME).
-const mirrorctlFSType = "fuse.mirrorctl"
-
 // notOnMirrorctlMount refuses a path that is, or lies inside, a mirrorctl mount: its content is the
 // served primary's, and every write there goes through that mount, so neither a second mount nor a
 // mirror can be built on it (and a dead one would hang or fail with ENOTCONN). It reads only the
@@ -58,7 +54,7 @@ func notOnMirrorctlMount(role, path string) error {
 		return nil // the checks that follow say what is wrong with it
 	}
 	for d := abs; ; d = filepath.Dir(d) {
-		if ok, fstype := host.MountedAt(d); ok && fstype == mirrorctlFSType {
+		if ok, fstype := host.MountedAt(d); ok && fstype == host.MirrorctlFSType {
 			where := "is the mirrorctl mount " + d
 			if d != abs {
 				where = "lies inside the mirrorctl mount at " + d

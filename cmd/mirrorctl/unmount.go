@@ -42,7 +42,7 @@ func runUnmount(c *cli.Context) error {
 	}
 	if ok, fstype := host.MountedAt(mp); !ok {
 		return fmt.Errorf("%s is not a mount point: nothing to unmount", mp)
-	} else if fstype != "fuse.mirrorctl" {
+	} else if fstype != host.MirrorctlFSType {
 		return fmt.Errorf("%s is a %s mount, not a mirrorctl mount: unmount it with umount", mp, fstype)
 	}
 	mi, hasInfo := control.ReadInfo(mp)
