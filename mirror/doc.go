@@ -10,6 +10,10 @@
 //     when the primary is durable and the mirror has been marked degraded durably.
 //   - Nothing is ever written outside the two trees: every path is resolved beneath its root, and a
 //     symbolic link cannot lead out.
+//   - Depth is no limit: paths are resolved from directory descriptors, in steps shorter than
+//     PATH_MAX, so an entry whose path from the root is longer than PATH_MAX (which an application
+//     reaches relative to its current directory) works on both sides as on the kernel's own file
+//     systems. No full path string is ever handed to a system call.
 //   - The metadata area (meta.Dir) of each tree is never mirrored, listed or compared.
 //   - A mirrored inode stays mirrored under every name, and an excluded one excluded: whether a write
 //     reaches the mirror is decided by the name it comes through, so a link, or a rename of what has

@@ -155,8 +155,8 @@ func (s *Session) bringUp(ctx context.Context, o StartOptions) error {
 func syncFailure(mirrorDir string, err error) error {
 	msg := shortenPaths(err.Error())
 	if errors.Is(err, unix.ENAMETOOLONG) {
-		msg += fmt.Sprintf(": the primary holds a path longer than the system's limit (%d bytes)", unix.PathMax) +
-			"; rename or move it to a shorter path, or leave it out with --exclude, then sync again"
+		msg += ": the primary holds a name longer than the mirror's file system allows" +
+			"; rename it, or leave it out with --exclude, then sync again"
 	}
 	msg += fmt.Sprintf("; mirror %s is incomplete: it stays marked syncing, and promote refuses it, until a sync completes", mirrorDir)
 	return &readableError{msg: msg, err: err}

@@ -1,14 +1,17 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/mirrorctl/mirrorctl/internal/testenv"
 	"github.com/mirrorctl/mirrorctl/lock"
 	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sys/unix"
@@ -134,9 +137,10 @@ func TestSession_OnePrimaryOneMount(t *testing.T) {
 	}
 }
 
-// deepTree makes under dir a chain of directories whose path is longer than PATH_MAX, with a file
-// at its end, by descriptors (a path that long cannot be named at once).
-func deepTree(t *testing.T, dir string) {
+// deepTree makes under dir a chain of directories whose path is longer than PATH_MAX, with a file of
+// size bytes at its end, by descriptors (a path that long cannot be named at once). It returns the
+// file's path relative to dir's parent.
+func deepTree(t *testing.T, dir string, size int) string {
 	t.Helper()
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -145,6 +149,7 @@ func deepTree(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rel := filepath.Base(dir)
 	name := strings.Repeat("d", 200)
 	for depth := 0; depth*201 <= unix.PathMax+201; depth++ {
 		if err := unix.Mkdirat(fd, name, 0o755); err != nil {
@@ -155,40 +160,120 @@ func deepTree(t *testing.T, dir string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fd = next
+		fd, rel = next, rel+"/"+name
 	}
 	defer unix.Close(fd)
 	f, err := unix.Openat(fd, "deepest", unix.O_CREAT|unix.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	unix.Close(f)
+	defer unix.Close(f)
+	if _, err := unix.Write(f, bytes.Repeat([]byte("x"), size)); err != nil {
+		t.Fatal(err)
+	}
+	return rel + "/deepest"
 }
 
-// A tree deeper than PATH_MAX cannot be mirrored by name: the sync fails with one readable line
-// (the path shortened) that says the mirror is incomplete and what to do, and the mirror's record
-// says the sync failed; the next complete sync clears that.
-func TestSession_PathLongerThanPathMax(t *testing.T) {
+// A tree deeper than PATH_MAX is mirrored like any other: sync reaches its far end by descriptors,
+// and the mirror holds the same file there.
+func TestSession_TreeDeeperThanPathMaxIsMirrored(t *testing.T) {
 	ctx := context.Background()
 	base := t.TempDir()
 	primary, target := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
 	populate(t, primary)
-	deepTree(t, filepath.Join(primary, "deep"))
+	deepest := deepTree(t, filepath.Join(primary, "deep"), 5)
 	pair, err := CheckPair(primary, target)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: os.Getpid(), Command: "sync"}}
 	s, err := Start(ctx, pair, o)
+	if err != nil {
+		t.Fatalf("sync of a tree deeper than PATH_MAX: %v", err)
+	}
+	requireClean(t, s.Mirror)
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	q := openTreeT(t, target)
+	if st, err := q.lstat(deepest); err != nil || st.Size != 5 {
+		t.Fatalf("the mirror's file %d bytes deep: size %d, %v; want 5 bytes", len(deepest), st.Size, err)
+	}
+	if rec, _, _ := meta.ReadRecord(target); rec.State != meta.StateInSync || rec.SyncFailed != "" {
+		t.Errorf("record after a complete sync: state %s, sync_failed %q", rec.State, rec.SyncFailed)
+	}
+}
+
+// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h (chattr +i), which x/sys/unix does not define.
+const fsImmutableFL = 0x10
+
+// setImmutable sets or clears the immutable flag (chattr +i) of the directory at fd.
+func setImmutable(t *testing.T, fd int, on bool) {
+	t.Helper()
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		testenv.SkipOrFail(t, "the file system of the test directory has no inode flags: %v", err)
+	}
+	if on {
+		flags |= fsImmutableFL
+	} else {
+		flags &^= fsImmutableFL
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags); err != nil {
+		testenv.SkipOrFail(t, "cannot set the immutable flag: %v", err)
+	}
+}
+
+// A sync that fails on a path longer than PATH_MAX (here: the mirror's directory there is
+// immutable) says so in one readable line (the path shortened) that says the mirror is incomplete,
+// and the mirror's record says the sync failed; the next complete sync clears that.
+func TestSession_FailedSyncSaysSoInOneLine(t *testing.T) {
+	needRoot(t, "set the immutable flag of a directory")
+	ctx := context.Background()
+	base := t.TempDir()
+	primary, target := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
+	populate(t, primary)
+	deepest := deepTree(t, filepath.Join(primary, "deep"), 5)
+	sync := func() error {
+		t.Helper()
+		pair, err := CheckPair(primary, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: os.Getpid(), Command: "sync"}}
+		s, err := Start(ctx, pair, o)
+		if err != nil {
+			return err
+		}
+		return s.Stop()
+	}
+	if err := sync(); err != nil {
+		t.Fatalf("first sync: %v", err)
+	}
+	p, q := openTreeT(t, primary), openTreeT(t, target)
+	dir := path.Dir(deepest)
+	f, err := p.open(dir+"/new", unix.O_CREAT|unix.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(f)
+	dfd, err := q.open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	setImmutable(t, dfd, true)
+	t.Cleanup(func() { setImmutable(t, dfd, false) })
+
+	err = sync()
 	if err == nil {
-		s.Stop()
-		t.Fatal("a sync of a tree deeper than PATH_MAX succeeded")
+		t.Fatal("a sync into an immutable directory succeeded")
 	}
 	msg := err.Error()
-	if !errors.Is(err, unix.ENAMETOOLONG) || len(msg) > 600 || strings.Contains(msg, "\n") {
-		t.Fatalf("error (%d characters): %q; want one line of at most 600 that is ENAMETOOLONG", len(msg), msg)
+	if !errors.Is(err, unix.EPERM) || len(msg) > 600 || strings.Contains(msg, "\n") {
+		t.Fatalf("error (%d characters): %q; want one line of at most 600 that is EPERM", len(msg), msg)
 	}
-	for _, w := range []string{"…", "longer than the system's limit", "--exclude", "mirror " + target + " is incomplete", "syncing", "promote refuses it"} {
+	for _, w := range []string{"…", "mirror " + target + " is incomplete", "syncing", "promote refuses it"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q lacks %q", msg, w)
 		}
@@ -197,21 +282,26 @@ func TestSession_PathLongerThanPathMax(t *testing.T) {
 	if rec.State != meta.StateSyncing || rec.SyncFailed != msg {
 		t.Errorf("record after the failed sync: state %s, sync_failed %q; want syncing and the error", rec.State, rec.SyncFailed)
 	}
-	if err := os.RemoveAll(filepath.Join(primary, "deep")); err != nil {
-		t.Fatal(err)
-	}
-	if pair, err = CheckPair(primary, target); err != nil {
-		t.Fatal(err)
-	}
-	if s, err = Start(ctx, pair, o); err != nil {
-		t.Fatalf("the sync after the deep tree went: %v", err)
-	}
-	if err := s.Stop(); err != nil {
-		t.Fatal(err)
+	setImmutable(t, dfd, false)
+	if err := sync(); err != nil {
+		t.Fatalf("the sync after the directory became writable: %v", err)
 	}
 	if rec, _, _ := meta.ReadRecord(target); rec.State != meta.StateInSync || rec.SyncFailed != "" {
 		t.Errorf("record after a complete sync: state %s, sync_failed %q", rec.State, rec.SyncFailed)
 	}
+	if _, err := q.lstat(dir + "/new"); err != nil {
+		t.Errorf("the new deep file is not on the mirror: %v", err)
+	}
+}
+
+func openTreeT(t *testing.T, dir string) *tree {
+	t.Helper()
+	tr, err := openTree(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.close() })
+	return tr
 }
 
 func TestShortenPaths_KeepsShortWordsAndShortensLongPaths(t *testing.T) {

@@ -141,11 +141,6 @@ func (s *syncer) entry(rel string) error {
 		return err
 	}
 	m := s.m
-	// A path the system cannot name in one call must not reach the mirror: created there by its
-	// parent's descriptor, it could be neither listed nor removed by a later sync.
-	if len(rel) >= unix.PathMax {
-		return fmt.Errorf("primary %s: %w", rel, unix.ENAMETOOLONG)
-	}
 	pst, err := m.primary.lstat(rel)
 	if err != nil {
 		return fmt.Errorf("primary %s: %w", rel, err)

@@ -56,7 +56,54 @@ func cleanRel(rel string) (string, error) {
 
 const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS
 
-// open opens rel beneath the root.
+// maxResolve is the longest relative path handed to one openat2. The kernel refuses a path of
+// PATH_MAX (4096) bytes or more with ENAMETOOLONG, but a tree has no depth limit: an application
+// inside the mount works relative to its current directory, so a path from the root can be far
+// longer. Longer paths are resolved in steps of at most this many bytes, each from the directory the
+// step before opened.
+const maxResolve = 2048
+
+// openat2 is openat2(2) beneath dirfd, retried on EINTR and EAGAIN (which openat2 may return when a
+// rename races with the resolution).
+func openat2(dirfd int, rel string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Openat2(dirfd, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode & 07777), Resolve: resolveFlags})
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// descend resolves the leading directories of a clean relative path c, in steps of at most
+// maxResolve bytes, until what is left is short enough for one call. It returns the directory to
+// resolve the rest from (the root itself when c is short: then owned is false) and the rest.
+func (t *tree) descend(c string) (dirfd int, rest string, owned bool, err error) {
+	dirfd, rest = t.fd, c
+	for len(rest) >= maxResolve {
+		cut := strings.LastIndexByte(rest[:maxResolve], '/')
+		if cut <= 0 { // a name of maxResolve bytes: longer than any file system's NAME_MAX
+			err = unix.ENAMETOOLONG
+		} else {
+			var next int
+			next, err = openat2(dirfd, rest[:cut], unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+			if err == nil {
+				if owned {
+					unix.Close(dirfd)
+				}
+				dirfd, rest, owned = next, rest[cut+1:], true
+				continue
+			}
+		}
+		if owned {
+			unix.Close(dirfd)
+		}
+		return -1, "", false, err
+	}
+	return dirfd, rest, owned, nil
+}
+
+// open opens rel beneath the root, however deep it lies.
 func (t *tree) open(rel string, flags int, mode uint32) (int, error) {
 	c, err := cleanRel(rel)
 	if err != nil {
@@ -65,13 +112,14 @@ func (t *tree) open(rel string, flags int, mode uint32) (int, error) {
 	if flags&unix.O_CREAT == 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE {
 		mode = 0 // open(2) ignores it; openat2 refuses it with EINVAL
 	}
-	for {
-		fd, err := unix.Openat2(t.fd, c, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode & 07777), Resolve: resolveFlags})
-		if err == unix.EINTR || err == unix.EAGAIN {
-			continue
-		}
-		return fd, err
+	dirfd, rest, owned, err := t.descend(c)
+	if err != nil {
+		return -1, err
 	}
+	if owned {
+		defer unix.Close(dirfd)
+	}
+	return openat2(dirfd, rest, flags, mode)
 }
 
 // parent opens the directory holding rel and returns its descriptor and rel's last name.
