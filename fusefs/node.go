@@ -76,16 +76,11 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs
 	if n.hidden(name) {
 		return nil, syscall.ENOENT
 	}
-	ch, errno := n.LoopbackNode.Lookup(ctx, name, out)
+	ch, errno := n.lookupNew(ctx, name, out)
 	if errno == syscall.EIO {
 		n.m.NotePrimaryError("lookup", n.rel(name), errno)
 	}
 	return ch, errno
-}
-
-// lookupNew builds the inode of an entry that a change just created, exactly as a lookup would.
-func (n *node) lookupNew(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	return n.LoopbackNode.Lookup(ctx, name, out)
 }
 
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -166,7 +161,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	}
 	rel := n.rel(name)
 	if !n.m.Mirrored(rel) {
-		return n.LoopbackNode.Create(ctx, name, flags, mode, out)
+		return n.createUnmirrored(ctx, name, flags, mode, out)
 	}
 	f, err := n.m.OpenFile(rel, int(flags)|unix.O_CREAT, mode&07777, owner(ctx))
 	if err != nil {
@@ -188,7 +183,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	rel := n.self()
 	if !n.m.Mirrored(rel) {
-		return n.LoopbackNode.Open(ctx, flags) // may use kernel passthrough: nothing to mirror
+		return n.openUnmirrored(rel, flags) // may use kernel passthrough: nothing to mirror
 	}
 	flags &^= fuse.FMODE_EXEC
 	writable := flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 || flags&syscall.O_TRUNC != 0
@@ -286,9 +281,9 @@ func (n *node) Fsync(ctx context.Context, fh fs.FileHandle, flags uint32) syscal
 }
 
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	h, fl, errno := n.LoopbackNode.OpendirHandle(ctx, flags)
+	ds, errno := n.dirStream()
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return &dirHandle{inner: h, n: n, hideMeta: n.isRoot()}, fl, 0
+	return &dirHandle{inner: ds, n: n, hideMeta: n.isRoot()}, 0, 0
 }
