@@ -58,6 +58,9 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 		MountOptions: mo,
 		EntryTimeout: &timeout,
 		AttrTimeout:  &timeout,
+		// Show modes as they are: without this go-fuse reports a file of mode 0000 as 0644 (and a
+		// directory as 0755), which the kernel then enforces with default_permissions.
+		NullPermissions: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
