@@ -12,5 +12,9 @@
 //   - Files that are not mirrored (the engine's region files) use go-fuse's LoopbackFile, which may use
 //     passthrough: they are served at native speed and never reach the mirror.
 //   - The metadata area (meta.Dir) at the root is invisible and unwritable through the mount.
+//   - No request handles a full path string to a system call: lookups, attributes, listings, link
+//     and xattr reads and opens resolve through the mirror core from directory descriptors, so an
+//     entry deeper than PATH_MAX below the primary's root is served like any other.
+//   - Modes are shown as they are (go-fuse's NullPermissions): a file of mode 0000 shows 0000.
 //   - Errors cross into the kernel once, as errnos, through toErrno.
 package fusefs
