@@ -6,6 +6,11 @@ BIN := bin/mirrorctl
 # the loop-device disks of the failure tests, fio for the benchmarks.
 # systemd gives systemd-analyze (the unit file's check), zsh and man-db check completion and man page.
 DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux systemd zsh man-db
+# pjdfstest (the POSIX file system suite that make test runs through the mount) is built from the
+# tarball beside the project; building it needs autotools and OpenSSL's headers, running it perl's prove.
+PJDFSTEST_PACKAGES := autoconf automake libtool libssl-dev pkg-config perl
+PJDFSTEST_TARBALL ?= $(firstword $(wildcard ../shared/external/pjdfstest-85a8aea.tar.gz /work/shared/external/pjdfstest-85a8aea.tar.gz))
+PJDFSTEST := bin/pjdfstest
 TEST_TIMEOUT ?= 30m
 VERSION ?= $(shell git describe --always --dirty --tags 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
@@ -17,13 +22,13 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 
-.PHONY: all build deps test unit integration bench demo torture vet fmt clean install man
+.PHONY: all build deps pjdfstest test unit integration bench demo torture vet fmt clean install man
 
 all: build
 
 # deps installs the Debian packages that are missing (needs root; does nothing when all are there).
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEB_PACKAGES) $(PJDFSTEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "run as root to install:$$missing" >&2; exit 1; fi; \
@@ -61,12 +66,23 @@ unit: deps
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
 # integration runs the end-to-end tests (root, FUSE, loop devices, Berkeley DB).
-integration: deps
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./integration/ 2>&1 | tee /tmp/mirrorctl-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+integration: deps pjdfstest
+	MIRRORCTL_PJDFSTEST=$(abspath $(PJDFSTEST)) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./integration/ 2>&1 | tee /tmp/mirrorctl-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
-# test is what CI runs: vet, unit tests and the integration tests, with every skip turned into a failure.
-test: deps vet
-	MIRRORCTL_REQUIRE_ALL=$${MIRRORCTL_REQUIRE_ALL:-1} $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+# pjdfstest builds the POSIX suite into bin/pjdfstest (the binary, and tests/ that prove runs).
+pjdfstest: deps $(PJDFSTEST)/pjdfstest
+
+$(PJDFSTEST)/pjdfstest:
+	@[ -n "$(PJDFSTEST_TARBALL)" ] || { echo "pjdfstest-85a8aea.tar.gz not found in ../shared/external: set PJDFSTEST_TARBALL=/path/to/it" >&2; exit 1; }
+	rm -rf $(PJDFSTEST) bin/pjdfstest.build && mkdir -p bin/pjdfstest.build
+	tar -xzf $(PJDFSTEST_TARBALL) -C bin/pjdfstest.build
+	cd bin/pjdfstest.build/pjdfstest && { autoreconf -ifs && ./configure && $(MAKE) pjdfstest; } >../build.log 2>&1 || { tail -20 ../build.log >&2; exit 1; }
+	mv bin/pjdfstest.build/pjdfstest $(PJDFSTEST) && rm -rf bin/pjdfstest.build
+
+# test is what CI runs: vet, unit tests and the integration tests (pjdfstest through the mount among
+# them), with every skip turned into a failure.
+test: deps vet pjdfstest
+	MIRRORCTL_REQUIRE_ALL=$${MIRRORCTL_REQUIRE_ALL:-1} MIRRORCTL_PJDFSTEST=$(abspath $(PJDFSTEST)) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # demo runs the failover fire drill on scratch storage and prints the outcome.
 demo: build
