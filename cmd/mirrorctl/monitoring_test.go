@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -23,6 +24,8 @@ const (
 	rulesFile     = "../../dist/prometheus/mirrorctl.rules.yml"
 	rulesTestFile = "../../dist/prometheus/mirrorctl.rules_test.yml"
 	dashboardFile = "../../dist/grafana/mirrorctl-dashboard.json"
+	metricsDoc    = "../../docs/metrics.md"
+	readmeFile    = "../../README.md"
 )
 
 // monitoringExtraMetrics are names the rules and dashboard may use that the registry does not
@@ -87,7 +90,7 @@ func unknownMetrics(text string, exported map[string]string) []string {
 
 func TestMonitoring_MetricNamesExist(t *testing.T) {
 	exported := exportedMetrics(t)
-	for _, file := range []string{rulesFile, rulesTestFile, dashboardFile} {
+	for _, file := range []string{rulesFile, rulesTestFile, dashboardFile, metricsDoc} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -97,6 +100,23 @@ func TestMonitoring_MetricNamesExist(t *testing.T) {
 		}
 		if unknown := unknownMetrics(string(b), exported); len(unknown) > 0 {
 			t.Errorf("%s uses metrics the endpoint does not export: %s (see cmd/mirrorctl/metrics.go)", file, strings.Join(unknown, ", "))
+		}
+	}
+}
+
+// TestMonitoring_EveryMetricDocumented: docs/metrics.md names every mirrorctl_ metric the endpoint
+// exports (the allowed extras are documented where they are exported).
+func TestMonitoring_EveryMetricDocumented(t *testing.T) {
+	b, err := os.ReadFile(metricsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range exportedMetrics(t) {
+		if slices.Contains(monitoringExtraMetrics, name) {
+			continue
+		}
+		if strings.HasPrefix(name, "mirrorctl_") && !strings.Contains(string(b), "`"+name) {
+			t.Errorf("%s does not describe the metric %s", metricsDoc, name)
 		}
 	}
 }
@@ -225,6 +245,29 @@ func TestAlertRules_EveryAlertIsExplainedAndTested(t *testing.T) {
 	for _, name := range names {
 		if fires[name] == 0 || quiet[name] == 0 {
 			t.Errorf("%s: alert %s has %d cases where it fires and %d where it stays quiet; want both", rulesTestFile, name, fires[name], quiet[name])
+		}
+	}
+}
+
+var alertTableRE = regexp.MustCompile("(?m)^\\| `(Mirrorctl[A-Za-z]+)`")
+
+// TestAlertRules_TablesMatchTheRules: the alert tables of the README and docs/metrics.md list
+// exactly the alerts of the rules file.
+func TestAlertRules_TablesMatchTheRules(t *testing.T) {
+	names, _ := alertBlocks(t)
+	sort.Strings(names)
+	for _, doc := range []string{readmeFile, metricsDoc} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []string
+		for _, m := range alertTableRE.FindAllStringSubmatch(string(b), -1) {
+			listed = append(listed, m[1])
+		}
+		sort.Strings(listed)
+		if fmt.Sprint(listed) != fmt.Sprint(names) {
+			t.Errorf("%s's alert table lists %v; the rules define %v", doc, listed, names)
 		}
 	}
 }
