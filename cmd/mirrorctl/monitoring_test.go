@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -140,11 +141,18 @@ func TestMonitoring_UnknownMetricsTable(t *testing.T) {
 }
 
 // TestAlertRules_Promtool checks the rules and runs their unit tests with the real promtool.
-func TestAlertRules_Promtool(t *testing.T) {
+// lookPromtool returns promtool's path, or skips (fails under MIRRORCTL_REQUIRE_ALL=1) without it.
+func lookPromtool(t *testing.T) string {
+	t.Helper()
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		testenv.SkipOrFail(t, "promtool is not on $PATH: install Debian's prometheus package (make deps)")
 	}
+	return promtool
+}
+
+func TestAlertRules_Promtool(t *testing.T) {
+	promtool := lookPromtool(t)
 	for _, args := range [][]string{{"check", "rules", rulesFile}, {"test", "rules", rulesTestFile}} {
 		out, err := exec.Command(promtool, args...).CombinedOutput()
 		if err != nil {
@@ -281,6 +289,7 @@ type grafanaPanel struct {
 		UID string `json:"uid"`
 	} `json:"datasource"`
 	Targets []struct {
+		RefID      string `json:"refId"`
 		Expr       string `json:"expr"`
 		Datasource *struct {
 			UID string `json:"uid"`
@@ -289,28 +298,47 @@ type grafanaPanel struct {
 	Panels []grafanaPanel `json:"panels"`
 }
 
-// TestDashboard_Valid: the dashboard is JSON Grafana imports, with a data source and an instance
-// variable, and every panel has a unique id, a title and queries on the chosen data source.
-func TestDashboard_Valid(t *testing.T) {
+// grafanaDashboard is the part of the dashboard the checks read.
+type grafanaDashboard struct {
+	UID           string         `json:"uid"`
+	Title         string         `json:"title"`
+	SchemaVersion int            `json:"schemaVersion"`
+	Panels        []grafanaPanel `json:"panels"`
+	Templating    struct {
+		List []struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+// readDashboard returns the dashboard and its panels, those inside rows included, in order.
+func readDashboard(t *testing.T) (grafanaDashboard, []grafanaPanel) {
+	t.Helper()
 	b, err := os.ReadFile(dashboardFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d struct {
-		UID           string         `json:"uid"`
-		Title         string         `json:"title"`
-		SchemaVersion int            `json:"schemaVersion"`
-		Panels        []grafanaPanel `json:"panels"`
-		Templating    struct {
-			List []struct {
-				Name string `json:"name"`
-				Type string `json:"type"`
-			} `json:"list"`
-		} `json:"templating"`
-	}
+	var d grafanaDashboard
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("%s is not valid JSON: %v", dashboardFile, err)
 	}
+	var all []grafanaPanel
+	var walk func(ps []grafanaPanel)
+	walk = func(ps []grafanaPanel) {
+		for _, p := range ps {
+			all = append(all, p)
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	return d, all
+}
+
+// TestDashboard_Valid: the dashboard is JSON Grafana imports, with a data source and an instance
+// variable, and every panel has a unique id, a title and queries on the chosen data source.
+func TestDashboard_Valid(t *testing.T) {
+	d, panels := readDashboard(t)
 	if d.UID == "" || d.Title == "" || d.SchemaVersion < 36 {
 		t.Errorf("dashboard uid %q, title %q, schemaVersion %d; want a uid, a title and schemaVersion 36 or later", d.UID, d.Title, d.SchemaVersion)
 	}
@@ -321,38 +349,62 @@ func TestDashboard_Valid(t *testing.T) {
 	if vars["datasource"] != "datasource" || vars["instance"] != "query" {
 		t.Errorf("dashboard variables %v; want datasource (a data source) and instance (a query)", vars)
 	}
-
 	ids := map[int]string{}
 	queries := 0
-	var walk func(ps []grafanaPanel)
-	walk = func(ps []grafanaPanel) {
-		for _, p := range ps {
-			if p.Title == "" {
-				t.Errorf("panel id %d (%s) has no title", p.ID, p.Type)
+	for _, p := range panels {
+		if p.Title == "" {
+			t.Errorf("panel id %d (%s) has no title", p.ID, p.Type)
+		}
+		if p.ID <= 0 {
+			t.Errorf("panel %q has no id", p.Title)
+		} else if other, dup := ids[p.ID]; dup {
+			t.Errorf("panels %q and %q share id %d", other, p.Title, p.ID)
+		}
+		ids[p.ID] = p.Title
+		if p.Type != "row" && (p.Datasource == nil || p.Datasource.UID != "${datasource}" || len(p.Targets) == 0) {
+			t.Errorf("panel %q: want queries on the data source ${datasource}", p.Title)
+		}
+		for _, q := range p.Targets {
+			queries++
+			if strings.TrimSpace(q.Expr) == "" || q.Datasource == nil || q.Datasource.UID != "${datasource}" {
+				t.Errorf("panel %q: a query without an expression or not on ${datasource}", p.Title)
 			}
-			if p.ID <= 0 {
-				t.Errorf("panel %q has no id", p.Title)
-			} else if other, dup := ids[p.ID]; dup {
-				t.Errorf("panels %q and %q share id %d", other, p.Title, p.ID)
+			if strings.Contains(q.Expr, "mirrorctl_") && !strings.Contains(q.Expr, `instance=~"$instance"`) {
+				t.Errorf("panel %q: query %q ignores the instance variable", p.Title, q.Expr)
 			}
-			ids[p.ID] = p.Title
-			if p.Type != "row" && (p.Datasource == nil || p.Datasource.UID != "${datasource}" || len(p.Targets) == 0) {
-				t.Errorf("panel %q: want queries on the data source ${datasource}", p.Title)
-			}
-			for _, q := range p.Targets {
-				queries++
-				if strings.TrimSpace(q.Expr) == "" || q.Datasource == nil || q.Datasource.UID != "${datasource}" {
-					t.Errorf("panel %q: a query without an expression or not on ${datasource}", p.Title)
-				}
-				if strings.Contains(q.Expr, "mirrorctl_") && !strings.Contains(q.Expr, `instance=~"$instance"`) {
-					t.Errorf("panel %q: query %q ignores the instance variable", p.Title, q.Expr)
-				}
-			}
-			walk(p.Panels)
 		}
 	}
-	walk(d.Panels)
 	if queries == 0 {
 		t.Errorf("%s has no query", dashboardFile)
+	}
+}
+
+// TestDashboard_QueriesParse has promtool parse every query of the dashboard, with Grafana's
+// variables replaced by values, as recording rules.
+func TestDashboard_QueriesParse(t *testing.T) {
+	promtool := lookPromtool(t)
+	_, panels := readDashboard(t)
+	vars := strings.NewReplacer("$__rate_interval", "5m", "$__range", "1h", "$instance", ".+")
+	type rule struct {
+		Record string `json:"record"`
+		Expr   string `json:"expr"`
+	}
+	var rules []rule
+	for _, p := range panels {
+		for _, q := range p.Targets {
+			rules = append(rules, rule{fmt.Sprintf("dashboard:panel%d_%s", p.ID, q.RefID), vars.Replace(q.Expr)})
+		}
+	}
+	// JSON is YAML: promtool reads the rule file as it is.
+	b, err := json.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "dashboard.rules.json")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules on the dashboard's %d queries: %v\n%s", len(rules), err, out)
 	}
 }
