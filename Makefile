@@ -5,7 +5,9 @@ BIN := bin/mirrorctl
 # Debian packages: Berkeley DB utilities and headers (the drill's workload links libdb), FUSE, xfs for
 # the loop-device disks of the failure tests, fio for the benchmarks.
 # systemd gives systemd-analyze (the unit file's check), zsh and man-db check completion and man page.
-DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux systemd zsh man-db
+# prometheus ships promtool, which checks and unit-tests the alert rules in dist/prometheus; deps stops
+# and disables the server its installation starts (this machine needs promtool, not a Prometheus).
+DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux systemd zsh man-db prometheus
 # pjdfstest (the POSIX file system suite that make test runs through the mount) is built from the
 # tarball beside the project; building it needs autotools and OpenSSL's headers, running it perl's prove.
 PJDFSTEST_PACKAGES := autoconf automake libtool libssl-dev pkg-config perl
@@ -33,7 +35,12 @@ deps:
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "run as root to install:$$missing" >&2; exit 1; fi; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+		case " $$missing " in *" prometheus "*) \
+			if [ -d /run/systemd/system ]; then systemctl disable --now prometheus.service >/dev/null 2>&1; \
+			elif [ -x /etc/init.d/prometheus ]; then /etc/init.d/prometheus stop >/dev/null 2>&1; update-rc.d prometheus disable >/dev/null 2>&1; fi; \
+			echo "prometheus installed for promtool; its server is stopped and disabled";; \
+		esac; \
 	fi
 	@[ -e /dev/fuse ] || { mknod /dev/fuse c 10 229 2>/dev/null && chmod 666 /dev/fuse; } || true
 

@@ -246,15 +246,21 @@ func startMetrics(c *cli.Context) (*metricsServer, error) {
 		return nil, fmt.Errorf("metrics: cannot listen on %s: %v: choose another --metrics-addr, or stop what uses it", addr, err)
 	}
 	ms := &metricsServer{view: &mountView{}}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(mirrorCollector{snapshot: ms.view.snapshot},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(metricsRegistry(ms.view.snapshot), promhttp.HandlerOpts{}))
 	ms.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = ms.srv.Serve(ln) }()
 	fmt.Fprintf(c.App.Writer, "metrics at http://%s/metrics\n", ln.Addr())
 	return ms, nil
+}
+
+// metricsRegistry holds everything the endpoint exports: the mirror's figures, the Go runtime's and
+// the process's. The monitoring test reads the metric names the alert rules and dashboard may use here.
+func metricsRegistry(snapshot func() metricsSnapshot) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(mirrorCollector{snapshot: snapshot},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // progress records the initial comparison's progress for the metrics, and passes it on to show.
