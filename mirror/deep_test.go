@@ -113,3 +113,37 @@ func TestTree_DescendRefusesWhatItMustNot(t *testing.T) {
 		t.Fatalf("a name longer than any NAME_MAX: %v; want ENAMETOOLONG", err)
 	}
 }
+
+// TestMirror_ChangesToTheRoot: the root has no parent to name it from, yet chmod, chown, times and
+// xattrs of the mount's root directory must work, on both sides.
+func TestMirror_ChangesToTheRoot(t *testing.T) {
+	p := newPair(t, Options{})
+	m := p.m
+	ts := unix.NsecToTimespec(1_600_000_000_123_456_789)
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"chmod", func() error { return m.Setattr(".", SetAttr{Mode: ptr(uint32(0o751))}) }},
+		{"chown", func() error { return m.Setattr(".", SetAttr{UID: ptr(0), GID: ptr(0)}) }},
+		{"utimes", func() error { return m.Setattr(".", SetAttr{Atime: &ts, Mtime: &ts}) }},
+		{"setxattr", func() error { return m.Setxattr(".", "user.root", []byte("r"), 0) }},
+		{"removexattr", func() error { return m.Removexattr(".", "user.root") }},
+		{"setxattr again", func() error { return m.Setxattr(".", "user.kept", []byte("k"), 0) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s of the root: %v", s.what, err)
+		}
+	}
+	for _, dir := range []string{p.primary, p.target} {
+		st := lstat(t, dir)
+		if st.Mode&07777 != 0o751 || st.Mtim.Nano() != ts.Nano() {
+			t.Errorf("%s: mode %o, mtime %d; want 751 and %d", dir, st.Mode&07777, st.Mtim.Nano(), ts.Nano())
+		}
+		buf := make([]byte, 4)
+		if n, err := unix.Lgetxattr(dir, "user.kept", buf); err != nil || string(buf[:n]) != "k" {
+			t.Errorf("%s: user.kept = %q, %v", dir, buf[:n], err)
+		}
+	}
+}

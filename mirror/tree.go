@@ -192,20 +192,39 @@ func (t *tree) link(oldRel, newRel string) error {
 	})
 }
 
+// entry runs fn with the parent directory of rel and rel's last name, or, for the root itself, with
+// the root's descriptor, an empty name and AT_EMPTY_PATH as the flag that makes an *at call act on
+// the descriptor (the root has no parent to name it from).
+func (t *tree) entry(rel string, fn func(dirfd int, name string, emptyPath int) error) error {
+	c, err := cleanRel(rel)
+	if err != nil {
+		return err
+	}
+	if c == "." {
+		return fn(t.fd, "", unix.AT_EMPTY_PATH)
+	}
+	return t.at(c, func(d int, n string) error { return fn(d, n, 0) })
+}
+
 func (t *tree) lchown(rel string, uid, gid int) error {
-	return t.at(rel, func(d int, n string) error { return unix.Fchownat(d, n, uid, gid, unix.AT_SYMLINK_NOFOLLOW) })
+	return t.entry(rel, func(d int, n string, e int) error {
+		return unix.Fchownat(d, n, uid, gid, unix.AT_SYMLINK_NOFOLLOW|e)
+	})
 }
 
 // chmod changes the mode of rel; symbolic links have no mode of their own and are left alone. The
 // entry is opened once (O_PATH|O_NOFOLLOW) and that inode is both checked and changed: checking by name
 // and then changing by name would follow a symlink swapped in between, out of the tree.
 func (t *tree) chmod(rel string, mode uint32) error {
-	return t.at(rel, func(d int, n string) error {
-		fd, err := unix.Openat(d, n, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
+	return t.entry(rel, func(d int, n string, e int) error {
+		fd := d // the root
+		if e == 0 {
+			var err error
+			if fd, err = unix.Openat(d, n, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0); err != nil {
+				return err
+			}
+			defer unix.Close(fd)
 		}
-		defer unix.Close(fd)
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			return err
@@ -219,7 +238,12 @@ func (t *tree) chmod(rel string, mode uint32) error {
 }
 
 func (t *tree) utimens(rel string, ts []unix.Timespec) error {
-	return t.at(rel, func(d int, n string) error { return unix.UtimesNanoAt(d, n, ts, unix.AT_SYMLINK_NOFOLLOW) })
+	return t.entry(rel, func(d int, n string, e int) error {
+		if e != 0 { // utimensat's AT_EMPTY_PATH is recent; the descriptor's /proc link reaches the root
+			return unix.UtimesNanoAt(unix.AT_FDCWD, procPath(d, ""), ts, 0)
+		}
+		return unix.UtimesNanoAt(d, n, ts, unix.AT_SYMLINK_NOFOLLOW)
+	})
 }
 
 func (t *tree) truncate(rel string, size int64) error {
@@ -232,11 +256,11 @@ func (t *tree) truncate(rel string, size int64) error {
 }
 
 func (t *tree) setxattr(rel, attr string, data []byte, flags int) error {
-	return t.at(rel, func(d int, n string) error { return unix.Lsetxattr(procPath(d, n), attr, data, flags) })
+	return t.entry(rel, func(d int, n string, _ int) error { return unix.Lsetxattr(procPath(d, n), attr, data, flags) })
 }
 
 func (t *tree) removexattr(rel, attr string) error {
-	return t.at(rel, func(d int, n string) error { return unix.Lremovexattr(procPath(d, n), attr) })
+	return t.entry(rel, func(d int, n string, _ int) error { return unix.Lremovexattr(procPath(d, n), attr) })
 }
 
 func (t *tree) lstat(rel string) (unix.Stat_t, error) {
