@@ -54,7 +54,10 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 	if o.DisablePassthrough {
 		mo.DisabledCapabilities |= fuse.CAP_PASSTHROUGH
 	}
-	server, err := fs.Mount(mountpoint, root, &fs.Options{
+	// The daemon clears setuid/setgid itself (killpriv.go), so the kernel sends no GETXATTR before
+	// each write.
+	mo.ExtraCapabilities |= fuse.CAP_HANDLE_KILLPRIV_V2
+	nodes := fs.NewNodeFS(root, &fs.Options{
 		MountOptions: mo,
 		EntryTimeout: &timeout,
 		AttrTimeout:  &timeout,
@@ -62,7 +65,12 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 		// directory as 0755), which the kernel then enforces with default_permissions.
 		NullPermissions: true,
 	})
+	server, err := fuse.NewServer(&killPrivFS{RawFileSystem: nodes}, mountpoint, &mo)
 	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil { // as fs.Mount: the serve loop ends with the failed mount
 		return nil, fmt.Errorf("mount %s: %w", mountpoint, err)
 	}
 	// go-fuse registers backing files only as root, and only if the kernel offered passthrough.
