@@ -261,9 +261,11 @@ func TestSession_FailedSyncSaysSoInOneLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(dfd)
 	setImmutable(t, dfd, true)
-	t.Cleanup(func() { setImmutable(t, dfd, false) })
+	t.Cleanup(func() { // before the test directory is removed, which the flag would forbid
+		setImmutable(t, dfd, false)
+		unix.Close(dfd)
+	})
 
 	err = sync()
 	if err == nil {
