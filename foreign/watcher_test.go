@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,8 +256,8 @@ func TestWatcher_ReportsLostChanges(t *testing.T) {
 	})
 }
 
-// TestWatcher_CloseEndsCleanly: Close ends the reader, closes every descriptor, and nothing is
-// reported after it.
+// TestWatcher_CloseEndsCleanly: Close waits for a notify in progress and ends the reader, closes
+// every descriptor, and nothing is reported after it.
 func TestWatcher_CloseEndsCleanly(t *testing.T) {
 	root := t.TempDir()
 	if os.Geteuid() != 0 {
@@ -264,12 +265,21 @@ func TestWatcher_CloseEndsCleanly(t *testing.T) {
 	}
 	before := openFds(t)
 	s := &seen{}
-	w, err := Watch(root, s.add)
+	var started, finished atomic.Int32
+	hold := make(chan struct{})
+	w, err := Watch(root, func(c Change) {
+		started.Add(1)
+		<-hold
+		s.add(c)
+		finished.Add(1)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	shell(t, root, ": > first")
-	s.waitFor(t, "first", func(cs []Change) bool { return has(cs, "first") })
+	eventually(t, "the first change to reach notify", func() bool { return started.Load() > 0 })
+	// notify is held; a Close that does not wait for it would return at once, with it unfinished.
+	time.AfterFunc(100*time.Millisecond, func() { close(hold) })
 	closed := make(chan error)
 	go func() { closed <- w.Close() }()
 	select {
@@ -279,6 +289,9 @@ func TestWatcher_CloseEndsCleanly(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not return: the reader goroutine did not end")
+	}
+	if f, st := finished.Load(), started.Load(); f != st {
+		t.Fatalf("Close returned with notify still running (%d started, %d finished)", st, f)
 	}
 	select {
 	case <-w.done:
@@ -295,6 +308,18 @@ func TestWatcher_CloseEndsCleanly(t *testing.T) {
 	shell(t, root, ": > after")
 	if got := s.all(); len(got) != n {
 		t.Fatalf("reported after Close:\n%s", describe(got[n:]))
+	}
+}
+
+// eventually polls cond until it holds, and fails after a deadline.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
