@@ -265,9 +265,7 @@ func (m *Mirror) mirrorFailed(op, rel string, err error) error {
 		m.resyncing = false
 		m.log.Error("mirror failed during resync: resync stopped", "op", op, "path", rel, "err", err)
 	}
-	if m.degraded == nil {
-		m.degraded = &meta.Degraded{Since: time.Now().UTC(), Reason: (&MirrorError{Op: op, Rel: rel, Err: err}).Error()}
-		m.degradedFlag.Store(true)
+	if m.degradeLocked((&MirrorError{Op: op, Rel: rel, Err: err}).Error()) {
 		m.log.Error("mirror failed: now DEGRADED, serving from the primary alone; run resync once the mirror disk is back", "op", op, "path", rel, "err", err)
 	}
 	m.addDirtyLocked(rel)

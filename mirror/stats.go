@@ -24,6 +24,7 @@ type counters struct {
 	primaryLast  atomic.Value // string: the last of them
 	primarySync  latency
 	mirrorSync   latency
+	foreign      foreignCounters // writes made to the primary behind the mount's back (foreign.go)
 }
 
 const fsyncBuckets = 18
@@ -103,11 +104,17 @@ type Stats struct {
 	PrimaryFsync  SyncStats     `json:"primary_fsync"`
 	MirrorFsync   SyncStats     `json:"mirror_fsync"`
 	Logs          *LogStats     `json:"logs,omitempty"`
+	// ForeignWrites counts the changes made to the primary directly, not through the mount, that the
+	// watcher saw (the kernel merges a burst of changes to one file into one); LastForeignWrite is
+	// the latest of them.
+	ForeignWrites    int64         `json:"foreign_writes"`
+	LastForeignWrite *ForeignWrite `json:"last_foreign_write,omitempty"`
 }
 
 // Stats returns the current figures.
 func (m *Mirror) Stats() Stats {
 	c := &m.stats
+	foreign, lastForeign := c.foreignStats()
 	return Stats{
 		Uptime:        time.Since(c.started),
 		OpsMirrored:   c.ops.Load(),
@@ -121,6 +128,7 @@ func (m *Mirror) Stats() Stats {
 		PrimaryFsync:  c.primarySync.snapshot(),
 		MirrorFsync:   c.mirrorSync.snapshot(),
 		Logs:          m.logStats(),
+		ForeignWrites: foreign, LastForeignWrite: lastForeign,
 	}
 }
 

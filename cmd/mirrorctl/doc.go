@@ -7,8 +7,8 @@
 // verify.go, resync.go, promote.go, drill.go, completion.go, and the hidden workload.go of the
 // drill and the tests). Shared pieces have theirs: policy.go and engine.go (the pair, engine and
 // mirroring policy every command starts from), mountpoint.go (checks of a mount point), progress.go,
-// logging.go, metrics.go, control.go (the mount's control socket) and sdnotify.go (systemd's
-// readiness protocol).
+// logging.go, metrics.go, control.go (the mount's control socket), foreign.go (the mount's watch for
+// writes behind its back) and sdnotify.go (systemd's readiness protocol).
 //
 // What it keeps:
 //   - Exit statuses are the same for every command (main.go: 0 success, 1 failure, 2 usage, nothing

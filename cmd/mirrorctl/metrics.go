@@ -135,12 +135,14 @@ var (
 	descPrimaryErrors = newMetricDesc("primary_errors_total", "I/O errors of the primary (EIO, EROFS, ENOSPC, EDQUOT) returned to the application.")
 	descDegradedSince = newMetricDesc("degraded_since_timestamp_seconds", "When the mirror became degraded, in seconds since the epoch; only present while degraded.")
 	descDegradedPaths = newMetricDesc("degraded_paths", "Paths changed since the mirror degraded, which a resync will copy.")
+	descForeign       = newMetricDesc("foreign_writes_total", "Changes made to the primary directly, not through the mount, that the fanotify watch saw; each is marked for resync.")
 )
 
 var allMetricDescs = []*prometheus.Desc{
 	descState, descBytes, descOps, descWrites, descPendingOps, descPendingBytes, descFsync, descSealed,
 	descRetained, descLogBytes, descResyncRunning, descResyncBytes, descResyncGoal, descResyncPaths,
 	descResyncPathsTo, descResyncTook, descMirrorErrors, descPrimaryErrors, descDegradedSince, descDegradedPaths,
+	descForeign,
 }
 
 // mirrorCollector turns a snapshot of the mount's figures into metrics at scrape time.
@@ -195,6 +197,7 @@ func (c mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descDegradedSince, float64(s.DegradedSince.UnixNano())/1e9)
 	}
 	gauge(descDegradedPaths, float64(s.DegradedPaths))
+	counter(descForeign, st.ForeignWrites)
 }
 
 // fsyncHistogram is one side's fsync latency; the core's buckets are already cumulative.

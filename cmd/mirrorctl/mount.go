@@ -45,7 +45,7 @@ func mountCommand() *cli.Command {
 			),
 		Flags: []cli.Flag{
 			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
-			metricsAddrFlag, metricsRemoteFlag,
+			metricsAddrFlag, metricsRemoteFlag, watchForeignFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
@@ -93,6 +93,9 @@ func runMount(c *cli.Context) error {
 		return err
 	}
 	defer stopProfile()
+	// Watched from before the start's comparison, so that no write behind the mount's back is missed.
+	m.foreign = watchForeign(c, m.ps.pair.Primary, m.logger)
+	defer m.foreign.Close()
 	// Modes arrive from the kernel with the caller's umask applied; ours must not mask them again.
 	syscall.Umask(0)
 
@@ -123,6 +126,7 @@ type mountRun struct {
 	shown   *progress.Reporter
 	logger  *slog.Logger
 	s       *mirror.Session // set by bringUpToDate
+	foreign *foreignWatch   // writes to the primary behind the mount's back
 }
 
 // prepareMount checks the pair, the mount point and FUSE, and sets up systemd's notifier, the
@@ -185,6 +189,7 @@ func (m *mountRun) bringUpToDate(ctx context.Context) error {
 		return err
 	}
 	m.s = s
+	m.foreign.attach(s.Mirror)
 	m.metrics.serve(s)
 	reportStart(m.out, s)
 	if pair.SameFileSystem {
@@ -206,7 +211,7 @@ func (m *mountRun) serve() (*fuse.Server, func(), error) {
 	}
 	stopControl, err := control.Serve(control.Info{PID: os.Getpid(), MountPoint: m.mp, Primary: pair.Primary, Mirror: pair.Mirror},
 		control.Handlers{
-			Status: func() any { return liveStatus(m.s, m.mp, c.Duration("resync-interval")) },
+			Status: func() any { return liveStatus(m.s, m.mp, c.Duration("resync-interval"), m.foreign.state) },
 			Resync: func(ctx context.Context) (any, error) { return m.s.Resync(ctx) },
 		})
 	if err != nil {
@@ -240,6 +245,7 @@ func (m *mountRun) stop() error {
 	s, mp, pair := m.s, m.mp, m.ps.pair
 	_ = m.notify.send("STOPPING=1", "STATUS=unmounted; syncing both disks and stopping")
 	m.metrics.stopping()
+	m.foreign.Close() // before the session stops: nothing is marked in a mirror being closed
 	if err := s.Stop(); err != nil {
 		m.logger.Error("stopped with an error", "err", err)
 		return fmt.Errorf("stopping: %w", err)

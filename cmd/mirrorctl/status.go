@@ -43,6 +43,9 @@ type statusReport struct {
 	Healthy bool `json:"healthy"`
 	// Problem says why not, and what to do, when not Healthy.
 	Problem string `json:"problem,omitempty"`
+	// ForeignWatch says how a live mount watches for writes made to the primary directly: "fanotify",
+	// or why it does not.
+	ForeignWatch string `json:"foreign_watch,omitempty"`
 	// MountDead is set when the mount point is still mounted but its process is gone (ENOTCONN).
 	MountDead bool `json:"mount_dead,omitempty"`
 }
@@ -81,10 +84,10 @@ func (r *statusReport) addTail(ctx context.Context, eng engine.Engine) {
 	}
 }
 
-func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration) any {
+func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration, foreignWatch string) any {
 	st := s.Stats()
 	r := statusReport{State: meta.StateServing, Live: true, MountPoint: mp, PID: os.Getpid(),
-		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st}
+		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st, ForeignWatch: foreignWatch}
 	if d := s.Degraded(); d != nil {
 		r.State, r.Degraded = meta.StateDegraded, d
 		if s.Mirror.Released() {
@@ -342,6 +345,7 @@ func printStatus(w io.Writer, r statusReport) {
 		if s.MirrorErrors > 0 {
 			fmt.Fprintf(w, "mirror errors: %d\n", s.MirrorErrors)
 		}
+		printForeign(w, s, r.ForeignWatch)
 	}
 	if r.SinceCheckpoint != nil {
 		fmt.Fprintf(w, "to replay:   %s of log since the last checkpoint (what a promote would replay now)\n", humanize.IBytes(uint64(*r.SinceCheckpoint)))
@@ -351,5 +355,25 @@ func printStatus(w io.Writer, r statusReport) {
 	}
 	if r.Note != "" {
 		fmt.Fprintf(w, "note:        %s\n", r.Note)
+	}
+}
+
+// printForeign is the line on writes made to the primary behind the mount's back.
+func printForeign(w io.Writer, s *mirror.Stats, watch string) {
+	switch last := s.LastForeignWrite; {
+	case last != nil:
+		by := fmt.Sprintf("pid %d", last.PID)
+		if last.Comm != "" {
+			by += " (" + last.Comm + ")"
+		}
+		if last.PID == 0 {
+			by = "lost events"
+		}
+		fmt.Fprintf(w, "foreign:     %s writes to the primary behind the mount's back; last: %s by %s %s. Point applications at the mount point\n",
+			humanize.Comma(s.ForeignWrites), last.Path, by, humanize.Time(last.At))
+	case watch == "fanotify":
+		fmt.Fprintln(w, "foreign:     no write to the primary behind the mount's back (watched with fanotify)")
+	case watch != "":
+		fmt.Fprintf(w, "foreign:     %s\n", watch)
 	}
 }
