@@ -11,7 +11,9 @@ package mirror
 //     list, durably (or the failure to write the marker was logged, as for a mirror failure).
 //   - What is not mirrored, and the metadata area, are neither counted nor marked: the mount's own
 //     bookkeeping and the files it never mirrors are not the mirror's business.
-//   - A foreign change never stops a running resync: the path it adds is one more for that resync.
+//   - A foreign change never stops a running resync: the path it adds is one more for that resync,
+//     and a path the resync is copying when the change arrives stays dirty and is copied again (the
+//     copy may have read it before the change), up to maxCopies times.
 //   - It is the degrade path whatever --on-mirror-error says: a foreign write is no failure of the
 //     mirror to return to an application, and no application asked for it.
 
@@ -71,6 +73,9 @@ func (m *Mirror) noteForeign(w ForeignWrite, reason string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if c := m.copying; c != "" && (c == "." || w.Path == "." || Within(w.Path, c) || Within(c, w.Path)) {
+		m.copyTouched = true // the running copy of c may have read before this change
+	}
 	if m.degradeLocked(reason) {
 		m.log.Error("mirror now DEGRADED: it misses a write made behind the mount's back; the next resync copies it", "path", w.Path)
 	}

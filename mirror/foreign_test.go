@@ -108,3 +108,36 @@ func TestMirror_ForeignWritesLogAtMostOneLineAMinute(t *testing.T) {
 		t.Errorf("degraded marker %+v, want the 26 paths dirty", d)
 	}
 }
+
+// A foreign change that arrives while the resync is copying its path may be newer than what the copy
+// read: the path stays dirty and is copied again, so the mirror ends equal to the primary. And a path
+// that never stops changing makes the resync give up with a message naming it, not spin forever.
+func TestMirror_ForeignChangeDuringItsCopyIsCopiedAgain(t *testing.T) {
+	s, _ := startServing(t)
+	p := &pair{m: s.Mirror, primary: s.Pair.Primary, target: s.Pair.Mirror}
+	writeFile(t, p.P("f"), []byte("first\n"))
+	s.NoteForeignChange("f", 4242, "sh")
+	once := true
+	s.Mirror.afterCopy = func(rel string) {
+		if rel == "f" && once { // as if the write landed after the copy read f, its event just now
+			once = false
+			writeFile(t, p.P("f"), []byte("second, written during the copy\n"))
+			s.NoteForeignChange("f", 4242, "sh")
+		}
+	}
+	if a, err := s.Resync(context.Background()); err != nil || !a.Whole {
+		t.Fatalf("resync: %+v, %v", a, err)
+	}
+	requireContent(t, "second, written during the copy\n", p.Q("f"))
+	requireClean(t, s.Mirror)
+
+	s.NoteForeignChange("f", 4242, "sh")
+	s.Mirror.afterCopy = func(rel string) { s.NoteForeignChange(rel, 4242, "sh") }
+	_, err := s.Resync(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "f keeps changing behind the mount's back") {
+		t.Fatalf("resync of a path that never stops changing: %v; want it to give up naming f", err)
+	}
+	if s.Degraded() == nil {
+		t.Fatal("the mirror is not degraded after a resync that gave up")
+	}
+}

@@ -119,6 +119,11 @@ type degradedState struct {
 	inResync     bool           // a call of Resync runs, from reopening the mirror on: no release, no second one
 	lastResync   ResyncAttempt
 	resyncNow    ResyncProgress // how far the running resync is; meaningful while resyncing
+	// copying is the dirty path resyncPath is copying; copyTouched says a foreign change reached it
+	// (or a path above or below it) meanwhile, which the copy may have missed: it then stays dirty.
+	copying     string
+	copyTouched bool
+	afterCopy   func(rel string) // tests only: runs between a path's copy and its marking clean
 	released     bool           // ReleaseTarget let go of the degraded mirror's file system
 	targetMount  string         // mount point of the mirror's file system when opened (see release.go)
 }

@@ -146,6 +146,7 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 	m.mu.Unlock()
 	m.ns.Unlock()
 	m.log.Info("resync started", "paths", len(m.Degraded().Dirty))
+	copies := map[string]int{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -172,6 +173,9 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 		}
 		rel := m.degraded.Dirty[0]
 		m.mu.Unlock()
+		if copies[rel]++; copies[rel] > maxCopies {
+			return fmt.Errorf("resync: %s keeps changing behind the mount's back (copied %d times): stop the process that writes the primary directly (status names it), then resync", rel, maxCopies)
+		}
 		n, err := m.resyncPath(rel)
 		a.Bytes += n
 		a.Paths++
@@ -180,6 +184,9 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 		}
 	}
 }
+
+// maxCopies is how often one resync copies a path that foreign writes keep dirty before it gives up.
+const maxCopies = 100
 
 // dirtyBytes adds up the sizes of the primary's files under the dirty paths, for progress.
 func (m *Mirror) dirtyBytes() int64 {
@@ -213,6 +220,7 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 	var r SyncReport
 	m.mu.Lock()
 	before := m.resyncNow.BytesExamined
+	m.copying, m.copyTouched = rel, false
 	m.mu.Unlock()
 	shown := func(done, _ int64) {
 		m.mu.Lock()
@@ -229,11 +237,16 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 			return r.BytesCopied, fmt.Errorf("resync %s: %w", rel, err)
 		}
 	}
+	if m.afterCopy != nil {
+		m.afterCopy(rel)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.resyncNow.BytesExamined = before + r.BytesExamined
 	m.resyncNow.PathsDone++
-	if m.degraded == nil {
+	touched := m.copyTouched
+	m.copying, m.copyTouched = "", false
+	if m.degraded == nil || touched { // touched: copied again, the change may be newer than the copy
 		return r.BytesCopied, nil
 	}
 	d := m.degraded.Dirty

@@ -31,9 +31,7 @@ const (
 
 // monitoringExtraMetrics are names the rules and dashboard may use that the registry does not
 // export (yet).
-var monitoringExtraMetrics = []string{
-	"mirrorctl_foreign_writes_total", // added by the foreign-write watcher
-}
+var monitoringExtraMetrics = []string{}
 
 // exportedMetrics returns the endpoint's metric families by name, read from its registry while the
 // mirror is degraded (some gauges exist only then), plus monitoringExtraMetrics as counters.
