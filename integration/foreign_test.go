@@ -213,3 +213,26 @@ func TestForeign_WatchCanBeTurnedOff(t *testing.T) {
 	}
 	m.Stop(t)
 }
+
+// TestForeign_MirrorCatchesUpWithinSeconds: with the default --resync-interval (a minute), a write
+// behind the mount's back degrades the mirror only until the resync it triggers, about a second later.
+func TestForeign_MirrorCatchesUpWithinSeconds(t *testing.T) {
+	needFUSE(t)
+	primary, mirrorDir, mp := dirs(t)
+	m := startMount(t, primary, mirrorDir, mp)
+	m.ExpectDegraded = true // for the second the foreign write leaves it out of date
+	if err := exec.Command("sh", "-c", "echo stray > "+filepath.Join(primary, "stray")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the foreign write to be counted", func() bool {
+		return foreignOf(t, mp).Stats.ForeignWrites > 0
+	})
+	start := time.Now()
+	eventually(t, 15*time.Second, "the mirror to be in sync again without a resync command", func() bool {
+		b, err := os.ReadFile(filepath.Join(mirrorDir, "stray"))
+		return foreignOf(t, mp).Degraded == nil && err == nil && string(b) == "stray\n"
+	})
+	t.Logf("in sync again %s after the foreign write was counted", time.Since(start).Round(time.Millisecond))
+	m.Stop(t)
+	verifyClean(t, primary, mirrorDir)
+}

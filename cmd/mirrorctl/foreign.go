@@ -31,14 +31,27 @@ type foreignWatch struct {
 	m    *mirror.Mirror   // nil until attach
 	held []foreign.Change // seen before attach
 	lost bool             // more than maxHeld before attach, or the kernel lost some
+
+	// noted receives a token when a change was handed to the mirror: the automatic resync then runs
+	// soon, instead of at its next interval, so that one stray write degrades the mirror for about a
+	// second, not a minute.
+	noted chan struct{}
+}
+
+// poke tells the automatic resync that a change was marked (never blocks: one token is enough).
+func (f *foreignWatch) poke() {
+	select {
+	case f.noted <- struct{}{}:
+	default:
+	}
 }
 
 // watchForeign starts watching the primary, unless --watch-foreign=false; it never fails the mount.
 func watchForeign(c *cli.Context, primary string, logger *slog.Logger) *foreignWatch {
 	if !c.Bool(watchForeignFlag.Name) {
-		return &foreignWatch{state: "off (--watch-foreign=false)"}
+		return &foreignWatch{state: "off (--watch-foreign=false)", noted: make(chan struct{}, 1)}
 	}
-	f := &foreignWatch{state: "fanotify"}
+	f := &foreignWatch{state: "fanotify", noted: make(chan struct{}, 1)}
 	w, err := foreign.Watch(primary, f.deliver)
 	if err != nil {
 		logger.Warn("not watching the primary for writes behind the mount's back; they are found at the next mount or sync instead", "err", err)
@@ -62,6 +75,7 @@ func (f *foreignWatch) deliver(c foreign.Change) {
 		return
 	}
 	note(f.m, c)
+	f.poke()
 }
 
 func note(m *mirror.Mirror, c foreign.Change) {
@@ -81,6 +95,9 @@ func (f *foreignWatch) attach(m *mirror.Mirror) {
 	}
 	for _, c := range f.held {
 		note(m, c)
+	}
+	if f.lost || len(f.held) > 0 {
+		f.poke()
 	}
 	f.m, f.held, f.lost = m, nil, false
 }

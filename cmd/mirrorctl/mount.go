@@ -236,7 +236,7 @@ func (m *mountRun) ready(ctx context.Context, server *fuse.Server) {
 	go unmountOnSignal(ctx, server, mp, m.logger, m.notify)
 	go showResyncs(ctx, m.shown, func() (mirror.ResyncAttempt, bool) { return s.LastResync(), true })
 	if iv := m.c.Duration("resync-interval"); iv > 0 {
-		go retryResync(ctx, s, iv, m.logger)
+		go retryResync(ctx, s, iv, m.foreign.noted, m.logger)
 	}
 }
 
@@ -356,22 +356,30 @@ func withPolicy(o mirror.Options, onErr mirror.ErrorPolicy, logger *slog.Logger)
 }
 
 // retryResync tries a resync every interval while the mirror is degraded, until ctx ends.
-func retryResync(ctx context.Context, m *mirror.Session, every time.Duration, logger *slog.Logger) {
+func retryResync(ctx context.Context, m *mirror.Session, every time.Duration, soon <-chan struct{}, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-soon:
+			// A write behind the mount's back was marked: resync once the burst it may belong to is
+			// over (a second), not at the next interval.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		case <-t.C:
-			if m.Degraded() == nil {
-				continue
-			}
-			if a, err := m.Resync(ctx); err != nil {
-				logger.Warn("automatic resync failed; will try again", "err", err, "next", every)
-			} else {
-				logger.Info("automatic resync: mirror in sync again", "paths", a.Paths, "bytes", a.Bytes)
-			}
+		}
+		if m.Degraded() == nil {
+			continue
+		}
+		if a, err := m.Resync(ctx); err != nil {
+			logger.Warn("automatic resync failed; will try again", "err", err, "next", every)
+		} else {
+			logger.Info("automatic resync: mirror in sync again", "paths", a.Paths, "bytes", a.Bytes)
 		}
 	}
 }
