@@ -124,8 +124,8 @@ type degradedState struct {
 	copying     string
 	copyTouched bool
 	afterCopy   func(rel string) // tests only: runs between a path's copy and its marking clean
-	released     bool           // ReleaseTarget let go of the degraded mirror's file system
-	targetMount  string         // mount point of the mirror's file system when opened (see release.go)
+	released    bool             // ReleaseTarget let go of the degraded mirror's file system
+	targetMount string           // mount point of the mirror's file system when opened (see release.go)
 }
 
 // Options are the optional settings of Open.
