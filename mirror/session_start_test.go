@@ -174,20 +174,24 @@ func deepTree(t *testing.T, dir string, size int) string {
 	return rel + "/deepest"
 }
 
-// A tree deeper than PATH_MAX is mirrored like any other: sync reaches its far end by descriptors,
-// and the mirror holds the same file there.
-func TestSession_TreeDeeperThanPathMaxIsMirrored(t *testing.T) {
-	ctx := context.Background()
-	base := t.TempDir()
-	primary, target := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
-	populate(t, primary)
-	deepest := deepTree(t, filepath.Join(primary, "deep"), 5)
+// startSync starts a session between primary and target as mirrorctl sync does.
+func startSync(t *testing.T, primary, target string) (*Session, error) {
+	t.Helper()
 	pair, err := CheckPair(primary, target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: os.Getpid(), Command: "sync"}}
-	s, err := Start(ctx, pair, o)
+	return Start(context.Background(), pair, StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: os.Getpid(), Command: "sync"}})
+}
+
+// A tree deeper than PATH_MAX is mirrored like any other: sync reaches its far end by descriptors,
+// and the mirror holds the same file there.
+func TestSession_TreeDeeperThanPathMaxIsMirrored(t *testing.T) {
+	base := t.TempDir()
+	primary, target := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
+	populate(t, primary)
+	deepest := deepTree(t, filepath.Join(primary, "deep"), 5)
+	s, err := startSync(t, primary, target)
 	if err != nil {
 		t.Fatalf("sync of a tree deeper than PATH_MAX: %v", err)
 	}
@@ -229,19 +233,13 @@ func setImmutable(t *testing.T, fd int, on bool) {
 // and the mirror's record says the sync failed; the next complete sync clears that.
 func TestSession_FailedSyncSaysSoInOneLine(t *testing.T) {
 	needRoot(t, "set the immutable flag of a directory")
-	ctx := context.Background()
 	base := t.TempDir()
 	primary, target := filepath.Join(base, "primary"), filepath.Join(base, "mirror")
 	populate(t, primary)
 	deepest := deepTree(t, filepath.Join(primary, "deep"), 5)
 	sync := func() error {
 		t.Helper()
-		pair, err := CheckPair(primary, target)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := StartOptions{Policy: testPolicy(t), Holder: lock.Holder{PID: os.Getpid(), Command: "sync"}}
-		s, err := Start(ctx, pair, o)
+		s, err := startSync(t, primary, target)
 		if err != nil {
 			return err
 		}
