@@ -11,7 +11,7 @@ DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux systemd zsh m
 # pjdfstest (the POSIX file system suite that make test runs through the mount) is built from the
 # tarball beside the project; building it needs autotools and OpenSSL's headers, running it perl's prove.
 PJDFSTEST_PACKAGES := autoconf automake libtool libssl-dev pkg-config perl
-PJDFSTEST_TARBALL ?= $(firstword $(wildcard ../shared/external/pjdfstest-85a8aea.tar.gz /work/shared/external/pjdfstest-85a8aea.tar.gz))
+PJDFSTEST_TARBALL ?= $(firstword $(wildcard ../shared/external/pjdfstest-85a8aea.tar.gz ../../shared/external/pjdfstest-85a8aea.tar.gz /work/shared/external/pjdfstest-85a8aea.tar.gz))
 PJDFSTEST := bin/pjdfstest
 TEST_TIMEOUT ?= 30m
 VERSION ?= $(shell git describe --always --dirty --tags 2>/dev/null || echo devel)
