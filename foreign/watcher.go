@@ -15,28 +15,31 @@ import (
 // Op is what a change did: fanotify's event bits.
 type Op uint64
 
-// The changes watched.
+// The changes watched. Not FAN_CLOSE_WRITE: it only says that a file open for writing was closed,
+// which readers that open read-write (Berkeley DB's utilities on the logs, db_stat run by an
+// operator) do without changing a byte; every write(2), truncate and O_TRUNC open gives FAN_MODIFY.
+// What no event reports is a write through a shared mapping of the primary's file made behind the
+// mount's back: fanotify sees no mmap writes, and the next start's comparison finds them.
 const (
 	Modify     Op = unix.FAN_MODIFY
-	CloseWrite Op = unix.FAN_CLOSE_WRITE
 	Create     Op = unix.FAN_CREATE
 	Delete     Op = unix.FAN_DELETE
 	MovedFrom  Op = unix.FAN_MOVED_FROM
 	MovedTo    Op = unix.FAN_MOVED_TO
 	Attrib     Op = unix.FAN_ATTRIB
 
-	allOps = Modify | CloseWrite | Create | Delete | MovedFrom | MovedTo | Attrib
+	allOps = Modify | Create | Delete | MovedFrom | MovedTo | Attrib
 )
 
 var opNames = []struct {
 	op   Op
 	name string
 }{
-	{Create, "create"}, {Modify, "modify"}, {Attrib, "attrib"}, {CloseWrite, "close_write"},
+	{Create, "create"}, {Modify, "modify"}, {Attrib, "attrib"},
 	{MovedFrom, "moved_from"}, {MovedTo, "moved_to"}, {Delete, "delete"},
 }
 
-// String names the changes, e.g. "create|modify|close_write".
+// String names the changes, e.g. "create|modify".
 func (o Op) String() string {
 	var names []string
 	for _, n := range opNames {

@@ -188,6 +188,23 @@ func TestWatcher_IgnoresItsOwnProcess(t *testing.T) {
 	}
 }
 
+// TestWatcher_IgnoresOpensThatChangeNothing: a process that opens a file read-write and closes it
+// without writing (as Berkeley DB's utilities do with the logs) changed nothing and is not reported.
+func TestWatcher_IgnoresOpensThatChangeNothing(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "log.0000000001"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := watch(t, root)
+	shell(t, root, "exec 3<>log.0000000001; exec 3>&-; cat log.0000000001 >/dev/null; : > sentinel")
+	all := s.waitFor(t, "the sentinel", func(cs []Change) bool { return has(cs, "sentinel") })
+	for _, c := range all {
+		if c.Rel != "sentinel" {
+			t.Errorf("an open that changed nothing was reported: %s %s by pid %d", c.Rel, c.Ops, c.PID)
+		}
+	}
+}
+
 // TestWatcher_IgnoresChangesOutsideTheRoot: the mark covers the whole file system; only what lies
 // below the root is reported, also for a sibling whose name begins with the root's.
 func TestWatcher_IgnoresChangesOutsideTheRoot(t *testing.T) {
