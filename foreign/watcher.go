@@ -21,12 +21,12 @@ type Op uint64
 // What no event reports is a write through a shared mapping of the primary's file made behind the
 // mount's back: fanotify sees no mmap writes, and the next start's comparison finds them.
 const (
-	Modify     Op = unix.FAN_MODIFY
-	Create     Op = unix.FAN_CREATE
-	Delete     Op = unix.FAN_DELETE
-	MovedFrom  Op = unix.FAN_MOVED_FROM
-	MovedTo    Op = unix.FAN_MOVED_TO
-	Attrib     Op = unix.FAN_ATTRIB
+	Modify    Op = unix.FAN_MODIFY
+	Create    Op = unix.FAN_CREATE
+	Delete    Op = unix.FAN_DELETE
+	MovedFrom Op = unix.FAN_MOVED_FROM
+	MovedTo   Op = unix.FAN_MOVED_TO
+	Attrib    Op = unix.FAN_ATTRIB
 
 	allOps = Modify | Create | Delete | MovedFrom | MovedTo | Attrib
 )
