@@ -207,15 +207,18 @@ func intList(s, flagName string) ([]int, error) {
 // bdbName is the row of Berkeley DB commits with values of size bytes from n threads; the one-thread
 // rows keep the names they always had.
 func bdbName(size, n int) string {
-	v := "256 B"
-	if size == 4096 {
-		v = "4 KiB"
-	}
-	name := "Berkeley DB sync commits, " + v + " values"
+	name := "Berkeley DB sync commits, " + valueLabel(size) + " values"
 	if n > 1 {
 		name += fmt.Sprintf(", %d threads", n)
 	}
 	return name
+}
+
+func valueLabel(size int) string {
+	if size%1024 == 0 {
+		return fmt.Sprintf("%d KiB", size/1024)
+	}
+	return fmt.Sprintf("%d B", size)
 }
 
 func throughputWorkloads(bin string, threads []int) []workload {

@@ -18,7 +18,7 @@ func report(regimes []*regime, workloads []workload, threads []int, res, cpu res
 	fmt.Fprintf(&md, "# mirrorctl benchmark\n\n")
 	fmt.Fprintf(&md, "- Machine: %s, %d CPUs, Linux %s\n", host, runtime.NumCPU(), strings.TrimSpace(string(kernel)))
 	fmt.Fprintf(&md, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&md, "- Command: `make bench` (`%s`)\n", strings.Join(os.Args, " "))
+	fmt.Fprintf(&md, "- Command: `%s` (what `make bench` runs, as root)\n", strings.Join(os.Args, " "))
 	fmt.Fprintf(&md, "- Rounds: %d interleaved rounds of %d s per workload. In each round and regime the physical limit is measured first, then every configuration is mounted at once and each workload runs on each configuration in turn (the order turns by one each round), so the figures a ratio compares are seconds apart.\n", *rounds, *seconds)
 	for _, g := range regimes {
 		fmt.Fprintf(&md, "- Regime %s: primary and mirror on two %s.\n", g.key, g.title)
@@ -31,7 +31,9 @@ func report(regimes []*regime, workloads []workload, threads []int, res, cpu res
 			throughputTables(&md, g, names, workloads, threads, res, cpu)
 		}
 	}
-	fmt.Fprintf(&md, "## Failover, initial copy, resync and unlink\n\nMeasured on the disks of regime %s only.\n\n", regimes[0].key)
+	if len(rec)+len(copies)+len(resyncs)+len(unlinks) > 0 {
+		fmt.Fprintf(&md, "The failover, initial-copy, resync and unlink benchmarks below ran on the disks of regime %s only.\n\n", regimes[0].key)
+	}
 	if len(rec) > 0 {
 		fmt.Fprintf(&md, "## Failover: promote against catastrophic recovery of the same mirror\n\n")
 		fmt.Fprintf(&md, "| log history | databases | log files | promote | files read by promote | `db_recover -c` | promote / catastrophic |\n|---|---|---|---|---|---|---|\n")

@@ -108,7 +108,7 @@ func throughputTables(md *strings.Builder, g *regime, names []string, workloads 
 		var cols []string
 		for _, size := range []int{256, 4096} {
 			for _, n := range threads[1:] {
-				cols = append(cols, fmt.Sprintf("%s ÷ %s", bdbName(size, n), strings.TrimPrefix(bdbName(size, threads[0]), "Berkeley DB sync commits, ")))
+				cols = append(cols, fmt.Sprintf("%s values: %d ÷ %d threads", valueLabel(size), n, threads[0]))
 			}
 		}
 		tableHead(md, append([]string{"configuration"}, cols...)...)
