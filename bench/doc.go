@@ -1,8 +1,20 @@
 // Command bench measures mirrorctl side by side with a native directory, go-fuse's plain loopback
-// (with and without kernel passthrough) and, where it can be made, btrfs raid1 over two loop devices.
-// Configurations run interleaved, round after round, on the same machine, so that the figures are
-// ratios taken under the same conditions; it prints a table of medians (min–max) and ratios to
-// native, and writes bench/results.md and bench/results.svg.
+// (with and without kernel passthrough) and, where it can be made, btrfs raid1 over two loop devices,
+// and against the physical limit of the disks themselves.
 //
-// Run it with `make bench` as root: it makes loop-backed xfs file systems and mounts.
+// Every workload runs in two regimes: primary and mirror on two loop-backed xfs file systems on the
+// host disk, and on two loop-backed xfs file systems on files in /dev/shm, where fsync is nearly free
+// and the software path is all that counts. The physical limit is `bench fsyncprobe`: 256 B appends,
+// each fdatasynced, on the primary's disk alone and on both disks with the two fdatasyncs issued in
+// parallel on two OS threads; the ideal mirror of a commit workload is native × (both ÷ one).
+//
+// Invariants kept here:
+//   - A ratio compares figures of the same round: in each round and regime every configuration is
+//     mounted at once and each workload runs on each in turn, so the two figures are seconds apart.
+//     Ratios are taken round by round and then summarised as median (min–max), like the figures.
+//   - Everything it makes (loop devices, mounts, mount processes, scratch files) is removed at exit,
+//     also after an error or a signal.
+//
+// It prints the tables and writes bench/results.md and bench/results.svg. Run it with `make bench`
+// as root: it makes loop-backed xfs file systems and mounts.
 package main

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,8 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,15 +18,16 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/mirrorctl/mirrorctl/loopdisk"
 )
 
 // config is one way of serving the primary directory.
 type config struct {
 	name  string
-	dir   string // where the workloads run
+	dir   string // where the workloads run, while it is set up
 	setup func() (string, func(), error)
-	pid   func() int // the serving process, for CPU and memory (0: none)
-	note  string
+	pid   int // the serving process while it is set up, for CPU and memory (0: none)
 }
 
 // workload is one measurement; it returns a figure where higher is better and its unit.
@@ -39,11 +37,28 @@ type workload struct {
 	run  func(dir string) (float64, error)
 }
 
+// regime is a pair of disks (primary and mirror) and the configurations served on them.
+type regime struct {
+	key, title string
+	base       string // where the images, mounts and mount points live
+	d1, d2     *loopFS
+	configs    []*config
+	notes      map[string]string // configurations not measured, and why
+}
+
+// The rows of the physical limit, measured on the regime's disks directly.
+const (
+	probeOne  = "append 256 B + fdatasync, primary's disk alone"
+	probeBoth = "append 256 B + fdatasync on both disks, in parallel on two threads"
+)
+
 var (
 	mirrorctlBin = flag.String("mirrorctl", "bin/mirrorctl", "the mirrorctl binary")
-	rounds       = flag.Int("rounds", 3, "interleaved rounds")
-	seconds      = flag.Int("seconds", 2, "seconds per timed workload")
+	rounds       = flag.Int("rounds", 5, "interleaved rounds")
+	seconds      = flag.Int("seconds", 1, "seconds per timed workload")
 	outDir       = flag.String("out", "bench", "where results.md and results.svg go")
+	regimeList   = flag.String("regimes", "disk,ram", "disk regimes: disk (loop-backed xfs on the host disk), ram (loop-backed xfs on files in /dev/shm)")
+	threadList   = flag.String("threads", "1,4,16", "committing threads for the Berkeley DB rows")
 	recoverySize = flag.String("recovery", "64,256,1024", "log history sizes in MiB for the promote benchmark (empty: skip)")
 	copySize     = flag.Int("copy", 2048, "MiB of environment for initial sync against cp -a (0: skip)")
 	resyncSize   = flag.Int("resync", 1024, "MiB of environment for the resync benchmark (0: skip); it is then doubled")
@@ -52,11 +67,18 @@ var (
 )
 
 func main() {
-	flag.Parse()
 	if len(os.Args) > 2 && os.Args[1] == "smallfiles" {
-		smallFilesChild(os.Args[2])
+		smallFilesChild(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "fsyncprobe" {
+		if err := fsyncProbeChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: needs root (loop devices, mounts): run it with sudo make bench")
 		os.Exit(1)
@@ -74,6 +96,29 @@ var cleanups []func()
 
 func atExit(f func()) { cleanups = append(cleanups, f) }
 
+// results[regime][workload][config] holds one figure per round (NaN: not measured that round).
+type results map[string]map[string]map[string][]float64
+
+func (r results) put(regime, workload, config string, round int, v float64) {
+	if r[regime] == nil {
+		r[regime] = map[string]map[string][]float64{}
+	}
+	if r[regime][workload] == nil {
+		r[regime][workload] = map[string][]float64{}
+	}
+	if r[regime][workload][config] == nil {
+		r[regime][workload][config] = nanRounds(*rounds)
+	}
+	r[regime][workload][config][round] = v
+}
+
+func (r results) get(regime, workload, config string) []float64 {
+	if v := r[regime][workload][config]; v != nil {
+		return v
+	}
+	return nanRounds(*rounds)
+}
+
 func run(ctx context.Context) error {
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
@@ -84,88 +129,33 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	base, err := os.MkdirTemp("", "mirrorctl-bench-")
+	var regimes []*regime
+	for _, key := range strings.Split(*regimeList, ",") {
+		g, err := newRegime(strings.TrimSpace(key), bin)
+		if err != nil {
+			return err
+		}
+		regimes = append(regimes, g)
+	}
+	if len(regimes) == 0 {
+		return fmt.Errorf("-regimes %q names no regime: give disk, ram or both", *regimeList)
+	}
+	threads, err := intList(*threadList, "-threads")
 	if err != nil {
 		return err
 	}
-	atExit(func() { os.RemoveAll(base) })
-	d1, err := newLoopFS(base, "disk1", 4<<30, "xfs")
-	if err != nil {
-		return err
-	}
-	d2, err := newLoopFS(base, "disk2", 4<<30, "xfs")
-	if err != nil {
-		return err
-	}
-	var mountPID int
-	configs := []*config{
-		{name: "native", setup: func() (string, func(), error) { return mkdirFresh(d1, "native") }},
-		loopbackConfig("go-fuse loopback", base, d1, true),
-		loopbackConfig("go-fuse loopback, no passthrough", base, d1, false),
-		mirrorctlConfig("mirrorctl", bin, base, d1, d2, &mountPID),
-		mirrorctlConfig("mirrorctl --on-mirror-error=fail", bin, base, d1, d2, &mountPID, "--on-mirror-error", "fail"),
-		mirrorctlConfig("mirrorctl --no-passthrough", bin, base, d1, d2, &mountPID, "--no-passthrough"),
-		mirrorctlConfig("mirrorctl --passthrough-reads", bin, base, d1, d2, &mountPID, "--passthrough-reads"),
-	}
-	if c, why := btrfsConfig(base); c != nil {
-		configs = append(configs, c)
-	} else {
-		fmt.Printf("skipping btrfs raid1: %s\n", why)
-	}
-	workloads := []workload{
-		{"Berkeley DB sync commits, 256 B values", "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, 256) }},
-		{"Berkeley DB sync commits, 4 KiB values", "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, 4096) }},
-		{"4 KiB random writes, fsync each", "IOPS", func(d string) (float64, error) { return fio(d, "randwrite", "4k", "--fsync=1", "--size=32m") }},
-		{"1 MiB sequential writes, fdatasync every 32 MiB", "MiB/s", func(d string) (float64, error) {
-			return fio(d, "write", "1m", "--fdatasync=32", "--end_fsync=1", "--size=256m")
-		}},
-		// fio drops the file's cached pages before it reads unless told not to; through FUSE that empties
-		// only the mount's cache, not the primary's, so without --invalidate=0 native would read the disk
-		// and the mounts the primary's cache.
-		{"sequential reads (page cache)", "MiB/s", func(d string) (float64, error) { return fio(d, "read", "1m", "--size=256m", "--invalidate=0") }},
-		{"4 KiB random reads (page cache)", "IOPS", func(d string) (float64, error) { return fio(d, "randread", "4k", "--size=256m", "--invalidate=0") }},
-		{"sequential reads (disk, caches dropped)", "MiB/s", func(d string) (float64, error) {
-			dropCaches()
-			return fio(d, "read", "1m", "--size=256m", "--time_based=0") // one pass: every byte from the disk
-		}},
-		{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }},
-	}
-	// results[workload][config] = figures over rounds
-	results := map[string]map[string][]float64{}
-	cpu := map[string][]float64{}
+	workloads := throughputWorkloads(bin, threads)
+	res := results{}
+	cpu := results{} // cpu[regime]["cpu"|"rss"][config]
 	for r := 0; r < *rounds && *throughput; r++ {
-		for _, c := range configs {
-			if err := ctx.Err(); err != nil {
+		for _, g := range regimes {
+			if err := measureRound(ctx, g, workloads, r, res, cpu); err != nil {
 				return err
 			}
-			dir, teardown, err := c.setup()
-			if err != nil {
-				fmt.Printf("skipping %s: %v\n", c.name, err)
-				c.note = err.Error()
-				continue
-			}
-			cpuBefore := procCPU(mountPID, c)
-			for _, w := range workloads {
-				v, err := w.run(dir)
-				if err != nil {
-					teardown()
-					return fmt.Errorf("%s on %s: %w", w.name, c.name, err)
-				}
-				if results[w.name] == nil {
-					results[w.name] = map[string][]float64{}
-				}
-				results[w.name][c.name] = append(results[w.name][c.name], v)
-				fmt.Printf("round %d  %-36s %-42s %12.1f %s\n", r+1, c.name, w.name, v, w.unit)
-			}
-			if strings.HasPrefix(c.name, "mirrorctl") && mountPID != 0 {
-				cpu[c.name] = append(cpu[c.name], procCPU(mountPID, c)-cpuBefore)
-				if rss := peakRSS(mountPID); rss > 0 {
-					cpu[c.name+" rss"] = append(cpu[c.name+" rss"], rss)
-				}
-			}
-			teardown()
 		}
 	}
+	// The scale and failover benchmarks run on the first regime's disks only.
+	d1, d2, base := regimes[0].d1, regimes[0].d2, regimes[0].base
 	var rec []recoveryRow
 	if *recoverySize != "" {
 		rec, err = recoveryBench(ctx, bin, d1, d2)
@@ -181,15 +171,15 @@ func run(ctx context.Context) error {
 	}
 	var resyncs []resyncRow
 	if *resyncSize > 0 {
-		var changes []int64
-		for _, s := range strings.Split(*resyncChange, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil {
-				return fmt.Errorf("-resync-changes %q: %v", *resyncChange, err)
-			}
-			changes = append(changes, int64(n)<<20)
+		changes, err := intList(*resyncChange, "-resync-changes")
+		if err != nil {
+			return err
 		}
-		if resyncs, err = resyncBench(ctx, bin, base, d1, int64(*resyncSize)<<20, changes); err != nil {
+		var bytes []int64
+		for _, n := range changes {
+			bytes = append(bytes, int64(n)<<20)
+		}
+		if resyncs, err = resyncBench(ctx, bin, base, d1, int64(*resyncSize)<<20, bytes); err != nil {
 			return err
 		}
 	}
@@ -199,7 +189,169 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	return report(configs, workloads, results, cpu, rec, copies, resyncs, unlinks)
+	return report(regimes, workloads, threads, res, cpu, rec, copies, resyncs, unlinks)
+}
+
+func intList(s, flagName string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %v", flagName, s, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// bdbName is the row of Berkeley DB commits with values of size bytes from n threads; the one-thread
+// rows keep the names they always had.
+func bdbName(size, n int) string {
+	name := "Berkeley DB sync commits, " + valueLabel(size) + " values"
+	if n > 1 {
+		name += fmt.Sprintf(", %d threads", n)
+	}
+	return name
+}
+
+func valueLabel(size int) string {
+	if size%1024 == 0 {
+		return fmt.Sprintf("%d KiB", size/1024)
+	}
+	return fmt.Sprintf("%d B", size)
+}
+
+func throughputWorkloads(bin string, threads []int) []workload {
+	var ws []workload
+	for _, size := range []int{256, 4096} {
+		for _, n := range threads {
+			ws = append(ws, workload{bdbName(size, n), "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, size, n) }})
+		}
+	}
+	return append(ws,
+		workload{"4 KiB random writes, fsync each", "IOPS", func(d string) (float64, error) { return fio(d, "randwrite", "4k", "--fsync=1", "--size=32m") }},
+		workload{"1 MiB sequential writes, fdatasync every 32 MiB", "MiB/s", func(d string) (float64, error) {
+			return fio(d, "write", "1m", "--fdatasync=32", "--end_fsync=1", "--size=256m")
+		}},
+		// fio drops the file's cached pages before it reads unless told not to; through FUSE that empties
+		// only the mount's cache, not the primary's, so without --invalidate=0 native would read the disk
+		// and the mounts the primary's cache.
+		workload{"sequential reads (page cache)", "MiB/s", func(d string) (float64, error) { return fio(d, "read", "1m", "--size=256m", "--invalidate=0") }},
+		workload{"4 KiB random reads (page cache)", "IOPS", func(d string) (float64, error) { return fio(d, "randread", "4k", "--size=256m", "--invalidate=0") }},
+		workload{"sequential reads (disk, caches dropped)", "MiB/s", func(d string) (float64, error) {
+			dropCaches()
+			return fio(d, "read", "1m", "--size=256m", "--time_based=0") // one pass: every byte from the disk
+		}},
+		workload{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }},
+	)
+}
+
+// newRegime makes the two disks of a regime and its configurations.
+func newRegime(key, bin string) (*regime, error) {
+	g := &regime{key: key, notes: map[string]string{}}
+	parent := ""
+	switch key {
+	case "disk":
+		g.title = "loop-backed xfs on the host disk"
+	case "ram":
+		g.title = "loop-backed xfs on files in /dev/shm (RAM: fsync nearly free)"
+		parent = "/dev/shm"
+	default:
+		return nil, fmt.Errorf("-regimes: unknown regime %q: give disk, ram or both", key)
+	}
+	base, err := os.MkdirTemp(parent, "mirrorctl-bench-"+key+"-")
+	if err != nil {
+		return nil, err
+	}
+	g.base = base
+	atExit(func() { os.RemoveAll(base) })
+	if g.d1, err = newLoopFS(base, "disk1", 4<<30); err != nil {
+		return nil, err
+	}
+	if g.d2, err = newLoopFS(base, "disk2", 4<<30); err != nil {
+		return nil, err
+	}
+	g.configs = []*config{
+		{name: "native", setup: func() (string, func(), error) { return mkdirFresh(g.d1, "native") }},
+		loopbackConfig("go-fuse loopback", base, g.d1, true),
+		loopbackConfig("go-fuse loopback, no passthrough", base, g.d1, false),
+		mirrorctlConfig("mirrorctl", bin, base, g.d1, g.d2),
+		mirrorctlConfig("mirrorctl --on-mirror-error=fail", bin, base, g.d1, g.d2, "--on-mirror-error", "fail"),
+		mirrorctlConfig("mirrorctl --no-passthrough", bin, base, g.d1, g.d2, "--no-passthrough"),
+		mirrorctlConfig("mirrorctl --passthrough-reads", bin, base, g.d1, g.d2, "--passthrough-reads"),
+	}
+	if c, why := btrfsConfig(base); c != nil {
+		g.configs = append(g.configs, c)
+	} else {
+		fmt.Printf("skipping btrfs raid1: %s\n", why)
+		g.notes["btrfs raid1 (kernel mirror)"] = why
+	}
+	return g, nil
+}
+
+// measureRound runs one round in a regime: the physical limit on its disks, then every
+// configuration set up at once and every workload run on each in turn, so that the figures a ratio
+// compares are seconds apart. The order of the configurations turns by one each round.
+func measureRound(ctx context.Context, g *regime, workloads []workload, r int, res, cpu results) error {
+	for _, p := range []struct {
+		name string
+		dirs []string
+	}{{probeOne, []string{g.d1.dir}}, {probeBoth, []string{g.d1.dir, g.d2.dir}}} {
+		v, err := fsyncProbe(p.dirs...)
+		if err != nil {
+			return err
+		}
+		res.put(g.key, p.name, "probe", r, v)
+		fmt.Printf("round %d  %-4s %-36s %-42s %12.1f records/s\n", r+1, g.key, "disks", p.name, v)
+	}
+	var live []*config
+	var teardowns []func()
+	defer func() {
+		for i := len(teardowns) - 1; i >= 0; i-- {
+			teardowns[i]()
+		}
+	}()
+	for _, c := range g.configs {
+		dir, teardown, err := c.setup()
+		if err != nil {
+			fmt.Printf("skipping %s (%s): %v\n", c.name, g.key, err)
+			g.notes[c.name] = err.Error()
+			continue
+		}
+		c.dir = dir
+		live = append(live, c)
+		teardowns = append(teardowns, teardown)
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	order := append(live[r%len(live):], live[:r%len(live)]...)
+	cpuBefore := map[string]float64{}
+	for _, c := range live {
+		cpuBefore[c.name] = procCPU(c.pid)
+	}
+	for _, w := range workloads {
+		for _, c := range order {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			v, err := w.run(c.dir)
+			if err != nil {
+				return fmt.Errorf("%s on %s (%s): %w", w.name, c.name, g.key, err)
+			}
+			res.put(g.key, w.name, c.name, r, v)
+			fmt.Printf("round %d  %-4s %-36s %-42s %12.1f %s\n", r+1, g.key, c.name, w.name, v, w.unit)
+		}
+	}
+	for _, c := range live {
+		if c.pid != 0 {
+			cpu.put(g.key, "cpu", c.name, r, procCPU(c.pid)-cpuBefore[c.name])
+			if rss := peakRSS(c.pid); rss > 0 {
+				cpu.put(g.key, "rss", c.name, r, rss)
+			}
+		}
+	}
+	return nil
 }
 
 func mkdirFresh(d *loopFS, name string) (string, func(), error) {
@@ -216,11 +368,15 @@ func mkdirFresh(d *loopFS, name string) (string, func(), error) {
 func loopbackConfig(name, base string, d *loopFS, passthrough bool) *config {
 	c := &config{name: name}
 	c.setup = func() (string, func(), error) {
-		dir, rm, err := mkdirFresh(d, "loopback")
+		tag := "loopback-passthrough"
+		if !passthrough {
+			tag = "loopback-plain"
+		}
+		dir, rm, err := mkdirFresh(d, tag)
 		if err != nil {
 			return "", nil, err
 		}
-		mp := filepath.Join(base, "lbmnt")
+		mp := filepath.Join(base, tag+"-mnt")
 		os.Mkdir(mp, 0o755)
 		root, err := fs.NewLoopbackRoot(dir)
 		if err != nil {
@@ -241,17 +397,19 @@ func loopbackConfig(name, base string, d *loopFS, passthrough bool) *config {
 	return c
 }
 
-// mirrorctlConfig is a mirrorctl mount with the primary on disk1 and the mirror on disk2.
-func mirrorctlConfig(name, bin, base string, d1, d2 *loopFS, pid *int, extra ...string) *config {
+// mirrorctlConfig is a mirrorctl mount with the primary on disk1 and the mirror on disk2. Its
+// directories and mount point are named after the options, so that several can be mounted at once.
+func mirrorctlConfig(name, bin, base string, d1, d2 *loopFS, extra ...string) *config {
 	c := &config{name: name}
+	tag := strings.NewReplacer("--", "", "=", "-", " ", "").Replace("mirrorctl" + strings.Join(extra, "-"))
 	c.setup = func() (string, func(), error) {
-		p, rmp, err := mkdirFresh(d1, "primary")
+		p, rmp, err := mkdirFresh(d1, tag+"-primary")
 		if err != nil {
 			return "", nil, err
 		}
-		q := filepath.Join(d2.dir, "mirror")
+		q := filepath.Join(d2.dir, tag+"-mirror")
 		os.RemoveAll(q)
-		mp := filepath.Join(base, "mcmnt")
+		mp := filepath.Join(base, tag+"-mnt")
 		os.Mkdir(mp, 0o755)
 		args := append([]string{"mount", "--primary", p, "--mirror", q, "--resync-interval", "0"}, extra...)
 		cmd := exec.Command(bin, append(args, mp)...)
@@ -271,11 +429,11 @@ func mirrorctlConfig(name, bin, base string, d1, d2 *loopFS, pid *int, extra ...
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		*pid = cmd.Process.Pid
+		c.pid = cmd.Process.Pid
 		return mp, func() {
 			syscall.Unmount(mp, 0)
 			cmd.Wait()
-			*pid = 0
+			c.pid = 0
 			rmp()
 			os.RemoveAll(q)
 		}, nil
@@ -318,45 +476,36 @@ func btrfsConfig(base string) (*config, string) {
 	return &config{name: "btrfs raid1 (kernel mirror)", setup: func() (string, func(), error) { return mkdirFresh(d, "env") }}, ""
 }
 
-// loopFS is a file system on a loop device.
+// loopFS is a mounted file system: a loopdisk.Disk, or the btrfs mount.
 type loopFS struct{ dir string }
 
-func newLoopFS(base, name string, size int64, fstype string) (*loopFS, error) {
-	img := filepath.Join(base, name+".img")
-	f, err := os.Create(img)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.Truncate(size); err != nil {
-		return nil, err
-	}
-	f.Close()
-	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("losetup: %v: %s", err, out)
-	}
-	dev := strings.TrimSpace(string(out))
-	atExit(func() { exec.Command("losetup", "-d", dev).Run() })
-	if out, err := exec.Command("mkfs."+fstype, "-q", "-f", dev).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("mkfs: %v: %s", err, out)
-	}
+// newLoopFS makes an xfs file system of size bytes on a loop device over an image in base, removed
+// (unmounted, detached) at exit.
+func newLoopFS(base, name string, size int64) (*loopFS, error) {
 	dir := filepath.Join(base, name)
-	os.Mkdir(dir, 0o755)
-	if out, err := exec.Command("mount", dev, dir).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("mount: %v: %s", err, out)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
 	}
-	atExit(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	d, err := loopdisk.New(dir, filepath.Join(base, name+".img"), size)
+	if err != nil {
+		return nil, err
+	}
+	atExit(func() {
+		if err := d.Remove(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+	})
 	return &loopFS{dir: dir}, nil
 }
 
-func bdbTxns(bin, dir string, valueSize int) (float64, error) {
-	env := filepath.Join(dir, fmt.Sprintf("bdb%d", valueSize))
+func bdbTxns(bin, dir string, valueSize, threads int) (float64, error) {
+	env := filepath.Join(dir, fmt.Sprintf("bdb%d-%d", valueSize, threads))
 	os.RemoveAll(env)
 	if err := os.Mkdir(env, 0o755); err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(env)
-	cmd := exec.Command(bin, "workload", "run", "--dir", env, "--duration", fmt.Sprintf("%ds", *seconds), "--value-size", strconv.Itoa(valueSize), "--checkpoint-every", "1000")
+	cmd := exec.Command(bin, "workload", "run", "--dir", env, "--duration", fmt.Sprintf("%ds", *seconds), "--value-size", strconv.Itoa(valueSize), "--checkpoint-every", "1000", "--threads", strconv.Itoa(threads))
 	var errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &errb
 	if err := cmd.Run(); err != nil {
@@ -409,16 +558,20 @@ func fio(dir, rw, bs string, extra ...string) (float64, error) {
 // a loopback mount).
 func smallFiles(dir string) (float64, error) {
 	self, _ := os.Executable()
-	out, err := exec.Command(self, "smallfiles", dir).Output()
+	out, err := exec.Command(self, "smallfiles", dir, strconv.Itoa(*seconds)).Output()
 	if err != nil {
 		return 0, err
 	}
 	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 }
 
-func smallFilesChild(dir string) {
-	flag.CommandLine.Parse(nil)
-	deadline := time.Now().Add(2 * time.Second)
+// smallFilesChild is `bench smallfiles DIR SECONDS`.
+func smallFilesChild(args []string) {
+	dir, secs := args[0], 2
+	if len(args) > 1 {
+		secs, _ = strconv.Atoi(args[1])
+	}
+	deadline := time.Now().Add(time.Duration(max(secs, 1)) * time.Second)
 	start := time.Now()
 	n := 0
 	buf := bytes.Repeat([]byte("x"), 4096)
@@ -438,7 +591,7 @@ func smallFilesChild(dir string) {
 	fmt.Printf("%f\n", float64(n)/time.Since(start).Seconds())
 }
 
-func procCPU(pid int, c *config) float64 {
+func procCPU(pid int) float64 {
 	if pid == 0 {
 		return 0
 	}
@@ -470,15 +623,3 @@ func peakRSS(pid int) float64 {
 	}
 	return 0
 }
-
-func median(v []float64) (med, lo, hi float64) {
-	if len(v) == 0 {
-		return 0, 0, 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2], s[0], s[len(s)-1]
-}
-
-var _ = errors.New
-var _ = runtime.NumCPU

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,51 +11,28 @@ import (
 	"time"
 )
 
-func report(configs []*config, workloads []workload, results map[string]map[string][]float64, cpu map[string][]float64, rec []recoveryRow, copies []copyRow, resyncs []resyncRow, unlinks []unlinkRow) error {
+func report(regimes []*regime, workloads []workload, threads []int, res, cpu results, rec []recoveryRow, copies []copyRow, resyncs []resyncRow, unlinks []unlinkRow) error {
 	var md strings.Builder
 	host, _ := os.Hostname()
 	kernel, _ := exec.Command("uname", "-r").Output()
 	fmt.Fprintf(&md, "# mirrorctl benchmark\n\n")
-	fmt.Fprintf(&md, "Measured %s on %s (%d CPUs, Linux %s) with `make bench`: %d interleaved rounds of %d s per workload; "+
-		"primary and mirror on two loop-backed xfs file systems on the same host disk. Figures are medians (min–max); the ratio is to native.\n\n",
-		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), strings.TrimSpace(string(kernel)), *rounds, *seconds)
-	names := make([]string, 0, len(configs))
-	for _, c := range configs {
-		if c.note == "" {
-			names = append(names, c.name)
+	fmt.Fprintf(&md, "- Machine: %s, %d CPUs, Linux %s\n", host, runtime.NumCPU(), strings.TrimSpace(string(kernel)))
+	fmt.Fprintf(&md, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&md, "- Command: `%s` (what `make bench` runs, as root)\n", strings.Join(os.Args, " "))
+	fmt.Fprintf(&md, "- Rounds: %d interleaved rounds of %d s per workload. In each round and regime the physical limit is measured first, then every configuration is mounted at once and each workload runs on each configuration in turn (the order turns by one each round), so the figures a ratio compares are seconds apart.\n", *rounds, *seconds)
+	for _, g := range regimes {
+		fmt.Fprintf(&md, "- Regime %s: primary and mirror on two %s.\n", g.key, g.title)
+	}
+	fmt.Fprintf(&md, "\nFigures are medians over the rounds with (min–max). Ratios are taken round by round between figures of the same round, then summarised the same way.\n\n")
+	var names []string // the configurations of the chart, in the first regime's order
+	if *throughput {
+		for _, g := range regimes {
+			names = configNames(g, res)
+			throughputTables(&md, g, names, workloads, threads, res, cpu)
 		}
 	}
-	if len(results) == 0 {
-		workloads = nil // -throughput=false
-	} else {
-		fmt.Fprintf(&md, "| workload | %s |\n|---|%s\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
-	}
-	for _, w := range workloads {
-		native, _, _ := median(results[w.name]["native"])
-		row := []string{fmt.Sprintf("%s (%s)", w.name, w.unit)}
-		for _, n := range names {
-			med, lo, hi := median(results[w.name][n])
-			ratio := 0.0
-			if native > 0 {
-				ratio = med / native
-			}
-			row = append(row, fmt.Sprintf("%.0f (%.0f–%.0f) **%.2f×**", med, lo, hi, ratio))
-		}
-		fmt.Fprintf(&md, "| %s |\n", strings.Join(row, " | "))
-	}
-	if len(workloads) > 0 {
-		fmt.Fprintf(&md, "\nReads were served from the page cache (the data had just been written), except the row that says the caches were dropped; that row is noisy on this VM (the loop files' own host cache makes a dropped cache hard to reach).\n\n")
-	}
-	if len(cpu) > 0 {
-		fmt.Fprintf(&md, "Mount process: CPU seconds per round of all workloads, and peak RSS (MiB):\n\n")
-		for _, c := range configs {
-			if v, ok := cpu[c.name]; ok {
-				m, lo, hi := median(v)
-				r, _, _ := median(cpu[c.name+" rss"])
-				fmt.Fprintf(&md, "- %s: %.1f s CPU (%.1f–%.1f), peak RSS %.0f MiB\n", c.name, m, lo, hi, r)
-			}
-		}
-		fmt.Fprintln(&md)
+	if len(rec)+len(copies)+len(resyncs)+len(unlinks) > 0 {
+		fmt.Fprintf(&md, "The failover, initial-copy, resync and unlink benchmarks below ran on the disks of regime %s only.\n\n", regimes[0].key)
 	}
 	if len(rec) > 0 {
 		fmt.Fprintf(&md, "## Failover: promote against catastrophic recovery of the same mirror\n\n")
@@ -94,9 +72,9 @@ func report(configs []*config, workloads []workload, results map[string]map[stri
 		}
 		fmt.Fprintf(&md, "\nA Berkeley DB environment with 64 KiB logs and a checkpoint every 50 commits was written through the mount, then its oldest logs unlinked one by one. Retention asks the engine what recovery needs in a background pass: the application's unlink does not wait for it.\n\n")
 	}
-	for _, c := range configs {
-		if c.note != "" {
-			fmt.Fprintf(&md, "Not measured: %s (%s).\n", c.name, c.note)
+	for _, g := range regimes {
+		for name, why := range g.notes {
+			fmt.Fprintf(&md, "Not measured in regime %s: %s (%s).\n", g.key, name, why)
 		}
 	}
 	fmt.Print("\n" + md.String())
@@ -106,37 +84,46 @@ func report(configs []*config, workloads []workload, results map[string]map[stri
 	if err := os.WriteFile(filepath.Join(*outDir, "results.md"), []byte(md.String()), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(*outDir, "results.svg"), []byte(chart(names, workloads, results)), 0o644)
+	return os.WriteFile(filepath.Join(*outDir, "results.svg"), []byte(chart(regimes, names, workloads, res)), 0o644)
 }
 
-// chart draws the ratios to native as grouped horizontal bars, one group per workload.
-func chart(names []string, workloads []workload, results map[string]map[string][]float64) string {
-	const barH, gap, left, width = 12, 14, 330, 420
-	colors := []string{"#888888", "#4e79a7", "#a0cbe8", "#e15759", "#f28e2b", "#ffbe7d", "#59a14f"}
+// chart draws the ratios to native (median of the rounds) as grouped horizontal bars, one group per
+// workload, one panel per regime side by side.
+func chart(regimes []*regime, names []string, workloads []workload, res results) string {
+	const barH, gap, label, width = 12, 14, 330, 330
+	colors := []string{"#888888", "#4e79a7", "#a0cbe8", "#e15759", "#f28e2b", "#ffbe7d", "#59a14f", "#b07aa1"}
 	h := len(workloads)*(len(names)*barH+gap) + 60 + len(names)*16
+	panel := width + 60
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", left+width+80, h)
-	fmt.Fprintf(&b, `<text x="10" y="16" font-size="13">mirrorctl: throughput relative to native (1.0 = native)</text>`+"\n")
-	y := 30
-	maxRatio := 1.5
-	x1 := left + int(float64(width)/maxRatio)
-	for _, w := range workloads {
-		native, _, _ := median(results[w.name]["native"])
-		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+barH, w.name)
-		for i, n := range names {
-			med, _, _ := median(results[w.name][n])
-			ratio := 0.0
-			if native > 0 {
-				ratio = med / native
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", label+len(regimes)*panel, h)
+	fmt.Fprintf(&b, `<text x="10" y="16" font-size="13">mirrorctl: throughput relative to native (1.0 = native), median of per-round ratios</text>`+"\n")
+	const maxRatio = 1.5
+	y := 0
+	for p, g := range regimes {
+		left := label + p*panel
+		fmt.Fprintf(&b, `<text x="%d" y="34" font-size="12">regime %s</text>`+"\n", left, g.key)
+		y = 44
+		for _, w := range workloads {
+			if p == 0 {
+				fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+barH, w.name)
 			}
-			bw := int(float64(width) * min(ratio, maxRatio) / maxRatio)
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/><text x="%d" y="%d">%.2f</text>`+"\n",
-				left, y, bw, barH-2, colors[i%len(colors)], left+bw+4, y+barH-3, ratio)
-			y += barH
+			native := res.get(g.key, w.name, "native")
+			for i, n := range names {
+				ratio := summarize(ratios(res.get(g.key, w.name, n), native)).Med
+				if math.IsNaN(ratio) {
+					y += barH
+					continue
+				}
+				bw := int(float64(width) * min(ratio, maxRatio) / maxRatio)
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/><text x="%d" y="%d">%.2f</text>`+"\n",
+					left, y, bw, barH-2, colors[i%len(colors)], left+bw+4, y+barH-3, ratio)
+				y += barH
+			}
+			y += gap
 		}
-		y += gap
+		x1 := left + int(float64(width)/maxRatio)
+		fmt.Fprintf(&b, `<line x1="%d" y1="40" x2="%d" y2="%d" stroke="black" stroke-dasharray="3,3"/>`+"\n", x1, x1, y)
 	}
-	fmt.Fprintf(&b, `<line x1="%d" y1="26" x2="%d" y2="%d" stroke="black" stroke-dasharray="3,3"/>`+"\n", x1, x1, y)
 	for i, n := range names {
 		fmt.Fprintf(&b, `<rect x="10" y="%d" width="10" height="10" fill="%s"/><text x="26" y="%d">%s</text>`+"\n", y+i*16, colors[i%len(colors)], y+i*16+9, n)
 	}

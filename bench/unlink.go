@@ -35,8 +35,7 @@ func unlinkBench(ctx context.Context, bin, base string, d1, d2 *loopFS, n int) (
 		if err := ctx.Err(); err != nil {
 			return rows, err
 		}
-		var pid int
-		c := mirrorctlConfig("unlink", bin, base, d1, d2, &pid, "--retain-logs", retain)
+		c := mirrorctlConfig("unlink", bin, base, d1, d2, "--retain-logs", retain)
 		mp, teardown, err := c.setup()
 		if err != nil {
 			return rows, fmt.Errorf("unlink benchmark, --retain-logs %s: %w", retain, err)

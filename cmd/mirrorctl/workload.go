@@ -35,6 +35,7 @@ func workloadCommand() *cli.Command {
 					&cli.IntFlag{Name: "start", Usage: "first key number"},
 					&cli.BoolFlag{Name: "no-recover", Usage: "open without running recovery (which writes a checkpoint)"},
 					&cli.IntFlag{Name: "key-space", Usage: "update keys modulo N, so the databases stay the same size (benchmarks)"},
+					&cli.IntFlag{Name: "threads", Value: 1, Usage: "threads committing at once (group commit); with more than one, keys are printed out of order"},
 				},
 				Action: func(c *cli.Context) error {
 					ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
@@ -44,6 +45,7 @@ func workloadCommand() *cli.Command {
 						Dir: c.String("dir"), Txns: c.Int("txns"), Duration: c.Duration("duration"),
 						ValueSize: c.Int("value-size"), LogFileSize: c.Int("log-size"),
 						CheckpointEvery: c.Int("checkpoint-every"), AutoRemoveLogs: c.Bool("auto-remove"), Start: c.Int("start"), NoRecover: c.Bool("no-recover"), KeySpace: c.Int("key-space"),
+						Threads: c.Int("threads"),
 					}, w)
 					w.Flush()
 					b, _ := json.Marshal(st)

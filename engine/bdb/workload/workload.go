@@ -6,24 +6,28 @@ package workload
 #include <string.h>
 #include <db.h>
 
-static int wl_env_open(DB_ENV **envp, const char *home, unsigned int lgmax, int autoremove, int recover) {
+// With threaded, the handles are shared by several committing threads (DB_THREAD) and the lock
+// manager breaks deadlocks between them (a page split can order two transactions' locks badly).
+static int wl_env_open(DB_ENV **envp, const char *home, unsigned int lgmax, int autoremove, int recover, int threaded) {
 	DB_ENV *env;
 	int ret = db_env_create(&env, 0);
 	if (ret != 0) return ret;
+	if (threaded && (ret = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0) { env->close(env, 0); return ret; }
 	if (lgmax > 0 && (ret = env->set_lg_max(env, lgmax)) != 0) { env->close(env, 0); return ret; }
 	if (autoremove && (ret = env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1)) != 0) { env->close(env, 0); return ret; }
 	u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL;
 	if (recover) flags |= DB_RECOVER;
+	if (threaded) flags |= DB_THREAD;
 	if ((ret = env->open(env, home, flags, 0644)) != 0) { env->close(env, 0); return ret; }
 	*envp = env;
 	return 0;
 }
 
-static int wl_db_open(DB_ENV *env, DB **dbp, const char *name) {
+static int wl_db_open(DB_ENV *env, DB **dbp, const char *name, int threaded) {
 	DB *db;
 	int ret = db_create(&db, env, 0);
 	if (ret != 0) return ret;
-	if ((ret = db->open(db, NULL, name, NULL, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT, 0644)) != 0) {
+	if ((ret = db->open(db, NULL, name, NULL, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT | (threaded ? DB_THREAD : 0), 0644)) != 0) {
 		db->close(db, 0);
 		return ret;
 	}
@@ -31,18 +35,24 @@ static int wl_db_open(DB_ENV *env, DB **dbp, const char *name) {
 	return 0;
 }
 
-// wl_put2 commits key/val to both databases; *stage says which step failed (WL_STAGE_*).
+// wl_put2 commits key/val to both databases; *stage says which step failed (WL_STAGE_*). A
+// transaction chosen as a deadlock's victim (only possible with several committing threads) is
+// aborted and tried again.
 enum { WL_STAGE_TXN = 1, WL_STAGE_COMMIT = 2, WL_STAGE_FLUSH = 3 };
 static int wl_put2(DB_ENV *env, DB *a, DB *b, void *key, u_int32_t klen, void *val, u_int32_t vlen, int *stage) {
 	DB_TXN *txn;
 	DBT k, v;
-	*stage = WL_STAGE_TXN;
-	int ret = env->txn_begin(env, NULL, &txn, 0);
-	if (ret != 0) return ret;
+	int ret;
 	memset(&k, 0, sizeof k); memset(&v, 0, sizeof v);
 	k.data = key; k.size = klen; v.data = val; v.size = vlen;
-	if ((ret = a->put(a, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
-	if ((ret = b->put(b, txn, &k, &v, 0)) != 0) { txn->abort(txn); return ret; }
+	for (;;) {
+		*stage = WL_STAGE_TXN;
+		if ((ret = env->txn_begin(env, NULL, &txn, 0)) != 0) return ret;
+		if ((ret = a->put(a, txn, &k, &v, 0)) == 0) ret = b->put(b, txn, &k, &v, 0);
+		if (ret == 0) break;
+		txn->abort(txn);
+		if (ret != DB_LOCK_DEADLOCK) return ret;
+	}
 	*stage = WL_STAGE_COMMIT;
 	if ((ret = txn->commit(txn, DB_TXN_SYNC)) != 0) return ret;
 	// Berkeley DB 5.3 can return success from a commit whose log write failed (seen when the file
@@ -81,6 +91,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -99,6 +110,10 @@ type Options struct {
 	// KeySpace, when set, makes commit i update key i % KeySpace: the databases stay the same size
 	// while the log grows (for benchmarks; Check expects every key distinct).
 	KeySpace int
+	// Threads is the number of threads committing at once (group commit); 0 or 1: one. Keys are
+	// handed out in order to whichever thread is free, so Txns commits still use keys Start to
+	// Start+Txns-1, but with several threads they are acknowledged (and printed) out of order.
+	Threads int
 }
 
 // Stats say what Run did.
@@ -150,6 +165,10 @@ type env struct {
 }
 
 func open(o Options, recover bool) (*env, error) {
+	threaded := 0
+	if o.Threads > 1 {
+		threaded = 1
+	}
 	e := &env{home: C.CString(o.Dir)}
 	auto := 0
 	if o.AutoRemoveLogs {
@@ -159,13 +178,13 @@ func open(o Options, recover bool) (*env, error) {
 	if recover {
 		rec = 1
 	}
-	if ret := C.wl_env_open(&e.env, e.home, C.uint(o.LogFileSize), C.int(auto), C.int(rec)); ret != 0 {
+	if ret := C.wl_env_open(&e.env, e.home, C.uint(o.LogFileSize), C.int(auto), C.int(rec), C.int(threaded)); ret != 0 {
 		C.free(unsafe.Pointer(e.home))
 		return nil, bdbError("open environment "+o.Dir, ret)
 	}
 	for i, name := range Databases {
 		cname := C.CString(name)
-		ret := C.wl_db_open(e.env, &e.dbs[i], cname)
+		ret := C.wl_db_open(e.env, &e.dbs[i], cname, C.int(threaded))
 		C.free(unsafe.Pointer(cname))
 		if ret != 0 {
 			e.close()
@@ -196,36 +215,93 @@ func (e *env) close() error {
 }
 
 // Run commits transactions until o.Txns, o.Duration or ctx says stop, writing the number of every
-// acknowledged commit, one per line, to acked (flushed after each line).
+// acknowledged commit, one per line, to acked (flushed after each line). With o.Threads > 1 that
+// many threads commit at once; lines are whole and each acknowledged key is printed once.
 func Run(ctx context.Context, o Options, acked io.Writer) (Stats, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	var st Stats
 	e, err := open(o, !o.NoRecover)
 	if err != nil {
 		return st, err
 	}
-	flush := func() error { return nil }
+	r := &runner{o: o, e: e, acked: acked, next: o.Start, flush: func() error { return nil }}
 	if f, ok := acked.(interface{ Flush() error }); ok {
-		flush = f.Flush
+		r.flush = f.Flush
 	}
 	start := time.Now()
-	var deadline time.Time
 	if o.Duration > 0 {
-		deadline = start.Add(o.Duration)
+		r.deadline = start.Add(o.Duration)
 	}
-	for i := o.Start; ; i++ {
-		if o.Txns > 0 && st.Commits >= o.Txns || !deadline.IsZero() && time.Now().After(deadline) || ctx.Err() != nil {
-			break
+	var wg sync.WaitGroup
+	for t := 0; t < max(o.Threads, 1); t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.commitLoop(ctx)
+		}()
+	}
+	wg.Wait()
+	st = Stats{Commits: r.commits, Checkpoints: r.checkpoints, Elapsed: time.Since(start)}
+	if r.err != nil {
+		return st, errors.Join(r.err, e.closeQuietly())
+	}
+	if st.Elapsed > 0 {
+		st.PerSecond = float64(st.Commits) / st.Elapsed.Seconds()
+	}
+	return st, e.close()
+}
+
+// runner is the state the committing threads of one Run share; mu guards all of its mutable fields
+// and the acked writer.
+type runner struct {
+	o        Options
+	e        *env
+	deadline time.Time
+	flush    func() error
+
+	mu          sync.Mutex
+	acked       io.Writer
+	next        int // the next key number to hand out
+	commits     int
+	checkpoints int
+	err         error // the first failure; every thread stops when it is set
+}
+
+// claim hands out the next key number, or false when the workload is over.
+func (r *runner) claim(ctx context.Context) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil || r.o.Txns > 0 && r.next-r.o.Start >= r.o.Txns || !r.deadline.IsZero() && time.Now().After(r.deadline) || ctx.Err() != nil {
+		return 0, false
+	}
+	r.next++
+	return r.next - 1, true
+}
+
+func (r *runner) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// commitLoop commits claimed keys on one OS thread until the workload is over or fails.
+func (r *runner) commitLoop(ctx context.Context) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for {
+		i, ok := r.claim(ctx)
+		if !ok {
+			return
 		}
 		key := i
-		if o.KeySpace > 0 {
-			key = i % o.KeySpace
+		if r.o.KeySpace > 0 {
+			key = i % r.o.KeySpace
 		}
-		k, v := Key(key), Value(key, o.ValueSize)
+		k, v := Key(key), Value(key, r.o.ValueSize)
 		ck, cv := C.CBytes(k), C.CBytes(v)
 		var stage C.int
-		ret := C.wl_put2(e.env, e.dbs[0], e.dbs[1], ck, C.u_int32_t(len(k)), cv, C.u_int32_t(len(v)), &stage)
+		ret := C.wl_put2(r.e.env, r.e.dbs[0], r.e.dbs[1], ck, C.u_int32_t(len(k)), cv, C.u_int32_t(len(v)), &stage)
 		C.free(ck)
 		C.free(cv)
 		if ret != 0 {
@@ -233,29 +309,38 @@ func Run(ctx context.Context, o Options, acked io.Writer) (Stats, error) {
 			if stage == C.WL_STAGE_FLUSH { // the evidence a campaign's loss needs: which step failed
 				op = fmt.Sprintf("log flush after the commit of key %d returned success (not acknowledged)", i)
 			}
-			err := bdbError(op, ret)
-			st.Elapsed = time.Since(start)
-			return st, errors.Join(err, e.closeQuietly())
+			r.fail(bdbError(op, ret))
+			return
 		}
-		st.Commits++
-		if _, err := fmt.Fprintf(acked, "%d\n", i); err != nil {
-			return st, err
-		}
-		if err := flush(); err != nil {
-			return st, err
-		}
-		if o.CheckpointEvery > 0 && st.Commits%o.CheckpointEvery == 0 {
-			if ret := C.wl_checkpoint(e.env); ret != 0 {
-				return st, errors.Join(bdbError("checkpoint", ret), e.closeQuietly())
-			}
-			st.Checkpoints++
+		if err := r.acknowledge(i); err != nil {
+			r.fail(err)
+			return
 		}
 	}
-	st.Elapsed = time.Since(start)
-	if st.Elapsed > 0 {
-		st.PerSecond = float64(st.Commits) / st.Elapsed.Seconds()
+}
+
+// acknowledge prints key i as one whole line, and checkpoints every CheckpointEvery commits.
+func (r *runner) acknowledge(i int) error {
+	r.mu.Lock()
+	r.commits++
+	n := r.commits
+	_, err := fmt.Fprintf(r.acked, "%d\n", i)
+	if err == nil {
+		err = r.flush()
 	}
-	return st, e.close()
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if r.o.CheckpointEvery > 0 && n%r.o.CheckpointEvery == 0 {
+		if ret := C.wl_checkpoint(r.e.env); ret != 0 {
+			return bdbError("checkpoint", ret)
+		}
+		r.mu.Lock()
+		r.checkpoints++
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // closeQuietly closes after a failure; the environment may be unusable (a dead disk).
