@@ -67,6 +67,19 @@ func has(cs []Change, rel string) bool {
 	return false
 }
 
+// onlySentinel waits until the change to "sentinel" (made last, by another process) is reported and
+// fails the test for every other change reported before it, as what; changes arrive in order, so
+// whatever should not be reported would have been by then.
+func onlySentinel(t *testing.T, s *seen, what string) {
+	t.Helper()
+	all := s.waitFor(t, "the sentinel", func(cs []Change) bool { return has(cs, "sentinel") })
+	for _, c := range all {
+		if c.Rel != "sentinel" {
+			t.Errorf("%s: %s %s by pid %d", what, c.Rel, c.Ops, c.PID)
+		}
+	}
+}
+
 // watch starts a Watcher on root for the test; the test's cleanup closes it.
 func watch(t *testing.T, root string) *seen {
 	t.Helper()
@@ -180,12 +193,7 @@ func TestWatcher_IgnoresItsOwnProcess(t *testing.T) {
 	}
 	// Events are reported in order: once another process's change is seen, ours would have been.
 	shell(t, root, ": > sentinel")
-	all := s.waitFor(t, "the sentinel", func(cs []Change) bool { return has(cs, "sentinel") })
-	for _, c := range all {
-		if c.Rel != "sentinel" {
-			t.Errorf("own change reported: %s %s by pid %d", c.Rel, c.Ops, c.PID)
-		}
-	}
+	onlySentinel(t, s, "own change reported")
 }
 
 // TestWatcher_IgnoresOpensThatChangeNothing: a process that opens a file read-write and closes it
@@ -197,12 +205,7 @@ func TestWatcher_IgnoresOpensThatChangeNothing(t *testing.T) {
 	}
 	s := watch(t, root)
 	shell(t, root, "exec 3<>log.0000000001; exec 3>&-; cat log.0000000001 >/dev/null; : > sentinel")
-	all := s.waitFor(t, "the sentinel", func(cs []Change) bool { return has(cs, "sentinel") })
-	for _, c := range all {
-		if c.Rel != "sentinel" {
-			t.Errorf("an open that changed nothing was reported: %s %s by pid %d", c.Rel, c.Ops, c.PID)
-		}
-	}
+	onlySentinel(t, s, "an open that changed nothing was reported")
 }
 
 // TestWatcher_IgnoresChangesOutsideTheRoot: the mark covers the whole file system; only what lies
@@ -217,12 +220,7 @@ func TestWatcher_IgnoresChangesOutsideTheRoot(t *testing.T) {
 	}
 	s := watch(t, root)
 	shell(t, base, "echo x > env2/f; echo x > other/f; mkdir other/d; echo x > outside; chmod 700 other; : > env/sentinel")
-	all := s.waitFor(t, "the sentinel", func(cs []Change) bool { return has(cs, "sentinel") })
-	for _, c := range all {
-		if c.Rel != "sentinel" {
-			t.Errorf("change outside the root reported: %s %s", c.Rel, c.Ops)
-		}
-	}
+	onlySentinel(t, s, "change outside the root reported")
 }
 
 // TestWatcher_FollowsRenamedDirectories: after a directory is renamed, changes below it carry the
