@@ -122,24 +122,26 @@ func (t *tree) open(rel string, flags int, mode uint32) (int, error) {
 	return openat2(dirfd, rest, flags, mode)
 }
 
-// parent opens the directory holding rel and returns its descriptor and rel's last name.
-func (t *tree) parent(rel string) (int, string, error) {
+// parent returns a descriptor of the directory holding rel, and rel's last name. For a name in the
+// root that is the root's own descriptor (owned false: not to be closed), which saves an open and a
+// close on every change to the files beside the root, where an engine keeps its own.
+func (t *tree) parent(rel string) (fd int, name string, owned bool, err error) {
 	c, err := cleanRel(rel)
 	if err != nil {
-		return -1, "", err
+		return -1, "", false, err
 	}
 	if c == "." {
-		return -1, "", fmt.Errorf("the root has no parent: %w", unix.EINVAL)
+		return -1, "", false, fmt.Errorf("the root has no parent: %w", unix.EINVAL)
 	}
 	dir, name := path.Split(c)
 	if dir == "" {
-		dir = "."
+		return t.fd, name, false, nil
 	}
-	fd, err := t.open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	fd, err = t.open(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
-		return -1, "", err
+		return -1, "", false, err
 	}
-	return fd, name, nil
+	return fd, name, true, nil
 }
 
 // procPath names the entry name inside the directory open at dirfd without following a symlink at
@@ -150,11 +152,13 @@ func procPath(dirfd int, name string) string {
 
 // at runs fn with the parent directory of rel and rel's last name.
 func (t *tree) at(rel string, fn func(dirfd int, name string) error) error {
-	dirfd, name, err := t.parent(rel)
+	dirfd, name, owned, err := t.parent(rel)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(dirfd)
+	if owned {
+		defer unix.Close(dirfd)
+	}
 	return fn(dirfd, name)
 }
 
