@@ -276,7 +276,7 @@ func newRegime(key, bin string) (*regime, error) {
 		loopbackConfig("go-fuse loopback", base, g.d1, true),
 		loopbackConfig("go-fuse loopback, no passthrough", base, g.d1, false),
 		mirrorctlConfig("mirrorctl", bin, base, g.d1, g.d2),
-		mirrorctlConfig("mirrorctl --on-mirror-error=fail", bin, base, g.d1, g.d2, "--on-mirror-error", "fail"),
+		mirrorctlConfig("mirrorctl --log-passthrough=false", bin, base, g.d1, g.d2, "--log-passthrough=false"),
 		mirrorctlConfig("mirrorctl --no-passthrough", bin, base, g.d1, g.d2, "--no-passthrough"),
 		mirrorctlConfig("mirrorctl --passthrough-reads", bin, base, g.d1, g.d2, "--passthrough-reads"),
 	}

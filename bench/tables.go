@@ -88,6 +88,7 @@ func throughputTables(md *strings.Builder, g *regime, names []string, workloads 
 		{"mirrorctl", "go-fuse loopback"},
 		{"mirrorctl", "go-fuse loopback, no passthrough"},
 		{"mirrorctl --no-passthrough", "go-fuse loopback, no passthrough"},
+		{"mirrorctl", "mirrorctl --log-passthrough=false"},
 	}
 	var cols []string
 	for _, p := range pairs {

@@ -50,6 +50,9 @@ func (h *mirroredFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // Flush is called at every close(2) of a descriptor; like the loopback, close a dup of the primary
 // descriptor so that errors of a network file system show, and keep the handle open.
 func (h *mirroredFile) Flush(ctx context.Context) syscall.Errno {
+	if err := h.f.CaptureNow(); err != nil { // a log served by passthrough (logpass.go)
+		return toErrno(err)
+	}
 	fd, err := unix.Dup(h.f.P)
 	if err != nil {
 		return toErrno(err)

@@ -40,6 +40,7 @@ type ioCounts struct{ cached, passthrough int }
 // ioModes tracks the open modes of the inodes of one mount.
 type ioModes struct {
 	enabled atomic.Bool // passthrough reads were asked for and the kernel offers passthrough
+	logs    atomic.Bool // log passthrough was asked for and the kernel offers passthrough (logpass.go)
 	mu      sync.Mutex
 	inodes  map[uint64]*ioCounts // by FUSE inode number (StableAttr.Ino): hard links share one
 }
@@ -47,11 +48,14 @@ type ioModes struct {
 func newIOModes() *ioModes { return &ioModes{inodes: map[uint64]*ioCounts{}} }
 
 // admit chooses the mode of a new open of ino and counts it; the returned function uncounts it.
-// It refuses an open for writing while passthrough readers hold the inode.
-func (m *ioModes) admit(ino uint64, writable bool) (ioMode, func(), error) {
-	if m == nil || !m.enabled.Load() {
+// log says the open may be served by passthrough for writing too: an engine log, opened without
+// O_SYNC/O_DSYNC (see logpass.go). It refuses an open for writing that must not be passthrough while
+// passthrough opens hold the inode.
+func (m *ioModes) admit(ino uint64, writable, log bool) (ioMode, func(), error) {
+	if m == nil || !m.enabled.Load() && !m.logs.Load() {
 		return ioCached, func() {}, nil
 	}
+	log = log && m.logs.Load()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.inodes[ino]
@@ -61,12 +65,21 @@ func (m *ioModes) admit(ino uint64, writable bool) (ioMode, func(), error) {
 	}
 	mode := ioCached
 	switch {
-	case !writable && c.cached == 0:
+	case log && c.cached == 0:
 		mode = ioPassthrough
-		c.passthrough++
+	case !writable && c.passthrough > 0:
+		mode = ioPassthrough // the kernel allows no cached open beside a passthrough one
+	case !writable && m.enabled.Load() && c.cached == 0:
+		mode = ioPassthrough
 	case writable && c.passthrough > 0:
+		if m.logs.Load() && !m.enabled.Load() {
+			return 0, nil, errSyncWriterWhileLogPassthrough
+		}
 		return 0, nil, errWriterWhilePassthroughReaders
-	default:
+	}
+	if mode == ioPassthrough {
+		c.passthrough++
+	} else {
 		c.cached++
 	}
 	var once sync.Once
@@ -76,6 +89,11 @@ func (m *ioModes) admit(ino uint64, writable bool) (ioMode, func(), error) {
 // errWriterWhilePassthroughReaders refuses an open for writing of a file that read-only openers
 // hold in kernel passthrough mode (--passthrough-reads).
 var errWriterWhilePassthroughReaders = fmt.Errorf("open for writing refused: read-only openers hold the file in kernel passthrough mode (--passthrough-reads); retry once they closed it, or mount without --passthrough-reads: %w", syscall.ETXTBSY)
+
+// errSyncWriterWhileLogPassthrough refuses an open of a log for writing with O_SYNC/O_DSYNC (or of a
+// hard link of it under another name) while other opens hold the log in kernel passthrough mode,
+// whose synchronous writes would bypass the mirror.
+var errSyncWriterWhileLogPassthrough = fmt.Errorf("open for writing refused: other descriptors hold this log in kernel passthrough mode, where an O_SYNC/O_DSYNC write would bypass the mirror; open it without O_SYNC/O_DSYNC, or mount with --log-passthrough=false: %w", syscall.ETXTBSY)
 
 func (m *ioModes) release(ino uint64, mode ioMode) {
 	m.mu.Lock()

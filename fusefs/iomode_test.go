@@ -48,7 +48,7 @@ func TestIOModesNeverMixCachedAndPassthrough(t *testing.T) {
 					releases = append(releases, func() {})
 					continue
 				}
-				mode, done, err := m.admit(7, s.writable)
+				mode, done, err := m.admit(7, s.writable, false)
 				if s.refused {
 					if !errors.Is(err, syscall.ETXTBSY) {
 						t.Fatalf("step %d: err %v, want ETXTBSY", i, err)
@@ -65,7 +65,7 @@ func TestIOModesNeverMixCachedAndPassthrough(t *testing.T) {
 	}
 	t.Run("disabled: always cached", func(t *testing.T) {
 		m := newIOModes()
-		if mode, _, err := m.admit(7, false); mode != ioCached || err != nil {
+		if mode, _, err := m.admit(7, false, false); mode != ioCached || err != nil {
 			t.Fatalf("mode %v err %v", mode, err)
 		}
 	})

@@ -21,6 +21,10 @@ type Options struct {
 	// PassthroughReads lets read-only opens of mirrored files use kernel passthrough (see iomode.go);
 	// it takes effect only where the kernel offers passthrough and the daemon runs as root.
 	PassthroughReads bool
+	// LogPassthrough serves the engine's log files by kernel passthrough, reads and writes, with
+	// their writes captured for the mirror at fsync and close (logpass.go); it takes effect only where
+	// the kernel offers passthrough and the daemon runs as root.
+	LogPassthrough bool
 }
 
 // Mount serves m.Primary at mountpoint with every change mirrored through m. The caller waits on the
@@ -75,6 +79,8 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 	}
 	// go-fuse registers backing files only as root, and only if the kernel offered passthrough.
 	offered := server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
-	modes.enabled.Store(o.PassthroughReads && !o.DisablePassthrough && offered && syscall.Geteuid() == 0)
+	usable := !o.DisablePassthrough && offered && syscall.Geteuid() == 0
+	modes.enabled.Store(o.PassthroughReads && usable)
+	modes.logs.Store(o.LogPassthrough && usable)
 	return server, nil
 }

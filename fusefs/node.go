@@ -172,12 +172,22 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		f.Close()
 		return nil, nil, 0, errno
 	}
-	_, done, err := n.modes.admit(ch.StableAttr().Ino, true)
+	iom, done, err := n.modes.admit(ch.StableAttr().Ino, true, n.logPassthroughOpen(rel, flags, int64(mode)))
 	if err != nil { // a new file has no readers; only a hard link to a held inode could get here
 		f.Close()
 		return nil, nil, 0, toErrno(err)
 	}
-	return ch, &mirroredFile{f: f, done: done}, fuse.FOPEN_KEEP_CACHE, 0
+	h := &mirroredFile{f: f, done: done}
+	if iom == ioPassthrough {
+		ph, err := passthroughHandle(h, true)
+		if err != nil {
+			f.Close()
+			done()
+			return nil, nil, 0, toErrno(err)
+		}
+		return ch, ph, 0, 0
+	}
+	return ch, h, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
@@ -187,7 +197,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	}
 	flags &^= fuse.FMODE_EXEC
 	writable := flags&(syscall.O_WRONLY|syscall.O_RDWR) != 0 || flags&syscall.O_TRUNC != 0
-	mode, done, err := n.modes.admit(n.EmbeddedInode().StableAttr().Ino, writable)
+	mode, done, err := n.modes.admit(n.EmbeddedInode().StableAttr().Ino, writable, n.logPassthroughOpen(rel, flags, -1))
 	if err != nil {
 		n.m.NoteRefusal(rel, err)
 		return nil, 0, toErrno(err)
@@ -197,10 +207,29 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		done()
 		return nil, 0, toErrno(err)
 	}
+	h := &mirroredFile{f: f, done: done}
 	if mode == ioPassthrough {
-		return &passthroughReadFile{mirroredFile{f: f, done: done}}, 0, 0
+		ph, err := passthroughHandle(h, writable)
+		if err != nil {
+			f.Close()
+			done()
+			return nil, 0, toErrno(err)
+		}
+		return ph, 0, 0
 	}
-	return &mirroredFile{f: f, done: done}, fuse.FOPEN_KEEP_CACHE, 0
+	return h, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// passthroughHandle wraps h, admitted in passthrough mode, for the kernel: a reader reads the
+// primary directly; a writer (of a log, see logpass.go) is captured first.
+func passthroughHandle(h *mirroredFile, writable bool) (fs.FileHandle, error) {
+	if !writable {
+		return &passthroughReadFile{*h}, nil
+	}
+	if err := h.f.Capture(); err != nil {
+		return nil, err
+	}
+	return &passthroughLogFile{*h}, nil
 }
 
 // Tmpfile is refused: an O_TMPFILE file has no name to mirror until linkat, which FUSE cannot tie back

@@ -72,12 +72,13 @@ func TestKillPriv_UnprivilegedChangesClearSetuidOnBothSides(t *testing.T) {
 
 // TestKillPriv_NoGetxattrPerWrite: with FUSE_HANDLE_KILLPRIV_V2 the kernel stops asking for
 // security.capability before every write (a round trip in every commit); at most the first write of
-// an inode asks.
+// an inode asks. A database file, whose writes go through the daemon (logs are served by
+// passthrough, see TestLogPassthrough).
 func TestKillPriv_NoGetxattrPerWrite(t *testing.T) {
 	needFUSE(t)
 	primary, mirrorDir, mp := dirs(t)
 	m := startMount(t, primary, mirrorDir, mp, "--debug")
-	f, err := os.OpenFile(filepath.Join(mp, "log.0000000001"), os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(filepath.Join(mp, "data.db"), os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,15 +13,18 @@ import (
 // mirror at the same offset, under a lock shared by every handle of the same primary inode, so that
 // overlapping writes reach both sides in the same order.
 type File struct {
-	m      *Mirror
-	Rel    string // the name at open time, for messages and the dirty record
-	P      int    // primary descriptor; reads use it
-	q      int    // mirror descriptor; -1 when not mirrored or the mirror could not open it
-	lock   *sync.Mutex
-	isLog  bool
-	want   bool // changes through this handle belong on the mirror (reopened after a resync)
-	intent bool // named in the intent record
-	closed bool
+	m     *Mirror
+	Rel   string // the name at open time, for messages and the dirty record
+	P     int    // primary descriptor; reads use it
+	q     int    // mirror descriptor; -1 when not mirrored or the mirror could not open it
+	lock  *sync.Mutex
+	ino   uint64 // the primary's inode number
+	isLog bool
+	// capture is set while the kernel writes this handle's file directly (see capture.go).
+	capture *capture
+	want    bool // changes through this handle belong on the mirror (reopened after a resync)
+	intent  bool // named in the intent record
+	closed  bool
 }
 
 // openFlags are the flags mirrorctl opens backing files with: the kernel sends explicit offsets, so
@@ -87,7 +90,7 @@ func (m *Mirror) openPrimary(rel string, flags int, mode uint32, o Owner) (*File
 		unix.Close(p)
 		return nil, st, err
 	}
-	f := &File{m: m, Rel: rel, P: p, q: -1, lock: &m.locks[st.Ino%uint64(len(m.locks))]}
+	f := &File{m: m, Rel: rel, P: p, q: -1, ino: st.Ino, lock: &m.locks[st.Ino%uint64(len(m.locks))]}
 	if flags&unix.O_CREAT != 0 {
 		m.dirChanged(rel)
 		if err := o.apply(m.primary, rel); err != nil {
@@ -135,6 +138,9 @@ func (f *File) matchCreated(t *tree, q int, o Owner, pst *unix.Stat_t) error {
 	}
 	return o.apply(t, f.Rel)
 }
+
+// IsLog reports whether f is one of the engine's log files.
+func (f *File) IsLog() bool { return f.isLog }
 
 // Mirrored reports whether changes through f reach the mirror.
 func (f *File) Mirrored() bool { return f.q >= 0 }
@@ -220,6 +226,7 @@ func (f *File) Truncate(size int64) error {
 	if err := unix.Ftruncate(f.P, size); err != nil {
 		return err
 	}
+	f.m.captureTruncated(f.ino, size)
 	return f.mirrorHalf("truncate", func(q int) error { return unix.Ftruncate(q, size) })
 }
 
@@ -284,18 +291,38 @@ func (f *File) copyTimes() error {
 // later start, and a file open when the mount stopped uncleanly is compared by content anyway (the
 // intent record names it), which sets its times. Two syscalls and an inode update less per commit.
 func (f *File) Sync(datasync bool) error {
+	if c := f.m.captureOf(f.ino); c != nil {
+		// The kernel wrote the file directly: copy what it gained first, and sync the mirror through
+		// the capture's descriptor (f may be a reader, which has none).
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err := f.captureLocked(c); err != nil {
+			return err
+		}
+		return f.syncBoth(c.q, datasync)
+	}
+	q := f.q
+	if q >= 0 && f.m.skipMirror(f.Rel) {
+		q = -1
+	}
+	return f.syncBoth(q, datasync)
+}
+
+// syncBoth syncs f's primary descriptor and the mirror's descriptor q (none when -1) in parallel,
+// then the directories whose entries changed.
+func (f *File) syncBoth(q int, datasync bool) error {
 	do := unix.Fsync
 	if datasync {
 		do = unix.Fdatasync
 	}
 	var qerr error
 	var wg sync.WaitGroup
-	if f.q >= 0 && !f.m.skipMirror(f.Rel) {
+	if q >= 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			qerr = do(f.q)
+			qerr = do(q)
 			f.m.stats.mirrorSync.observe(time.Since(start))
 		}()
 	}
@@ -337,8 +364,13 @@ func (f *File) Close() error {
 		defer f.m.intentDone(f.Rel)
 	}
 	var err error
+	if f.capture != nil {
+		err = f.endCapture()
+	}
 	if f.q >= 0 {
-		err = f.copyTimes()
+		if terr := f.copyTimes(); err == nil {
+			err = terr
+		}
 		if cerr := unix.Close(f.q); err == nil && cerr != nil {
 			err = f.m.mirrorFailed("close", f.Rel, cerr)
 		}

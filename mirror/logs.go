@@ -93,6 +93,12 @@ func ParseRetention(s string) (Retention, error) {
 	return Retention{}, bad
 }
 
+// IsLog reports whether rel names one of the engine's log files (by name, no I/O).
+func (m *Mirror) IsLog(rel string) bool {
+	_, ok := m.isLog(rel)
+	return ok
+}
+
 // isLog reports whether rel is a log file.
 func (m *Mirror) isLog(rel string) (uint32, bool) {
 	if m.logs == nil {

@@ -91,6 +91,8 @@ type Mirror struct {
 	degradedState
 	open map[*File]struct{} // files open for writing on the mirror
 
+	captures captureSet // files the kernel writes directly (capture.go); own mutex
+
 	intent   openIntents  // files open for writing, as the intent record names them; own mutex
 	unsynced unsyncedDirs // directories whose entries changed since their last fsync; own mutex
 }
@@ -674,6 +676,11 @@ func (m *Mirror) Setattr(rel string, a SetAttr) error {
 		if a.Size != nil {
 			if err := t.truncate(rel, *a.Size); err != nil {
 				return err
+			}
+			if t == m.primary && m.captures.n.Load() > 0 {
+				if st, err := t.lstat(rel); err == nil {
+					m.captureTruncated(st.Ino, *a.Size)
+				}
 			}
 		}
 		if a.Atime != nil || a.Mtime != nil {

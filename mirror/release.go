@@ -59,6 +59,7 @@ func (m *Mirror) ReleaseTarget() bool {
 	files := m.openFilesLocked()
 	m.mu.Unlock()
 	dropMirrors(files)
+	m.dropCaptureMirrors()
 	m.ns.Lock()
 	old := m.mirror
 	m.mirror = &tree{root: old.root, fd: -1} // every use fails with EBADF, and is recorded as dirty

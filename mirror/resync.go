@@ -135,6 +135,7 @@ func (m *Mirror) resync(ctx context.Context, a *ResyncAttempt) error {
 		files := m.openFilesLocked()
 		m.mu.Unlock()
 		dropMirrors(files)
+		m.dropCaptureMirrors()
 		m.log.Info("the mirror directory is new or belongs to no one: resync copies everything", "mirror", m.Target)
 	}
 	total := m.dirtyBytes()
@@ -212,10 +213,12 @@ func (m *Mirror) dirtyBytes() int64 {
 func (m *Mirror) resyncPath(rel string) (int64, error) {
 	m.ns.Lock()
 	defer m.ns.Unlock()
+	var file *unix.Stat_t // the primary's file, when rel is one
 	if st, err := m.primary.lstat(rel); err == nil && fileType(&st) == unix.S_IFREG {
 		lk := &m.locks[st.Ino%uint64(len(m.locks))]
 		lk.Lock()
 		defer lk.Unlock()
+		file = &st
 	}
 	var r SyncReport
 	m.mu.Lock()
@@ -235,6 +238,9 @@ func (m *Mirror) resyncPath(rel string) (int64, error) {
 		if err := sync(); err != nil {
 			m.mirrorFailed("resync", rel, err)
 			return r.BytesCopied, fmt.Errorf("resync %s: %w", rel, err)
+		}
+		if file != nil {
+			m.captureResynced(file.Ino)
 		}
 	}
 	if m.afterCopy != nil {

@@ -83,6 +83,9 @@ func note(m *mirror.Mirror, c foreign.Change) {
 		m.NoteForeignLoss()
 		return
 	}
+	if c.Ops == foreign.Modify && m.WrittenDirectly(c.Rel) {
+		return // the kernel's passthrough write of a log for the application, captured by the mirror
+	}
 	m.NoteForeignChange(c.Rel, c.PID, c.Comm)
 }
 

@@ -50,6 +50,7 @@ func mountCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
 			&cli.BoolFlag{Name: "passthrough-reads", Usage: "serve read-only opens of mirrored files by kernel passthrough (reads at disk speed); a writer that opens a file while such a reader has it open gets direct I/O and cannot mmap it shared"},
+			&cli.BoolFlag{Name: "log-passthrough", Value: true, Usage: "let the kernel write the engine's log files directly (one round trip less per commit), their new bytes copied to the mirror at each fsync and close; false: every log write goes through the daemon"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the mount process to `FILE` (for go tool pprof)"},
 			&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "while degraded, try a resync this often (0: only on mirrorctl resync)"},
@@ -204,7 +205,7 @@ func (m *mountRun) serve() (*fuse.Server, func(), error) {
 	c, pair := m.c, m.ps.pair
 	server, err := fusefs.Mount(m.mp, m.s.Mirror, fusefs.Options{
 		AllowOther: c.Bool("allow-other"), Debug: c.Bool("debug"), DisablePassthrough: c.Bool("no-passthrough"),
-		PassthroughReads: c.Bool("passthrough-reads"),
+		PassthroughReads: c.Bool("passthrough-reads"), LogPassthrough: c.Bool("log-passthrough"),
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: is /dev/fuse usable and fusermount3 installed?", err)
