@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -166,7 +167,7 @@ func (f *File) captureLocked(c *capture) error {
 	if h, err := unix.Seek(c.p, from, unix.SEEK_HOLE); err == nil && h < end {
 		end = h
 	}
-	last, err := f.copyRange(c, *bp, from, end)
+	last, err := f.copyRange(c, *bp, from, end, true)
 	if err != nil {
 		return err
 	}
@@ -181,10 +182,20 @@ func (f *File) captureLocked(c *capture) error {
 			if err != nil {
 				h = st.Size
 			}
-			if _, err := f.copyRange(c, *bp, d, h); err != nil {
+			if _, err := f.copyRange(c, *bp, d, h, false); err != nil {
 				return err
 			}
 			pos = h
+		}
+		// The appended part's trailing zeros were not written: give the mirror's file the size.
+		var qst unix.Stat_t
+		if err := unix.Fstat(c.q, &qst); err != nil {
+			return f.m.mirrorFailed("capture", c.rel, err)
+		}
+		if qst.Size < st.Size {
+			if err := unix.Ftruncate(c.q, st.Size); err != nil {
+				return f.m.mirrorFailed("capture", c.rel, err)
+			}
 		}
 		c.sizeSeen = st.Size
 	}
@@ -203,8 +214,10 @@ func (f *File) captureLocked(c *capture) error {
 }
 
 // copyRange copies [from, end) of the primary's file to the capture's mirror descriptor with buf,
-// and returns the offset just past the last non-zero byte copied (0 when all were zero).
-func (f *File) copyRange(c *capture, buf []byte, from, end int64) (int64, error) {
+// and returns the offset just past the last non-zero byte copied (0 when all were zero). With
+// trimZeros the zeros after the last non-zero byte are not written: the mirror's file holds zeros
+// there too (a preallocated log's unwritten part, or beyond its end, which the caller extends).
+func (f *File) copyRange(c *capture, buf []byte, from, end int64, trimZeros bool) (int64, error) {
 	var last int64
 	for off := from; off < end; {
 		n := min(int64(len(buf)), end-off)
@@ -215,18 +228,32 @@ func (f *File) copyRange(c *capture, buf []byte, from, end int64) (int64, error)
 		if got == 0 {
 			break // shrunk meanwhile
 		}
-		if err := pwriteAll(c.q, buf[:got], off); err != nil {
-			return 0, f.m.mirrorFailed("capture", c.rel, err)
+		data := buf[:got]
+		nz := lastNonZero(data)
+		if nz > 0 {
+			last = off + int64(nz)
 		}
-		for i := got - 1; i >= 0; i-- {
-			if buf[i] != 0 {
-				last = off + int64(i) + 1
-				break
-			}
+		if trimZeros {
+			data = data[:nz]
+		}
+		if err := pwriteAll(c.q, data, off); err != nil {
+			return 0, f.m.mirrorFailed("capture", c.rel, err)
 		}
 		off += int64(got)
 	}
 	return last, nil
+}
+
+// lastNonZero returns the length of b without its trailing zero bytes, eight at a time.
+func lastNonZero(b []byte) int {
+	n := len(b)
+	for n >= 8 && binary.NativeEndian.Uint64(b[n-8:n]) == 0 {
+		n -= 8
+	}
+	for n > 0 && b[n-1] == 0 {
+		n--
+	}
+	return n
 }
 
 // CaptureNow copies what f's file gained to the mirror, if f is a captured writer; fusefs calls it
