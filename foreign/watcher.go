@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -135,6 +136,39 @@ func unavailable(root, call string, err error) error {
 		why = "the kernel's fanotify cannot watch these events on a whole file system"
 	}
 	return fmt.Errorf("%w %s: %s: %s: %v", ErrUnavailable, root, why, call, err)
+}
+
+// IgnoreModify tells the kernel to stop reporting modifications of the file open as fd (changes
+// of its attributes, names and removal are still reported), until UnignoreModify: fusefs lets the
+// kernel write engine logs directly for the application, and those writes are the mount's own. The
+// mark survives the modifications it ignores (FAN_MARK_IGNORED_SURV_MODIFY).
+func (w *Watcher) IgnoreModify(fd int) error {
+	return w.markFile(unix.FAN_MARK_ADD|unix.FAN_MARK_IGNORED_MASK|unix.FAN_MARK_IGNORED_SURV_MODIFY, fd)
+}
+
+// UnignoreModify undoes IgnoreModify.
+func (w *Watcher) UnignoreModify(fd int) error {
+	return w.markFile(unix.FAN_MARK_REMOVE|unix.FAN_MARK_IGNORED_MASK, fd)
+}
+
+// markFile changes the mark of the inode open as fd: fanotify_mark with a NULL path marks dirfd's
+// own inode (unix.FanotifyMark would pass "" and fail with ENOENT).
+// It goes through SyscallConn: File.Fd would turn the descriptor blocking, under Go's poller.
+func (w *Watcher) markFile(flags uint, fd int) error {
+	rc, err := w.f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var e syscall.Errno
+	if err := rc.Control(func(fan uintptr) {
+		_, _, e = unix.Syscall6(unix.SYS_FANOTIFY_MARK, fan, uintptr(flags), uintptr(unix.FAN_MODIFY), uintptr(fd), 0, 0)
+	}); err != nil {
+		return err
+	}
+	if e != 0 {
+		return fmt.Errorf("fanotify_mark: %w", e)
+	}
+	return nil
 }
 
 // Close stops the watcher: when it returns, notify is not running and will not be called again, and

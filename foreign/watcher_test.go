@@ -346,3 +346,40 @@ func openFds(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestWatcher_IgnoreModify: a file marked with IgnoreModify is modified by another process without a
+// report (the kernel drops the events); after UnignoreModify its modifications are reported again.
+func TestWatcher_IgnoreModify(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testenv.SkipOrFail(t, "fanotify on a file system needs root")
+	}
+	root := t.TempDir()
+	log := filepath.Join(root, "log.0000000001")
+	if err := os.WriteFile(log, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &seen{}
+	w, err := Watch(root, s.add)
+	if errors.Is(err, ErrUnavailable) {
+		testenv.SkipOrFail(t, "%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	f, err := os.Open(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := w.IgnoreModify(int(f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	shell(t, root, "echo more >> log.0000000001; echo again >> log.0000000001; : > sentinel")
+	onlySentinel(t, s, "a modification of an ignored file was reported")
+	if err := w.UnignoreModify(int(f.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	shell(t, root, "echo after >> log.0000000001")
+	s.waitFor(t, "the modification after UnignoreModify", func(cs []Change) bool { return has(cs, "log.0000000001") })
+}

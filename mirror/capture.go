@@ -86,7 +86,6 @@ func (f *File) Capture() error {
 	}
 	s := &f.m.captures
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.byIno == nil {
 		s.byIno, s.ended = map[uint64]*capture{}, map[string]time.Time{}
 	}
@@ -99,11 +98,26 @@ func (f *File) Capture() error {
 		s.n.Store(int32(len(s.byIno)))
 	} else {
 		unix.Close(p)
+		p = -1
 	}
 	c.writers++
 	f.capture = c
+	s.mu.Unlock()
+	if h := f.m.captureHook; h != nil && p >= 0 {
+		h.CaptureBegins(p)
+	}
 	return nil
 }
+
+// CaptureHook hears of the files the kernel writes directly: the foreign-write watch stops taking
+// their modifications for foreign ones. The descriptor is the capture's own, of the primary's file.
+type CaptureHook interface {
+	CaptureBegins(fd int)
+	CaptureEnds(fd int)
+}
+
+// SetCaptureHook sets h before the mount serves.
+func (m *Mirror) SetCaptureHook(h CaptureHook) { m.captureHook = h }
 
 // captureOf returns the capture of the primary inode ino, or nil.
 func (m *Mirror) captureOf(ino uint64) *capture {
@@ -290,6 +304,9 @@ func (f *File) endCapture() error {
 	if last {
 		c.mu.Lock()
 		c.closed = true
+		if h := f.m.captureHook; h != nil {
+			h.CaptureEnds(c.p)
+		}
 		unix.Close(c.p)
 		if c.q >= 0 {
 			unix.Close(c.q)

@@ -91,7 +91,8 @@ type Mirror struct {
 	degradedState
 	open map[*File]struct{} // files open for writing on the mirror
 
-	captures captureSet // files the kernel writes directly (capture.go); own mutex
+	captures    captureSet  // files the kernel writes directly (capture.go); own mutex
+	captureHook CaptureHook // set before serving, then read-only
 
 	intent   openIntents  // files open for writing, as the intent record names them; own mutex
 	unsynced unsyncedDirs // directories whose entries changed since their last fsync; own mutex

@@ -105,6 +105,21 @@ func (f *foreignWatch) attach(m *mirror.Mirror) {
 	f.m, f.held, f.lost = m, nil, false
 }
 
+// CaptureBegins and CaptureEnds make the watch ignore the modifications of a log the kernel writes
+// directly for the application (fusefs's log passthrough), in the kernel: such writes come from the
+// application's process, not the mount's, and would otherwise each be read and filtered here.
+func (f *foreignWatch) CaptureBegins(fd int) {
+	if f.w != nil {
+		_ = f.w.IgnoreModify(fd) // if it fails, note's WrittenDirectly check still drops them
+	}
+}
+
+func (f *foreignWatch) CaptureEnds(fd int) {
+	if f.w != nil {
+		_ = f.w.UnignoreModify(fd)
+	}
+}
+
 // Close stops the watcher: no change reaches the mirror after it returns.
 func (f *foreignWatch) Close() {
 	if f.w == nil {

@@ -191,6 +191,7 @@ func (m *mountRun) bringUpToDate(ctx context.Context) error {
 	}
 	m.s = s
 	m.foreign.attach(s.Mirror)
+	s.Mirror.SetCaptureHook(m.foreign)
 	m.metrics.serve(s)
 	reportStart(m.out, s)
 	if pair.SameFileSystem {
