@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 )
@@ -26,7 +27,10 @@ import (
 //
 // The daemon counts an open when it answers it and uncounts it at RELEASE, which the kernel sends
 // after it dropped its own count: the daemon's counts are never below the kernel's, so it never asks
-// for a mode the kernel would refuse.
+// for a mode the kernel would refuse. The kernel sends RELEASE asynchronously, after close(2) has
+// returned, so an open for writing that meets passthrough opens first waits up to releaseGrace for
+// their RELEASE: an application that closes its reader and then opens the file for writing is not
+// refused for a request still in flight.
 
 type ioMode int
 
@@ -43,9 +47,18 @@ type ioModes struct {
 	logs    atomic.Bool // log passthrough was asked for and the kernel offers passthrough (logpass.go)
 	mu      sync.Mutex
 	inodes  map[uint64]*ioCounts // by FUSE inode number (StableAttr.Ino): hard links share one
+	// released is closed, and replaced, at every release: admit waits on it for passthrough opens
+	// whose RELEASE is still in flight.
+	released chan struct{}
 }
 
-func newIOModes() *ioModes { return &ioModes{inodes: map[uint64]*ioCounts{}} }
+// releaseGrace bounds how long an open for writing waits for the RELEASE of passthrough opens that
+// the application may already have closed.
+const releaseGrace = 250 * time.Millisecond
+
+func newIOModes() *ioModes {
+	return &ioModes{inodes: map[uint64]*ioCounts{}, released: make(chan struct{})}
+}
 
 // admit chooses the mode of a new open of ino and counts it; the returned function uncounts it.
 // log says the open may be served by passthrough for writing too: an engine log, opened without
@@ -58,10 +71,9 @@ func (m *ioModes) admit(ino uint64, writable, log bool) (ioMode, func(), error) 
 	log = log && m.logs.Load()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.inodes[ino]
-	if c == nil {
-		c = &ioCounts{}
-		m.inodes[ino] = c
+	c := m.counts(ino)
+	if writable && !log && c.passthrough > 0 {
+		c = m.awaitReleases(ino)
 	}
 	mode := ioCached
 	switch {
@@ -95,6 +107,35 @@ var errWriterWhilePassthroughReaders = fmt.Errorf("open for writing refused: rea
 // whose synchronous writes would bypass the mirror.
 var errSyncWriterWhileLogPassthrough = fmt.Errorf("open for writing refused: other descriptors hold this log in kernel passthrough mode, where an O_SYNC/O_DSYNC write would bypass the mirror; open it without O_SYNC/O_DSYNC, or mount with --log-passthrough=false: %w", syscall.ETXTBSY)
 
+// counts returns the counts of ino, created empty when it has none. Called with m.mu held.
+func (m *ioModes) counts(ino uint64) *ioCounts {
+	c := m.inodes[ino]
+	if c == nil {
+		c = &ioCounts{}
+		m.inodes[ino] = c
+	}
+	return c
+}
+
+// awaitReleases waits, up to releaseGrace, for the passthrough opens of ino to be released, and
+// returns its counts then. Called with m.mu held; it releases the lock while waiting.
+func (m *ioModes) awaitReleases(ino uint64) *ioCounts {
+	timeout := time.NewTimer(releaseGrace)
+	defer timeout.Stop()
+	for c := m.counts(ino); c.passthrough > 0; c = m.counts(ino) {
+		released := m.released
+		m.mu.Unlock()
+		select {
+		case <-released:
+			m.mu.Lock()
+		case <-timeout.C:
+			m.mu.Lock()
+			return m.counts(ino)
+		}
+	}
+	return m.counts(ino)
+}
+
 func (m *ioModes) release(ino uint64, mode ioMode) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -110,6 +151,8 @@ func (m *ioModes) release(ino uint64, mode ioMode) {
 	if *c == (ioCounts{}) {
 		delete(m.inodes, ino)
 	}
+	close(m.released)
+	m.released = make(chan struct{})
 }
 
 // passthroughReadFile is the handle of a read-only open of a mirrored file that the kernel serves

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestIOModesNeverMixCachedAndPassthrough(t *testing.T) {
@@ -63,6 +64,18 @@ func TestIOModesNeverMixCachedAndPassthrough(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a writer waits for a reader's release in flight", func(t *testing.T) {
+		m := newIOModes()
+		m.enabled.Store(true)
+		_, done, err := m.admit(7, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { time.Sleep(releaseGrace / 10); done() }() // RELEASE arrives after close(2)
+		if mode, _, err := m.admit(7, true, false); mode != ioCached || err != nil {
+			t.Fatalf("mode %v err %v, want cached", mode, err)
+		}
+	})
 	t.Run("disabled: always cached", func(t *testing.T) {
 		m := newIOModes()
 		if mode, _, err := m.admit(7, false, false); mode != ioCached || err != nil {
