@@ -10,7 +10,7 @@ import (
 
 // File is a file open on both sides: the primary's descriptor and the mirror's, opened together so that
 // the pair keeps naming the same file after a rename or an unlink. Writes go to the primary, then to the
-// mirror at the same offset, under a lock shared by every handle of the same primary inode, so that
+// mirror at the same offset (large ones to both at once: writeBoth), under a lock shared by every handle of the same primary inode, so that
 // overlapping writes reach both sides in the same order.
 type File struct {
 	m     *Mirror
@@ -198,6 +198,9 @@ func (f *File) WriteAt(data []byte, off int64) (int, error) {
 	f.reopenMirror()
 	f.m.stats.inFlight.Add(1)
 	defer f.m.stats.inFlight.Add(-1)
+	if len(data) >= parallelWriteMin && f.q >= 0 && !f.m.skipMirror(f.Rel) {
+		return f.writeBoth(data, off)
+	}
 	n, err := unix.Pwrite(f.P, data, off)
 	if err != nil {
 		return 0, f.m.primaryFailed("write", f.Rel, err)
@@ -216,6 +219,77 @@ func (f *File) WriteAt(data []byte, off int64) (int, error) {
 		f.m.stats.bytes.Add(int64(n))
 	}
 	return n, nil
+}
+
+// parallelWriteMin is the size from which a write goes to both sides at once: below it, the cost of
+// handing the mirror's half to another thread exceeds the copy it saves.
+const parallelWriteMin = 128 << 10
+
+// writeBoth writes data at off on the primary and on the mirror in parallel. Where the primary wrote
+// less than the mirror (a short write or an error, such as a full primary), the mirror's range is
+// given back the primary's bytes and size before the answer, so the mirror never holds what the
+// application was not told was written. Called with f.lock held and f.q open.
+func (f *File) writeBoth(data []byte, off int64) (int, error) {
+	q := f.q
+	mirrored := make(chan error, 1)
+	go func() { mirrored <- pwriteAll(q, data, off) }()
+	n, perr := unix.Pwrite(f.P, data, off)
+	qerr := <-mirrored
+	if n < 0 {
+		n = 0
+	}
+	if qerr == nil && n < len(data) {
+		if err := f.restoreMirrorRange(q, off+int64(n), off+int64(len(data))); err != nil {
+			qerr = fmt.Errorf("restoring the range the primary did not write: %w", err)
+		}
+	}
+	if perr != nil {
+		if qerr != nil {
+			f.m.mirrorFailed("write", f.Rel, qerr) // the primary's error is the answer
+		}
+		return 0, f.m.primaryFailed("write", f.Rel, perr)
+	}
+	f.m.stats.writes.Add(1)
+	if f.isLog {
+		f.m.stats.logBytes.Add(int64(n))
+	}
+	if qerr != nil {
+		if err := f.m.mirrorFailed("write", f.Rel, qerr); err != nil {
+			return 0, err
+		}
+		return n, nil
+	}
+	f.m.stats.ops.Add(1)
+	f.m.stats.bytes.Add(int64(n))
+	return n, nil
+}
+
+// restoreMirrorRange gives the mirror's descriptor q the primary's bytes in [from, to) and, where
+// the mirror grew beyond it, the primary's size: undoing the part of a parallel write that the
+// primary refused.
+func (f *File) restoreMirrorRange(q int, from, to int64) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(f.P, &st); err != nil {
+		return err
+	}
+	if end := min(to, st.Size); end > from {
+		buf := make([]byte, end-from)
+		n, err := unix.Pread(f.P, buf, from)
+		if err != nil {
+			return err
+		}
+		if err := pwriteAll(q, buf[:n], from); err != nil {
+			return err
+		}
+	}
+	var qst unix.Stat_t
+	if err := unix.Fstat(q, &qst); err != nil {
+		return err
+	}
+	if qst.Size > st.Size {
+		return unix.Ftruncate(q, st.Size)
+	}
+	return nil
 }
 
 // Truncate sets the size on both sides.
@@ -285,42 +359,55 @@ func (f *File) copyTimes() error {
 }
 
 // Sync makes the file durable on both sides (fdatasync when datasync), together with every directory
-// entry created or renamed since the last sync. The two sides are synced in parallel.
+// entry created or renamed since the last sync. The two sides are synced in parallel; what the kernel
+// wrote directly (a captured log) is copied to the mirror while the primary syncs.
 //
 // The mirror's times are copied at Close, not here: they only serve the size-and-time comparison of a
 // later start, and a file open when the mount stopped uncleanly is compared by content anyway (the
 // intent record names it), which sets its times. Two syscalls and an inode update less per commit.
 func (f *File) Sync(datasync bool) error {
 	if c := f.m.captureOf(f.ino); c != nil {
-		// The kernel wrote the file directly: copy what it gained first, and sync the mirror through
-		// the capture's descriptor (f may be a reader, which has none).
+		// The kernel wrote the file directly: copy what it gained to the mirror while the primary
+		// syncs, then sync the mirror through the capture's descriptor (f may be a reader, which has
+		// none).
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if err := f.captureLocked(c); err != nil {
-			return err
-		}
-		return f.syncBoth(c.q, datasync)
+		return f.syncBoth(datasync, func() (int, error) {
+			if err := f.captureLocked(c); err != nil {
+				return -1, err
+			}
+			return c.q, nil
+		})
 	}
 	q := f.q
 	if q >= 0 && f.m.skipMirror(f.Rel) {
 		q = -1
 	}
-	return f.syncBoth(q, datasync)
+	if q < 0 {
+		return f.syncBoth(datasync, nil)
+	}
+	return f.syncBoth(datasync, func() (int, error) { return q, nil })
 }
 
-// syncBoth syncs f's primary descriptor and the mirror's descriptor q (none when -1) in parallel,
-// then the directories whose entries changed.
-func (f *File) syncBoth(q int, datasync bool) error {
+// syncBoth syncs f's primary descriptor and, in parallel, the mirror's descriptor that mirrorSide
+// returns (none when nil or -1) after doing what must reach the mirror first, then the directories
+// whose entries changed. A primary's failure is reported before the mirror side's.
+func (f *File) syncBoth(datasync bool, mirrorSide func() (int, error)) error {
 	do := unix.Fsync
 	if datasync {
 		do = unix.Fdatasync
 	}
-	var qerr error
+	var qerr, serr error
 	var wg sync.WaitGroup
-	if q >= 0 {
+	if mirrorSide != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			q, err := mirrorSide()
+			if err != nil || q < 0 {
+				serr = err
+				return
+			}
 			start := time.Now()
 			qerr = do(q)
 			f.m.stats.mirrorSync.observe(time.Since(start))
@@ -332,6 +419,9 @@ func (f *File) syncBoth(q int, datasync bool) error {
 	wg.Wait()
 	if perr != nil {
 		return f.m.primaryFailed("fsync", f.Rel, perr)
+	}
+	if serr != nil {
+		return serr
 	}
 	if qerr != nil {
 		if err := f.m.mirrorFailed("fsync", f.Rel, qerr); err != nil {
