@@ -13,22 +13,29 @@ import (
 	"time"
 )
 
-// The physical limit: what the disks themselves allow a log that commits one record at a time. The
-// probe appends a 256 B record to a file and fdatasyncs it, in a loop, on the primary's disk alone;
-// and on both disks, where each record is appended and fdatasynced on the primary's file on one OS
-// thread and on the mirror's file on another, in parallel, and the record counts once both are
-// durable. No mirror can commit faster than the second rate; a perfect one loses to native only what
-// the first rate loses to the second.
+// The physical limit: what the disks themselves allow. The record probe appends a 256 B record to a
+// file and fdatasyncs it, in a loop, on the primary's disk alone; and on both disks, where each record
+// is appended and fdatasynced on the primary's file on one OS thread and on the mirror's file on
+// another, in parallel, and the record counts once both are durable. The stream probe does the same
+// with batches of 32 writes of 1 MiB and one fdatasync (the 1 MiB sequential-write workload), cycling
+// over 256 MiB. No mirror can go faster than the second rate of each; a perfect one loses to native
+// only what the first rate loses to the second.
 
-const probeRecord = 256
+const (
+	probeRecord = 256
+	streamBlock = 1 << 20 // one write of the stream probe
+	streamBatch = 32      // writes per fdatasync
+	streamSpan  = 256     // blocks the stream cycles over, as fio's --size=256m
+)
 
-// fsyncProbe runs the probe in a child process for the -seconds setting and returns records/s.
-func fsyncProbe(dirs ...string) (float64, error) {
+// fsyncProbe runs the probe of kind ("record" or "stream") in a child process for the -seconds
+// setting and returns records/s or MiB/s.
+func fsyncProbe(kind string, dirs ...string) (float64, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, err
 	}
-	args := append([]string{"fsyncprobe", strconv.Itoa(*seconds)}, dirs...)
+	args := append([]string{"fsyncprobe", strconv.Itoa(*seconds), kind}, dirs...)
 	var errb bytes.Buffer
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = &errb
@@ -39,19 +46,25 @@ func fsyncProbe(dirs ...string) (float64, error) {
 	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 }
 
-// fsyncProbeChild is `bench fsyncprobe SECONDS DIR [DIR2]`: it prints records/s on stdout.
+// fsyncProbeChild is `bench fsyncprobe SECONDS record|stream DIR [DIR2]`: it prints records/s
+// (record) or MiB/s (stream) on stdout.
 func fsyncProbeChild(args []string) error {
-	if len(args) < 2 || len(args) > 3 {
-		return fmt.Errorf("usage: bench fsyncprobe SECONDS DIR [MIRRORDIR]")
+	if len(args) < 3 || len(args) > 4 || args[1] != "record" && args[1] != "stream" {
+		return fmt.Errorf("usage: bench fsyncprobe SECONDS record|stream DIR [MIRRORDIR]")
 	}
 	secs, err := strconv.Atoi(args[0])
 	if err != nil || secs <= 0 {
 		return fmt.Errorf("fsyncprobe: %q is not a number of seconds", args[0])
 	}
+	stream := args[1] == "stream"
 	var files []*os.File
-	for _, d := range args[1:] {
+	for _, d := range args[2:] {
 		p := filepath.Join(d, "fsyncprobe.log")
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+		flags := os.O_CREATE | os.O_TRUNC | os.O_WRONLY | os.O_APPEND
+		if stream {
+			flags &^= os.O_APPEND // WriteAt: the stream cycles over its span
+		}
+		f, err := os.OpenFile(p, flags, 0o644)
 		if err != nil {
 			return err
 		}
@@ -61,10 +74,17 @@ func fsyncProbeChild(args []string) error {
 	}
 	rec := bytes.Repeat([]byte("r"), probeRecord-1)
 	rec = append(rec, '\n')
-	runtime.LockOSThread() // the primary's appends on this thread
+	step := func(f *os.File, _ int) error { return appendSync(f, rec) }
+	unit := 1.0 // records per step
+	if stream {
+		block := bytes.Repeat([]byte("s"), streamBlock)
+		step = func(f *os.File, i int) error { return batchSync(f, block, i) }
+		unit = streamBatch * streamBlock / (1 << 20) // MiB per step
+	}
+	runtime.LockOSThread() // the primary's steps on this thread
 	var mirror *syncThread
 	if len(files) == 2 {
-		mirror = startSyncThread(files[1], rec)
+		mirror = startSyncThread(files[1], step)
 		defer mirror.stop()
 	}
 	start := time.Now()
@@ -72,9 +92,9 @@ func fsyncProbeChild(args []string) error {
 	n := 0
 	for time.Now().Before(deadline) {
 		if mirror != nil {
-			mirror.req <- struct{}{}
+			mirror.req <- n
 		}
-		err := appendSync(files[0], rec)
+		err := step(files[0], n)
 		if mirror != nil {
 			if merr := <-mirror.done; err == nil {
 				err = merr
@@ -85,7 +105,7 @@ func fsyncProbeChild(args []string) error {
 		}
 		n++
 	}
-	fmt.Printf("%f\n", float64(n)/time.Since(start).Seconds())
+	fmt.Printf("%f\n", float64(n)*unit/time.Since(start).Seconds())
 	return nil
 }
 
@@ -99,18 +119,34 @@ func appendSync(f *os.File, rec []byte) error {
 	return nil
 }
 
-// syncThread appends and fdatasyncs one record on its own locked OS thread each time it is asked.
+// batchSync writes batch i of the stream probe: streamBatch blocks, cycling over streamSpan blocks,
+// then one fdatasync.
+func batchSync(f *os.File, block []byte, i int) error {
+	for j := 0; j < streamBatch; j++ {
+		off := int64((i*streamBatch+j)%streamSpan) * streamBlock
+		if _, err := f.WriteAt(block, off); err != nil {
+			return fmt.Errorf("write to %s: %w", f.Name(), err)
+		}
+	}
+	if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// syncThread runs one step of the probe on the mirror's file, on its own locked OS thread, each time
+// it is asked.
 type syncThread struct {
-	req  chan struct{}
+	req  chan int
 	done chan error
 }
 
-func startSyncThread(f *os.File, rec []byte) *syncThread {
-	t := &syncThread{req: make(chan struct{}), done: make(chan error)}
+func startSyncThread(f *os.File, step func(*os.File, int) error) *syncThread {
+	t := &syncThread{req: make(chan int), done: make(chan error)}
 	go func() {
 		runtime.LockOSThread()
-		for range t.req {
-			t.done <- appendSync(f, rec)
+		for i := range t.req {
+			t.done <- step(f, i)
 		}
 	}()
 	return t

@@ -35,6 +35,9 @@ type workload struct {
 	name string
 	unit string
 	run  func(dir string) (float64, error)
+	// limit is the kind of physical-limit probe whose both ÷ one gives its ideal mirror ("record",
+	// "stream"), or "" for none.
+	limit string
 }
 
 // regime is a pair of disks (primary and mirror) and the configurations served on them.
@@ -48,9 +51,23 @@ type regime struct {
 
 // The rows of the physical limit, measured on the regime's disks directly.
 const (
-	probeOne  = "append 256 B + fdatasync, primary's disk alone"
-	probeBoth = "append 256 B + fdatasync on both disks, in parallel on two threads"
+	probeOne   = "append 256 B + fdatasync, primary's disk alone"
+	probeBoth  = "append 256 B + fdatasync on both disks, in parallel on two threads"
+	streamOne  = "write 1 MiB, fdatasync every 32 MiB, primary's disk alone"
+	streamBoth = "write 1 MiB, fdatasync every 32 MiB, on both disks in parallel on two threads"
 )
+
+// probes are the physical limit's measurements: name, kind for `bench fsyncprobe`, unit, and whether
+// they use both disks.
+var probes = []struct {
+	name, kind, unit string
+	both             bool
+}{
+	{probeOne, "record", "records/s", false},
+	{probeBoth, "record", "records/s", true},
+	{streamOne, "stream", "MiB/s", false},
+	{streamBoth, "stream", "MiB/s", true},
+}
 
 var (
 	mirrorctlBin = flag.String("mirrorctl", "bin/mirrorctl", "the mirrorctl binary")
@@ -225,24 +242,24 @@ func throughputWorkloads(bin string, threads []int) []workload {
 	var ws []workload
 	for _, size := range []int{256, 4096} {
 		for _, n := range threads {
-			ws = append(ws, workload{bdbName(size, n), "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, size, n) }})
+			ws = append(ws, workload{bdbName(size, n), "txn/s", func(d string) (float64, error) { return bdbTxns(bin, d, size, n) }, "record"})
 		}
 	}
 	return append(ws,
-		workload{"4 KiB random writes, fsync each", "IOPS", func(d string) (float64, error) { return fio(d, "randwrite", "4k", "--fsync=1", "--size=32m") }},
+		workload{"4 KiB random writes, fsync each", "IOPS", func(d string) (float64, error) { return fio(d, "randwrite", "4k", "--fsync=1", "--size=32m") }, ""},
 		workload{"1 MiB sequential writes, fdatasync every 32 MiB", "MiB/s", func(d string) (float64, error) {
 			return fio(d, "write", "1m", "--fdatasync=32", "--end_fsync=1", "--size=256m")
-		}},
+		}, "stream"},
 		// fio drops the file's cached pages before it reads unless told not to; through FUSE that empties
 		// only the mount's cache, not the primary's, so without --invalidate=0 native would read the disk
 		// and the mounts the primary's cache.
-		workload{"sequential reads (page cache)", "MiB/s", func(d string) (float64, error) { return fio(d, "read", "1m", "--size=256m", "--invalidate=0") }},
-		workload{"4 KiB random reads (page cache)", "IOPS", func(d string) (float64, error) { return fio(d, "randread", "4k", "--size=256m", "--invalidate=0") }},
+		workload{"sequential reads (page cache)", "MiB/s", func(d string) (float64, error) { return fio(d, "read", "1m", "--size=256m", "--invalidate=0") }, ""},
+		workload{"4 KiB random reads (page cache)", "IOPS", func(d string) (float64, error) { return fio(d, "randread", "4k", "--size=256m", "--invalidate=0") }, ""},
 		workload{"sequential reads (disk, caches dropped)", "MiB/s", func(d string) (float64, error) {
 			dropCaches()
 			return fio(d, "read", "1m", "--size=256m", "--time_based=0") // one pass: every byte from the disk
-		}},
-		workload{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }},
+		}, ""},
+		workload{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }, ""},
 	)
 }
 
@@ -293,16 +310,17 @@ func newRegime(key, bin string) (*regime, error) {
 // configuration set up at once and every workload run on each in turn, so that the figures a ratio
 // compares are seconds apart. The order of the configurations turns by one each round.
 func measureRound(ctx context.Context, g *regime, workloads []workload, r int, res, cpu results) error {
-	for _, p := range []struct {
-		name string
-		dirs []string
-	}{{probeOne, []string{g.d1.dir}}, {probeBoth, []string{g.d1.dir, g.d2.dir}}} {
-		v, err := fsyncProbe(p.dirs...)
+	for _, p := range probes {
+		dirs := []string{g.d1.dir}
+		if p.both {
+			dirs = append(dirs, g.d2.dir)
+		}
+		v, err := fsyncProbe(p.kind, dirs...)
 		if err != nil {
 			return err
 		}
 		res.put(g.key, p.name, "probe", r, v)
-		fmt.Printf("round %d  %-4s %-36s %-42s %12.1f records/s\n", r+1, g.key, "disks", p.name, v)
+		fmt.Printf("round %d  %-4s %-36s %-42s %12.1f %s\n", r+1, g.key, "disks", p.name, v, p.unit)
 	}
 	var live []*config
 	var teardowns []func()

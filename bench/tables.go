@@ -60,21 +60,30 @@ func throughputTables(md *strings.Builder, g *regime, names []string, workloads 
 	}
 	fmt.Fprintf(md, "\nReads were served from the page cache (the data had just been written), except the row that says the caches were dropped; that row is noisy (the loop files' own cache makes a dropped cache hard to reach).\n\n")
 
-	one, both := res.get(g.key, probeOne, "probe"), res.get(g.key, probeBoth, "probe")
 	fmt.Fprintf(md, "### The physical limit and the ideal mirror\n\n")
-	tableHead(md, "physical limit (`bench fsyncprobe`, one record at a time)", "records/s")
-	tableRow(md, probeOne, figure(summarize(one)))
-	tableRow(md, probeBoth, figure(summarize(both)))
-	tableRow(md, "both ÷ one", ratio(summarize(ratios(both, one))))
-	fmt.Fprintf(md, "\nThe ideal mirror of a commit workload is, round by round, native × (both ÷ one): native slowed by exactly what syncing the second disk in parallel costs at the disks' limit. Each configuration's ratio to it:\n\n")
+	tableHead(md, "physical limit (`bench fsyncprobe`)", "rate")
+	limits := map[string][2][]float64{} // by probe kind: one disk, both disks
+	for _, p := range probes {
+		v := res.get(g.key, p.name, "probe")
+		tableRow(md, p.name, figure(summarize(v))+" "+p.unit)
+		l := limits[p.kind]
+		if p.both {
+			l[1] = v
+			tableRow(md, "both ÷ one", ratio(summarize(ratios(l[1], l[0]))))
+		} else {
+			l[0] = v
+		}
+		limits[p.kind] = l
+	}
+	fmt.Fprintf(md, "\nThe ideal mirror of a commit or streaming workload is, round by round, native × (both ÷ one) of the probe of its kind: native slowed by exactly what writing and syncing the second disk in parallel costs at the disks' limit. Each configuration's ratio to it:\n\n")
 	others := names[min(1, len(names)):] // all but native
 	tableHead(md, append([]string{"workload", "native", "ideal mirror"}, suffix(others, " ÷ ideal")...)...)
 	for _, w := range workloads {
-		if w.unit != "txn/s" {
+		if w.limit == "" {
 			continue
 		}
 		native := res.get(g.key, w.name, "native")
-		ideal := idealMirror(native, one, both)
+		ideal := idealMirror(native, limits[w.limit][0], limits[w.limit][1])
 		row := []string{w.name, figure(summarize(native)), figure(summarize(ideal))}
 		for _, n := range others {
 			row = append(row, ratio(summarize(ratios(res.get(g.key, w.name, n), ideal))))
