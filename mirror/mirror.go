@@ -165,7 +165,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
 		onError: o.OnError, log: lg,
 		logs: o.Logs, retention: o.Retention, neededFrom: o.NeededFrom, sealed: map[string]string{},
-		open: map[*File]struct{}{}, intent: openIntents{openers: map[string]int{}},
+		open: map[*File]struct{}{}, intent: openIntents{openers: map[string]int{}, written: -1},
 	}
 	m.targetMount, _ = host.MountPointOf(q.root)
 	m.record = keepRecord(q.root)
