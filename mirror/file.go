@@ -3,7 +3,6 @@ package mirror
 import (
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -409,30 +408,16 @@ func (f *File) syncBoth(datasync bool, mirrorSide func() (int, error)) error {
 		qerr = do(q)
 		f.m.stats.mirrorSync.observe(time.Since(start))
 	}
-	// The mirror's side runs on another goroutine, or on this one if that has not started by the time
-	// the primary is synced: a new goroutine can take longer to start than a fast disk's fdatasync
-	// (tens of µs to wake an idle CPU in a VM), and then the two syncs in a row are faster than in
-	// parallel. Whoever claims the side first runs it.
-	var claimed atomic.Bool
-	var sideDone chan struct{}
-	if mirrorSide != nil {
-		sideDone = make(chan struct{})
-		go func() {
-			if claimed.CompareAndSwap(false, true) {
-				side()
-				close(sideDone)
-			}
-		}()
+	var perr error
+	primary := func() {
+		start := time.Now()
+		perr = do(f.P)
+		f.m.stats.primarySync.observe(time.Since(start))
 	}
-	start := time.Now()
-	perr := do(f.P)
-	f.m.stats.primarySync.observe(time.Since(start))
 	if mirrorSide != nil {
-		if claimed.CompareAndSwap(false, true) {
-			side()
-		} else {
-			<-sideDone
-		}
+		alongside(primary, side)
+	} else {
+		primary()
 	}
 	if perr != nil {
 		return f.m.primaryFailed("fsync", f.Rel, perr)

@@ -788,22 +788,21 @@ func (u *unsyncedDirs) restore(dirs []string) {
 // both runs a durability step on the primary and the mirror at the same time and applies the error
 // policy to the mirror's result.
 func (m *Mirror) both(op, rel string, fn func(t *tree) error) error {
-	mirrored := m.policy.Mirrored(rel) && !m.skipMirror(rel)
-	var qerr error
-	var wg sync.WaitGroup
-	if mirrored {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	var perr, qerr error
+	primary := func() {
+		start := time.Now()
+		perr = fn(m.primary)
+		m.stats.primarySync.observe(time.Since(start))
+	}
+	if m.policy.Mirrored(rel) && !m.skipMirror(rel) {
+		alongside(primary, func() {
 			start := time.Now()
 			qerr = fn(m.mirror)
 			m.stats.mirrorSync.observe(time.Since(start))
-		}()
+		})
+	} else {
+		primary()
 	}
-	start := time.Now()
-	perr := fn(m.primary)
-	m.stats.primarySync.observe(time.Since(start))
-	wg.Wait()
 	if perr != nil {
 		return perr
 	}
