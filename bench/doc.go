@@ -5,9 +5,11 @@
 // Every workload runs in two regimes: primary and mirror on two loop-backed xfs file systems on the
 // host disk, and on two loop-backed xfs file systems on files in /dev/shm, where fsync is nearly free
 // and the software path is all that counts. The physical limit is `bench fsyncprobe`: 256 B appends,
-// each fdatasynced, and batches of 32 writes of 1 MiB with one fdatasync, each on the primary's disk
-// alone and on both disks with the two sides issued in parallel on two OS threads; the ideal mirror of
-// a commit workload (and of 1 MiB sequential writes) is native × (both ÷ one) of its probe.
+// each fdatasynced; batches of 32 writes of 1 MiB with one fdatasync; and small files created,
+// written, fsynced with their directory and removed; each on the primary's disk alone and on both
+// disks with the two sides issued in parallel on two OS threads. The ideal mirror of a commit
+// workload, of 1 MiB sequential writes and of the small-file loop is native × (both ÷ one) of its
+// probe.
 //
 // Invariants kept here:
 //   - A ratio compares figures of the same round: in each round and regime every configuration is

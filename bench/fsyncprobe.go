@@ -18,8 +18,11 @@ import (
 // is appended and fdatasynced on the primary's file on one OS thread and on the mirror's file on
 // another, in parallel, and the record counts once both are durable. The stream probe does the same
 // with batches of 32 writes of 1 MiB and one fdatasync (the 1 MiB sequential-write workload), cycling
-// over 256 MiB. No mirror can go faster than the second rate of each; a perfect one loses to native
-// only what the first rate loses to the second.
+// over 256 MiB. The files probe creates a file, writes 4 KiB, fsyncs it and its directory (which a
+// mirror must, for the entry to be durable on both disks), closes and removes it. No mirror can go
+// faster than the second rate of each (the files probe's both sides even run fully in parallel,
+// which a mirror cannot: it must see the primary's answer to a namespace change before it applies it
+// to the mirror); a perfect one loses to native only what the first rate loses to the second.
 
 const (
 	probeRecord = 256
@@ -49,16 +52,26 @@ func fsyncProbe(kind string, dirs ...string) (float64, error) {
 // fsyncProbeChild is `bench fsyncprobe SECONDS record|stream DIR [DIR2]`: it prints records/s
 // (record) or MiB/s (stream) on stdout.
 func fsyncProbeChild(args []string) error {
-	if len(args) < 3 || len(args) > 4 || args[1] != "record" && args[1] != "stream" {
-		return fmt.Errorf("usage: bench fsyncprobe SECONDS record|stream DIR [MIRRORDIR]")
+	kind := args[1]
+	if len(args) < 3 || len(args) > 4 || kind != "record" && kind != "stream" && kind != "files" {
+		return fmt.Errorf("usage: bench fsyncprobe SECONDS record|stream|files DIR [MIRRORDIR]")
 	}
 	secs, err := strconv.Atoi(args[0])
 	if err != nil || secs <= 0 {
 		return fmt.Errorf("fsyncprobe: %q is not a number of seconds", args[0])
 	}
-	stream := args[1] == "stream"
-	var files []*os.File
+	stream := kind == "stream"
+	var files []*os.File // the probe's file on each disk; for the files probe, its directory
 	for _, d := range args[2:] {
+		if kind == "files" {
+			dir, err := os.Open(d)
+			if err != nil {
+				return err
+			}
+			defer dir.Close()
+			files = append(files, dir)
+			continue
+		}
 		p := filepath.Join(d, "fsyncprobe.log")
 		flags := os.O_CREATE | os.O_TRUNC | os.O_WRONLY | os.O_APPEND
 		if stream {
@@ -76,10 +89,14 @@ func fsyncProbeChild(args []string) error {
 	rec = append(rec, '\n')
 	step := func(f *os.File, _ int) error { return appendSync(f, rec) }
 	unit := 1.0 // records per step
-	if stream {
+	switch kind {
+	case "stream":
 		block := bytes.Repeat([]byte("s"), streamBlock)
 		step = func(f *os.File, i int) error { return batchSync(f, block, i) }
 		unit = streamBatch * streamBlock / (1 << 20) // MiB per step
+	case "files":
+		page := bytes.Repeat([]byte("f"), 4096)
+		step = func(dir *os.File, i int) error { return smallFileSync(dir, page, i) }
 	}
 	runtime.LockOSThread() // the primary's steps on this thread
 	var mirror *syncThread
@@ -132,6 +149,29 @@ func batchSync(f *os.File, block []byte, i int) error {
 		return fmt.Errorf("fdatasync %s: %w", f.Name(), err)
 	}
 	return nil
+}
+
+// smallFileSync is step i of the files probe in dir.
+func smallFileSync(dir *os.File, data []byte, i int) error {
+	p := filepath.Join(dir.Name(), fmt.Sprintf("fsyncprobe%d", i))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = dir.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(p); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // syncThread runs one step of the probe on the mirror's file, on its own locked OS thread, each time

@@ -55,6 +55,8 @@ const (
 	probeBoth  = "append 256 B + fdatasync on both disks, in parallel on two threads"
 	streamOne  = "write 1 MiB, fdatasync every 32 MiB, primary's disk alone"
 	streamBoth = "write 1 MiB, fdatasync every 32 MiB, on both disks in parallel on two threads"
+	filesOne   = "create + write 4 KiB + fsync file and directory + unlink, primary's disk alone"
+	filesBoth  = "create + write 4 KiB + fsync file and directory + unlink, on both disks in parallel on two threads"
 )
 
 // probes are the physical limit's measurements: name, kind for `bench fsyncprobe`, unit, and whether
@@ -67,6 +69,8 @@ var probes = []struct {
 	{probeBoth, "record", "records/s", true},
 	{streamOne, "stream", "MiB/s", false},
 	{streamBoth, "stream", "MiB/s", true},
+	{filesOne, "files", "files/s", false},
+	{filesBoth, "files", "files/s", true},
 }
 
 var (
@@ -259,7 +263,7 @@ func throughputWorkloads(bin string, threads []int) []workload {
 			dropCaches()
 			return fio(d, "read", "1m", "--size=256m", "--time_based=0") // one pass: every byte from the disk
 		}, ""},
-		workload{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }, ""},
+		workload{"create + fsync + unlink small files", "files/s", func(d string) (float64, error) { return smallFiles(d) }, "files"},
 	)
 }
 
