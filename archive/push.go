@@ -1,0 +1,245 @@
+package archive
+
+// A push brings the archive up to the mirror: a snapshot when one is needed, the logs sealed since
+// the last push, the open log's new bytes, then the manifest that names them. See doc.go for why a
+// snapshot taken this way is consistent.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/meta"
+)
+
+// PushReport says what a push did.
+type PushReport struct {
+	Location   string    `json:"location"`
+	Generation uint64    `json:"generation"` // the archive's manifest after the push
+	Snapshot   string    `json:"snapshot,omitempty"`
+	Uploaded   int       `json:"uploaded"` // objects uploaded
+	Bytes      int64     `json:"bytes"`    // bytes uploaded
+	NewestLog  uint32    `json:"newest_log"`
+	OpenBytes  int64     `json:"open_bytes"` // bytes of the newest log the archive holds
+	Changed    bool      `json:"changed"`    // a new manifest was written
+	Finished   time.Time `json:"finished"`
+}
+
+// Push brings the archive at s up to the mirror directory mirrorDir (a mirror that mirrorctl keeps).
+func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine) (PushReport, error) {
+	rep := PushReport{Location: s.loc.String()}
+	rec, ok, err := meta.ReadRecord(mirrorDir)
+	if err != nil {
+		return rep, fmt.Errorf("mirror %s: %w", mirrorDir, err)
+	}
+	if !ok {
+		return rep, fmt.Errorf("%s is not a mirror that mirrorctl keeps (no %s): give the --mirror of a mount or a sync", mirrorDir, filepath.Join(meta.Dir, meta.RecordFile))
+	}
+	m, had, err := s.LatestManifest(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if had && m.PrimaryID != "" && rec.PrimaryID != "" && m.PrimaryID != rec.PrimaryID {
+		return rep, fmt.Errorf("%w: %s archives another environment (identity %s, this mirror's is %s): give another prefix", ErrForeign, s.loc, m.PrimaryID, rec.PrimaryID)
+	}
+	m.PrimaryID = rec.PrimaryID
+	prevGen := m.Generation
+	p := &pusher{s: s, dir: mirrorDir, eng: eng, rec: rec, rep: &rep}
+
+	logs, err := eng.Logs(mirrorDir)
+	if err != nil {
+		return rep, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
+	}
+	if len(logs) == 0 {
+		return rep, fmt.Errorf("mirror %s has no log files: nothing to archive", mirrorDir)
+	}
+	if needsSnapshot(m, logs) {
+		snap, err := p.snapshot(ctx, logs[0].Number)
+		if err != nil {
+			return rep, err
+		}
+		m.Snapshots = append(m.Snapshots, snap)
+		rep.Snapshot, rep.Changed = snap.ID, true
+		if logs, err = eng.Logs(mirrorDir); err != nil {
+			return rep, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
+		}
+	}
+	for i, l := range logs {
+		sealed := i < len(logs)-1
+		entry, changed, err := p.log(ctx, m, l, sealed)
+		if err != nil {
+			return rep, err
+		}
+		if changed {
+			m.setLog(entry)
+			rep.Changed = true
+		}
+		if !sealed {
+			rep.NewestLog, rep.OpenBytes = l.Number, entry.Size
+		}
+	}
+	rep.Generation = prevGen
+	if rep.Changed {
+		if m, err = s.writeManifest(ctx, m, prevGen); err != nil {
+			return rep, err
+		}
+		rep.Generation = m.Generation
+	}
+	rep.Finished = time.Now().UTC()
+	return rep, nil
+}
+
+// needsSnapshot: none yet, or the mirror lacks a log between the archive's newest and its own oldest.
+func needsSnapshot(m Manifest, logs []engine.LogFile) bool {
+	if len(m.Snapshots) == 0 {
+		return true
+	}
+	return logs[0].Number > m.newestLog()+1
+}
+
+type pusher struct {
+	s   *Store
+	dir string
+	eng engine.Engine
+	rec meta.Record
+	rep *PushReport
+}
+
+// snapshot copies the mirror's files but the logs (and the regions recovery rebuilds, and the
+// metadata area) into snapshots/<ID>/.
+func (p *pusher) snapshot(ctx context.Context, firstLog uint32) (Snapshot, error) {
+	taken := time.Now().UTC()
+	snap := Snapshot{ID: formatSnapshotID(taken), Taken: taken, FirstLog: firstLog}
+	var rels []string
+	err := filepath.WalkDir(p.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(p.dir, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == meta.Dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		switch p.eng.Classify(rel) {
+		case engine.ClassLog, engine.ClassRegion:
+			return nil
+		}
+		rels = append(rels, rel)
+		return nil
+	})
+	if err != nil {
+		return snap, fmt.Errorf("snapshot of mirror %s: %w", p.dir, err)
+	}
+	sort.Strings(rels)
+	for _, rel := range rels {
+		obj, err := p.uploadFile(ctx, "snapshots/"+snap.ID+"/"+rel, filepath.Join(p.dir, filepath.FromSlash(rel)))
+		if err != nil {
+			return snap, err
+		}
+		snap.Files = append(snap.Files, File{Rel: rel, Object: obj})
+	}
+	logs, err := p.eng.Logs(p.dir)
+	if err != nil || len(logs) == 0 {
+		return snap, fmt.Errorf("logs of mirror %s after the snapshot's copy: %v", p.dir, err)
+	}
+	snap.LastLog, snap.Done = logs[len(logs)-1].Number, time.Now().UTC()
+	return snap, nil
+}
+
+// uploadFile streams a file into a new object, hashing it on the way, and verifies it.
+func (p *pusher) uploadFile(ctx context.Context, name, path string) (Object, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Object{}, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Object{}, fmt.Errorf("snapshot %s: %w", path, err)
+	}
+	// Hashed as it is sent: the object's checksum is that of the bytes uploaded, read once.
+	obj, err := p.s.putVerified(ctx, name, io.NewSectionReader(f, 0, fi.Size()), fi.Size(), "")
+	if err != nil {
+		return obj, err
+	}
+	p.rep.Uploaded++
+	p.rep.Bytes += obj.Size
+	return obj, nil
+}
+
+// log uploads log l when the manifest lacks it (sealed) or its bytes grew (open), and returns its
+// manifest entry and whether it changed.
+func (p *pusher) log(ctx context.Context, m Manifest, l engine.LogFile, sealed bool) (Log, bool, error) {
+	have, _, ok := m.log(l.Number)
+	if ok && have.Sealed {
+		return have, false, nil
+	}
+	path := filepath.Join(p.dir, filepath.FromSlash(l.Rel))
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Log{}, false, fmt.Errorf("log %s of mirror %s: %w", l.Rel, p.dir, err)
+	}
+	// Log files are small (set_lg_max, 10 MiB by default): read whole, so that the bytes hashed are
+	// the bytes sent even while the open log grows.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Log{}, false, fmt.Errorf("log %s of mirror %s: %w", l.Rel, p.dir, err)
+	}
+	sum := sha256Hex(b)
+	entry := Log{Rel: l.Rel, Number: l.Number, Sealed: sealed, Modified: fi.ModTime().UTC()}
+	var name string
+	if sealed {
+		if want, ok := p.rec.Sealed[l.Rel]; ok && want != sum {
+			return Log{}, false, fmt.Errorf("%w: log %s on mirror %s has SHA-256 %s, sealed as %s: the mirror's copy is damaged; not archived", ErrCorrupt, l.Rel, p.dir, sum, want)
+		}
+		name = "logs/" + l.Rel
+	} else {
+		if ok && have.Size == int64(len(b)) && have.SHA256 == sum {
+			return have, false, nil
+		}
+		name = fmt.Sprintf("logs/%s.open.%d.%s", l.Rel, len(b), sum[:16])
+	}
+	exists, stored, err := p.s.stat(ctx, name)
+	if err != nil {
+		return Log{}, false, err
+	}
+	if exists {
+		// An earlier push uploaded it and failed before its manifest: reuse it if it is this file.
+		if stored != sum {
+			return Log{}, false, fmt.Errorf("%w: %s exists with SHA-256 %s, the mirror's %s has %s: this prefix archives another environment or an earlier life of it; give another prefix", ErrForeign, p.s.loc.url(p.s.loc.key(name)), stored, l.Rel, sum)
+		}
+		got, n, err := p.s.hashObject(ctx, name)
+		if err != nil {
+			return Log{}, false, err
+		}
+		if got == sum && n == int64(len(b)) {
+			entry.Object = Object{Key: name, Size: n, SHA256: sum}
+			return entry, true, nil
+		}
+		return Log{}, false, fmt.Errorf("%w: %s hashes to %s, its metadata says %s: remove it and push again", ErrCorrupt, p.s.loc.url(p.s.loc.key(name)), got, sum)
+	}
+	obj, err := p.s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sum)
+	if err != nil {
+		return Log{}, false, err
+	}
+	p.rep.Uploaded++
+	p.rep.Bytes += obj.Size
+	entry.Object = obj
+	return entry, true, nil
+}

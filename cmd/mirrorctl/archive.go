@@ -1,0 +1,248 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/archive"
+	"github.com/urfave/cli/v2"
+)
+
+var s3EndpointFlag = &cli.StringFlag{
+	Name:    "s3-endpoint",
+	Usage:   "URL of an S3-compatible server (https://host:port, TLS verified; http:// without TLS); default Amazon S3. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials",
+	EnvVars: []string{"AWS_ENDPOINT_URL"},
+}
+
+func archiveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "archive",
+		Usage: "a third copy off the machine: snapshots and logs of the mirror in S3-compatible object storage",
+		Description: examples(
+			"mirrorctl archive push --mirror /disk2/env s3://backups/env", "upload what the archive lacks",
+			"mirrorctl archive list s3://backups/env", "its snapshots and log ranges",
+		),
+		Subcommands: []*cli.Command{
+			{
+				Name:      "push",
+				Usage:     "bring the archive up to the mirror: a snapshot if it has none, the sealed logs, the open log's bytes",
+				ArgsUsage: "s3://bucket/prefix",
+				Description: examples(
+					"mirrorctl archive push --mirror /disk2/env s3://backups/env", "upload what the archive lacks",
+					"mirrorctl archive push --mirror /disk2/env --s3-endpoint http://127.0.0.1:7070 s3://backups/env", "to an S3-compatible server",
+				),
+				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Action: runArchivePush,
+			},
+			{
+				Name:      "list",
+				Usage:     "the archive's snapshots and log ranges, with their times",
+				ArgsUsage: "s3://bucket/prefix",
+				Flags:     []cli.Flag{s3EndpointFlag, &cli.BoolFlag{Name: "json", Usage: "print the manifest as JSON"}},
+				Action:    runArchiveList,
+			},
+		},
+	}
+}
+
+// openStore parses the one argument as a location and connects.
+func openStore(c *cli.Context, cmd string) (*archive.Store, error) {
+	if c.NArg() != 1 {
+		return nil, usageError("%s takes one argument, the archive: mirrorctl %s s3://bucket/prefix", cmd, cmd)
+	}
+	loc, err := archive.ParseLocation(c.Args().First())
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return archive.Open(c.Context, loc, archive.Config{Endpoint: c.String("s3-endpoint")})
+}
+
+func runArchivePush(c *cli.Context) error {
+	dir, err := requireDir(c, "mirror")
+	if err != nil {
+		return err
+	}
+	s, err := openStore(c, "archive push")
+	if err != nil {
+		return err
+	}
+	eng, err := engineFor(c)
+	if err != nil {
+		return err
+	}
+	rep, err := archive.Push(c.Context, s, dir, eng)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, rep)
+	}
+	w := c.App.Writer
+	if !rep.Changed {
+		fmt.Fprintf(w, "%s is up to date (generation %d, log %d, %s of it)\n", rep.Location, rep.Generation, rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+		return nil
+	}
+	if rep.Snapshot != "" {
+		fmt.Fprintf(w, "snapshot %s taken\n", rep.Snapshot)
+	}
+	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s), up to log %d (%s of it)\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	return nil
+}
+
+func runArchiveList(c *cli.Context) error {
+	s, err := openStore(c, "archive list")
+	if err != nil {
+		return err
+	}
+	m, ok, err := s.LatestManifest(c.Context)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w at %s: it holds no manifest; run mirrorctl archive push first", archive.ErrNoArchive, s.Location())
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, m)
+	}
+	printManifest(c.App.Writer, s.Location(), m)
+	return nil
+}
+
+func printManifest(w io.Writer, loc archive.Location, m archive.Manifest) {
+	fmt.Fprintf(w, "%s  generation %d, written %s\n", loc, m.Generation, m.Written.Format(time.RFC3339))
+	fmt.Fprintln(w, "snapshots:")
+	for _, s := range m.Snapshots {
+		var size int64
+		for _, f := range s.Files {
+			size += f.Size
+		}
+		fmt.Fprintf(w, "  %s  taken %s, %d files (%s), needs logs from %d\n", s.ID, s.Done.Format(time.RFC3339), len(s.Files), humanize.IBytes(uint64(size)), s.FirstLog)
+	}
+	fmt.Fprintln(w, "logs:")
+	for _, r := range logRanges(m.Logs) {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
+}
+
+// logRanges describes the logs as runs without gaps, each with its last modification time.
+func logRanges(logs []archive.Log) []string {
+	var out []string
+	for i := 0; i < len(logs); {
+		j := i
+		var size int64
+		for ; j+1 < len(logs) && logs[j+1].Number == logs[j].Number+1; j++ {
+		}
+		for _, l := range logs[i : j+1] {
+			size += l.Size
+		}
+		last := logs[j]
+		state := "sealed"
+		if !last.Sealed {
+			state = "open"
+		}
+		out = append(out, fmt.Sprintf("%d-%d  %s, to %s (last %s)", logs[i].Number, last.Number, humanize.IBytes(uint64(size)), last.Modified.Format(time.RFC3339), state))
+		i = j + 1
+	}
+	if len(out) == 0 {
+		out = append(out, "none")
+	}
+	return out
+}
+
+func restoreCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "restore",
+		Usage: "rebuild an environment from the archive or a local mirror's history, to its newest state or a moment",
+		Description: "restore downloads a snapshot and the logs after it (or copies a mirror's files and retained\n" +
+			"logs), verifies every checksum, runs catastrophic recovery (to --time when given), verifies the\n" +
+			"databases and reports the last commit recovered. The target must be new or empty; a failed\n" +
+			"restore leaves it as it was.\n\n" +
+			examples(
+				"mirrorctl restore --from s3://backups/env --to /disk3/env", "the newest state the archive holds",
+				"mirrorctl restore --from /disk2/env --to /scratch/env --time 2026-12-01T10:00:00Z", "rewind a mistake from the mirror's history",
+			),
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "from", Required: true, Usage: "s3://bucket/prefix, or a local mirror directory", TakesFile: true},
+			&cli.StringFlag{Name: "to", Required: true, Usage: "the new environment directory (new or empty)", TakesFile: true},
+			&cli.StringFlag{Name: "time", Usage: "recover to this moment (RFC 3339, e.g. 2026-12-01T10:00:00Z); one-second resolution"},
+			s3EndpointFlag, bdbUtilsFlag,
+			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
+		},
+		Action: runRestore,
+	}
+}
+
+func runRestore(c *cli.Context) error {
+	if c.NArg() != 0 {
+		return usageError("restore takes no arguments: mirrorctl restore --from SOURCE --to DIR [--time RFC3339]")
+	}
+	var o archive.RestoreOptions
+	if s := c.String("time"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return usageError("--time %q is not an RFC 3339 time: write it like 2026-12-01T10:00:00Z", s)
+		}
+		o.Until = t
+	}
+	eng, err := engineFor(c)
+	if err != nil {
+		return err
+	}
+	o.Engine = eng
+	if _, err := archive.CheckTarget(c.String("to")); err != nil {
+		return restoreError(err) // before any connection: a refusal costs nothing
+	}
+	from := c.String("from")
+	var rep archive.RestoreReport
+	if archive.IsLocation(from) {
+		loc, err := archive.ParseLocation(from)
+		if err != nil {
+			return usageError("--from: %v", err)
+		}
+		s, err := archive.Open(c.Context, loc, archive.Config{Endpoint: c.String("s3-endpoint")})
+		if err != nil {
+			return err
+		}
+		rep, err = archive.RestoreFromStore(c.Context, s, c.String("to"), o)
+		if err != nil {
+			return restoreError(err)
+		}
+	} else if rep, err = archive.RestoreFromMirror(c.Context, from, c.String("to"), o); err != nil {
+		return restoreError(err)
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, rep)
+	}
+	w := c.App.Writer
+	src := rep.From
+	if rep.Snapshot != "" {
+		src += " (snapshot " + rep.Snapshot + ")"
+	}
+	fmt.Fprintf(w, "restored %s into %s: %d files and logs %d-%d (%s), catastrophic recovery in %s, databases verified\n",
+		src, rep.To, rep.Files, rep.FirstLog, rep.LastLog, humanize.IBytes(uint64(rep.Bytes)), rep.Recovery.Duration.Round(time.Millisecond))
+	last := "none (the log holds no commit)"
+	if rep.LastCommit != nil {
+		last = rep.LastCommit.Format(time.RFC3339)
+	}
+	if rep.Until != nil {
+		fmt.Fprintf(w, "recovered to %s: last commit %s\n", rep.Until.Format(time.RFC3339), last)
+	} else {
+		fmt.Fprintf(w, "last commit %s\n", last)
+	}
+	return nil
+}
+
+// restoreError makes a refused target a usage error (nothing was changed).
+func restoreError(err error) error {
+	if errors.Is(err, archive.ErrTarget) {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if strings.Contains(err.Error(), "\n") {
+		return errors.New(strings.ReplaceAll(err.Error(), "\n", " / "))
+	}
+	return err
+}
