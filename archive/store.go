@@ -85,12 +85,13 @@ func Open(ctx context.Context, loc Location, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("S3 client for %s: %w", u.Host, err)
 	}
 	s := &Store{loc: loc, endpoint: u.Scheme + "://" + u.Host, c: c}
-	ok, err := c.BucketExists(ctx, loc.Bucket)
-	if err != nil {
-		return nil, s.explain("check bucket "+loc.Bucket, "", err)
-	}
-	if !ok {
-		return nil, fmt.Errorf("%w: bucket %s does not exist at %s: create it, or check the name and --s3-endpoint", ErrNoBucket, loc.Bucket, s.endpoint)
+	// A listing, not a HEAD of the bucket: a HEAD's answer has no body, and some servers answer an
+	// unknown access key with 404 there, which would read as a missing bucket.
+	for o := range c.ListObjects(ctx, loc.Bucket, minio.ListObjectsOptions{Prefix: loc.key("manifests/"), MaxKeys: 1}) {
+		if o.Err != nil {
+			return nil, s.explain("list bucket "+loc.Bucket, "", o.Err)
+		}
+		break
 	}
 	return s, nil
 }
@@ -111,7 +112,11 @@ func (s *Store) explain(op, key string, err error) error {
 		what = op + " " + s.loc.url(key)
 	}
 	resp := minio.ToErrorResponse(err)
-	switch resp.Code {
+	code := resp.Code
+	if resp.StatusCode == 401 || resp.StatusCode == 403 || code == "XAdminUserNotFound" {
+		code = "AccessDenied" // servers name an unknown key their own way (versitygw: XAdminUserNotFound, 404)
+	}
+	switch code {
 	case "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken":
 		return fmt.Errorf("%w (%s) at %s: %s: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or ~/.aws/credentials)", ErrAccess, resp.Code, s.endpoint, what)
 	case "NoSuchBucket":

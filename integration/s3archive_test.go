@@ -1,0 +1,339 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mirrorctl/mirrorctl/internal/s3server"
+)
+
+// These tests run the archive against a real S3-compatible server (versitygw over a POSIX directory,
+// started on loopback by package s3server) and the real Berkeley DB: commits are made by the
+// workload, which writes a ledger of the acknowledged ones, and checked after a restore.
+
+// mirrorctlEnv runs the binary with extra environment variables (the S3 credentials).
+func mirrorctlEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{Stdout: out.String(), Stderr: errb.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("mirrorctl %v: %v", args, err)
+	}
+	return r
+}
+
+// archiveCase is an environment, its mirror kept by sync, and an archive location on a running server.
+type archiveCase struct {
+	srv                    *s3server.Server
+	primary, mirror, acked string
+	url                    string // s3://bucket/prefix
+	base                   string
+}
+
+func newArchiveCase(t *testing.T) *archiveCase {
+	t.Helper()
+	needBDB(t)
+	srv := s3server.Start(t, "backups")
+	base := t.TempDir()
+	c := &archiveCase{srv: srv, base: base, primary: filepath.Join(base, "primary"), mirror: filepath.Join(base, "mirror"),
+		acked: filepath.Join(base, "acked"), url: "s3://backups/env/prod"}
+	if err := os.Mkdir(c.primary, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// commit runs the workload for n commits from key start and syncs the mirror.
+func (c *archiveCase) commit(t *testing.T, start, n int, ackedFile string) []int {
+	t.Helper()
+	keys := workloadRun(t, c.primary, ackedFile, "--txns", strconv.Itoa(n), "--start", strconv.Itoa(start), "--log-size", "65536", "--checkpoint-every", "50")
+	mustRun(t, "sync", "--primary", c.primary, "--mirror", c.mirror)
+	return keys
+}
+
+func (c *archiveCase) push(t *testing.T) result {
+	t.Helper()
+	return mirrorctlEnv(t, c.srv.Env(), "archive", "push", "--mirror", c.mirror, "--s3-endpoint", c.srv.Endpoint(), c.url)
+}
+
+func (c *archiveCase) mustPush(t *testing.T) {
+	t.Helper()
+	if r := c.push(t); r.Code != 0 {
+		t.Fatalf("archive push: %s", r)
+	}
+}
+
+// restore runs mirrorctl restore from the archive (or from the local mirror with local) into dir.
+func (c *archiveCase) restore(t *testing.T, from, dir string, extra ...string) result {
+	t.Helper()
+	args := append([]string{"restore", "--from", from, "--to", dir, "--s3-endpoint", c.srv.Endpoint()}, extra...)
+	return mirrorctlEnv(t, c.srv.Env(), args...)
+}
+
+// ledger checks the keys of ackedFile in dir without failing on losses: the count found and lost.
+func ledger(t *testing.T, dir, ackedFile string) checkResult {
+	t.Helper()
+	r := mirrorctl(t, "workload", "check", "--dir", dir, "--acked", ackedFile)
+	var res checkResult
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &res); err != nil {
+		t.Fatalf("workload check: %s", r)
+	}
+	if res.Acked == 0 {
+		t.Fatal("the ledger is empty: the test proves nothing")
+	}
+	return res
+}
+
+// TestArchive_PushThenRestoreHoldsEveryCommit: a snapshot, then logs sealed and the open log's bytes
+// pushed later; a restore from the archive, and one from the local mirror, hold every commit of the
+// ledger, with databases that verify. A push with nothing new writes no manifest.
+func TestArchive_PushThenRestoreHoldsEveryCommit(t *testing.T) {
+	c := newArchiveCase(t)
+	c.commit(t, 0, 150, c.acked)
+	c.mustPush(t)
+	c.commit(t, 150, 300, c.acked) // several more logs: sealed ones after the snapshot
+	c.mustPush(t)
+	if r := c.push(t); r.Code != 0 || !strings.Contains(r.Stdout, "up to date") {
+		t.Fatalf("a push with nothing new: %s", r)
+	}
+	list := mirrorctlEnv(t, c.srv.Env(), "archive", "list", "--s3-endpoint", c.srv.Endpoint(), c.url)
+	if list.Code != 0 || !strings.Contains(list.Stdout, "generation 2") || strings.Count(list.Stdout, "needs logs from") != 1 {
+		t.Fatalf("archive list after two pushes: %s", list)
+	}
+	for _, from := range []string{c.url, c.mirror} {
+		t.Run(filepath.Base(from), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "restored")
+			r := c.restore(t, from, dir)
+			if r.Code != 0 || !strings.Contains(r.Stdout, "databases verified") || !strings.Contains(r.Stdout, "last commit 20") {
+				t.Fatalf("restore: %s", r)
+			}
+			got := workloadCheck(t, dir, c.acked)
+			if got.Found != 450 {
+				t.Fatalf("restored %d of 450 commits", got.Found)
+			}
+			dbVerify(t, dir)
+		})
+	}
+}
+
+// waitPast polls the clock until it reads at least at.
+func waitPast(at time.Time) {
+	for time.Now().Before(at) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRestore_ToAMomentBetweenTwoCommits: commits before a moment T and after it (each batch in
+// seconds of its own, Berkeley DB's resolution); a restore with --time T, from the archive and from
+// the local mirror, holds exactly the commits up to T: every one before, none after, and reports a
+// last commit no later than T.
+func TestRestore_ToAMomentBetweenTwoCommits(t *testing.T) {
+	c := newArchiveCase(t)
+	c.commit(t, 0, 20, c.acked)
+	c.mustPush(t) // the snapshot: before the moment
+	before := filepath.Join(c.base, "acked-before")
+	after := filepath.Join(c.base, "acked-after")
+	c.commit(t, 20, 100, before)
+	moment := time.Now().Truncate(time.Second).Add(time.Second)
+	waitPast(moment.Add(time.Second))
+	c.commit(t, 120, 100, after)
+	c.mustPush(t)
+	for _, from := range []string{c.url, c.mirror} {
+		t.Run(filepath.Base(from), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "restored")
+			r := c.restore(t, from, dir, "--time", moment.UTC().Format(time.RFC3339), "--json")
+			if r.Code != 0 {
+				t.Fatalf("restore --time: %s", r)
+			}
+			var rep struct {
+				LastCommit *time.Time `json:"last_commit"`
+			}
+			if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || rep.LastCommit == nil {
+				t.Fatalf("restore --json: %v: %s", err, r)
+			}
+			if rep.LastCommit.After(moment) || rep.LastCommit.Before(moment.Add(-time.Minute)) {
+				t.Fatalf("last commit %s, recovered to %s", rep.LastCommit, moment)
+			}
+			if got := ledger(t, dir, c.acked); got.Found != got.Acked {
+				t.Fatalf("commits before the snapshot: %+v", got)
+			}
+			if got := ledger(t, dir, before); got.Found != got.Acked {
+				t.Fatalf("commits before %s: %+v", moment, got)
+			}
+			if got := ledger(t, dir, after); got.Found != 0 || got.Lost != got.Acked {
+				t.Fatalf("commits after %s are in the restored environment: %+v", moment, got)
+			}
+			dbVerify(t, dir)
+		})
+	}
+}
+
+// TestRestore_RefusesADamagedArchive: an object corrupted in the bucket, or missing from it, makes
+// restore fail with one line that names it, and leaves the target as it was (absent); a non-empty
+// target is refused as a usage error before any download.
+func TestRestore_RefusesADamagedArchive(t *testing.T) {
+	c := newArchiveCase(t)
+	c.commit(t, 0, 200, c.acked)
+	c.mustPush(t)
+	objects := filepath.Join(c.srv.BucketDir(), "env", "prod")
+	dbs, _ := filepath.Glob(filepath.Join(objects, "snapshots", "*", "accounts.db"))
+	if len(dbs) != 1 {
+		t.Fatalf("snapshot objects: %v", dbs)
+	}
+	dbKey := strings.TrimPrefix(dbs[0], c.srv.BucketDir()+"/")
+	logKey := "env/prod/logs/log.0000000001"
+	for _, tc := range []struct {
+		name, key, want string
+		damage          func(path string) error
+	}{
+		{name: "corrupt", key: dbKey, want: "object is corrupt: s3://backups/" + dbKey + " has SHA-256", damage: func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt([]byte("damage"), 4096+100)
+			return err
+		}},
+		{name: "missing", key: logKey, want: "object is missing: s3://backups/" + logKey + " is not in the bucket", damage: os.Remove},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(c.srv.BucketDir(), tc.key)
+			saved, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.damage(path); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.WriteFile(path, saved, 0o644) })
+			parent := t.TempDir()
+			dir := filepath.Join(parent, "restored")
+			r := c.restore(t, c.url, dir)
+			if r.Code != 1 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+				t.Fatalf("restore of a %s object: want exit 1 and one line with %q: %s", tc.name, tc.want, r)
+			}
+			if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+				t.Fatalf("a failed restore left %v in %s", ents, parent)
+			}
+		})
+	}
+	t.Run("non-empty target", func(t *testing.T) {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "notes.txt"), "the user's own file")
+		r := c.restore(t, c.url, dir)
+		if r.Code != 2 || !strings.Contains(r.Stderr, dir+" is not empty") {
+			t.Fatalf("restore into a non-empty directory: %s", r)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+			t.Fatalf("the refused target changed: %v", ents)
+		}
+	})
+}
+
+// TestArchive_ClearErrorsForCredentialsAndBucket: wrong credentials, none at all, and a bucket that
+// does not exist each give one line that says so (without the secret), and nothing is written in the
+// bucket.
+func TestArchive_ClearErrorsForCredentialsAndBucket(t *testing.T) {
+	c := newArchiveCase(t)
+	c.commit(t, 0, 20, c.acked)
+	for _, tc := range []struct {
+		name, url, want string
+		env             []string
+	}{
+		{name: "wrong secret", url: c.url, env: []string{"AWS_ACCESS_KEY_ID=" + c.srv.AccessKey, "AWS_SECRET_ACCESS_KEY=not-the-secret"}, want: "S3 refused the credentials"},
+		{name: "unknown key", url: c.url, env: []string{"AWS_ACCESS_KEY_ID=nobody", "AWS_SECRET_ACCESS_KEY=" + c.srv.SecretKey}, want: "S3 refused the credentials"},
+		{name: "no credentials", url: c.url, env: []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "HOME=" + t.TempDir(), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(t.TempDir(), "none")}, want: "no S3 credentials"},
+		{name: "missing bucket", url: "s3://nobucket/env", env: c.srv.Env(), want: "bucket nobucket does not exist at " + c.srv.Endpoint()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := treeSnapshot(t, c.srv.BucketDir())
+			r := mirrorctlEnv(t, tc.env, "archive", "push", "--mirror", c.mirror, "--s3-endpoint", c.srv.Endpoint(), tc.url)
+			if r.Code != 1 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+				t.Fatalf("push: want exit 1 and one line with %q: %s", tc.want, r)
+			}
+			if strings.Contains(r.Stderr, c.srv.SecretKey) || strings.Contains(r.Stderr, "not-the-secret") {
+				t.Fatalf("the message shows a secret: %s", r.Stderr)
+			}
+			if after := treeSnapshot(t, c.srv.BucketDir()); !equalTrees(before, after) {
+				t.Fatalf("a refused push wrote into the bucket")
+			}
+		})
+	}
+}
+
+func equalTrees(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestArchive_ServerKilledMidPushCatchesUp: the server is killed while a push uploads (once its first
+// object is in the bucket), the push fails with one line; after a restart the next push completes, and
+// a restore holds every commit.
+func TestArchive_ServerKilledMidPushCatchesUp(t *testing.T) {
+	c := newArchiveCase(t)
+	// Many small logs, so that the push is still uploading when the kill comes.
+	workloadRun(t, c.primary, c.acked, "--txns", "3000", "--log-size", "32768", "--checkpoint-every", "200")
+	mustRun(t, "sync", "--primary", c.primary, "--mirror", c.mirror)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "archive", "push", "--mirror", c.mirror, "--s3-endpoint", c.srv.Endpoint(), c.url)
+	cmd.Env = append(os.Environ(), c.srv.Env()...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := filepath.Join(c.srv.BucketDir(), "env", "prod", "logs")
+	eventually(t, time.Minute, "the push's first log object in the bucket", func() bool {
+		ents, _ := os.ReadDir(logs)
+		return len(ents) > 0
+	})
+	c.srv.Stop()
+	err := cmd.Wait()
+	if err == nil {
+		t.Fatalf("the push finished although the server was killed during it: %s", out.String())
+	}
+	if msg := strings.TrimSpace(errb.String()); !strings.Contains(msg, "S3 endpoint unreachable") || strings.Contains(msg, "\n") {
+		t.Fatalf("push against a killed server: want one line saying the endpoint is unreachable: %s", msg)
+	}
+	if ms, _ := filepath.Glob(filepath.Join(c.srv.BucketDir(), "env", "prod", "manifests", "*")); len(ms) != 0 {
+		t.Fatalf("a failed push wrote a manifest: %v", ms)
+	}
+	c.srv.Restart()
+	c.mustPush(t)
+	dir := filepath.Join(t.TempDir(), "restored")
+	if r := c.restore(t, c.url, dir); r.Code != 0 {
+		t.Fatalf("restore after the catch-up: %s", r)
+	}
+	if got := workloadCheck(t, dir, c.acked); got.Found != 3000 {
+		t.Fatalf("restored %d of 3000 commits", got.Found)
+	}
+}
