@@ -3,6 +3,8 @@ package archive
 import (
 	"strings"
 	"testing"
+
+	"github.com/mirrorctl/mirrorctl/engine"
 )
 
 func TestParseLocation_Table(t *testing.T) {
@@ -46,6 +48,45 @@ func TestManifestName_RoundTrip(t *testing.T) {
 	for _, bad := range []string{"manifests/1.json", "manifests/00000000000000000000.json", "manifests/0000000000000000000x.json", "logs/00000000000000000001.json", "manifests/00000000000000000001.json.tmp"} {
 		if _, ok := parseManifestName(bad); ok {
 			t.Errorf("%q parses as a manifest name", bad)
+		}
+	}
+}
+
+func TestLagBytes_Table(t *testing.T) {
+	logs := []engine.LogFile{{Number: 3, Size: 100}, {Number: 4, Size: 100}, {Number: 5, Size: 40}}
+	for _, tc := range []struct {
+		newest uint32
+		size   int64
+		want   int64
+	}{
+		{newest: 5, size: 40, want: 0},
+		{newest: 5, size: 10, want: 30},
+		{newest: 4, size: 100, want: 40},
+		{newest: 4, size: 60, want: 80},
+		{newest: 0, size: 0, want: 240},
+	} {
+		if got := lagBytes(logs, tc.newest, tc.size); got != tc.want {
+			t.Errorf("archive at log %d (%d bytes): lag %d, want %d", tc.newest, tc.size, got, tc.want)
+		}
+	}
+}
+
+func TestNeedsSnapshot_Table(t *testing.T) {
+	logs := func(first uint32) []engine.LogFile { return []engine.LogFile{{Number: first}, {Number: first + 1}} }
+	withLogs := Manifest{Snapshots: []Snapshot{{ID: "s"}}, Logs: []Log{{Number: 1}, {Number: 2}, {Number: 3}}}
+	for _, tc := range []struct {
+		name  string
+		m     Manifest
+		first uint32
+		want  bool
+	}{
+		{name: "no snapshot yet", m: Manifest{}, first: 1, want: true},
+		{name: "logs continue the archive", m: withLogs, first: 2, want: false},
+		{name: "next log after the archive's newest", m: withLogs, first: 4, want: false},
+		{name: "the mirror dropped a log the archive lacks", m: withLogs, first: 5, want: true},
+	} {
+		if got := needsSnapshot(tc.m, logs(tc.first)); got != tc.want {
+			t.Errorf("%s: needsSnapshot = %v", tc.name, got)
 		}
 	}
 }

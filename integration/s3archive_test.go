@@ -171,6 +171,7 @@ func TestRestore_ToAMomentBetweenTwoCommits(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || rep.LastCommit == nil {
 				t.Fatalf("restore --json: %v: %s", err, r)
 			}
+			checkJSONContract(t, "restore", r.Stdout)
 			if rep.LastCommit.After(moment) || rep.LastCommit.Before(moment.Add(-time.Minute)) {
 				t.Fatalf("last commit %s, recovered to %s", rep.LastCommit, moment)
 			}
@@ -335,5 +336,96 @@ func TestArchive_ServerKilledMidPushCatchesUp(t *testing.T) {
 	}
 	if got := workloadCheck(t, dir, c.acked); got.Found != 3000 {
 		t.Fatalf("restored %d of 3000 commits", got.Found)
+	}
+}
+
+// archiveStatus is the archive part of a live mount's status --json.
+type archiveStatus struct {
+	LagBytes   int64  `json:"lag_bytes"`
+	Generation uint64 `json:"generation"`
+	Failing    bool   `json:"failing"`
+	LastError  string `json:"last_error"`
+}
+
+func mountArchiveStatus(t *testing.T, mp string) archiveStatus {
+	t.Helper()
+	r := mirrorctl(t, "status", "--json", mp)
+	var st struct {
+		Archive *archiveStatus `json:"archive"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil || st.Archive == nil {
+		t.Fatalf("status --json of a mount with --archive: %v: %s", err, r)
+	}
+	checkJSONContract(t, "status", r.Stdout)
+	return *st.Archive
+}
+
+// TestMount_ArchivesInTheBackground: a mount with --archive pushes while the application commits
+// through it; with the server killed, commits go on (the archive only falls behind, and status says
+// it fails); restarted, the archive catches up; after the unmount a restore holds every commit.
+func TestMount_ArchivesInTheBackground(t *testing.T) {
+	needFUSE(t)
+	c := newArchiveCase(t)
+	primary, mirrorDir, mp := dirs(t)
+	c.primary, c.mirror = primary, mirrorDir
+	m, err := tryMountEnv(t, c.srv.Env(), primary, mirrorDir, mp, "--archive", c.url, "--s3-endpoint", c.srv.Endpoint(), "--archive-interval", "100ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	workloadRun(t, mp, c.acked, "--txns", "300", "--log-size", "65536", "--checkpoint-every", "100")
+	var st archiveStatus
+	eventually(t, 2*time.Minute, "the archive to hold the mirror", func() bool {
+		st = mountArchiveStatus(t, mp)
+		return st.Generation > 0 && st.LagBytes == 0 && !st.Failing
+	})
+	c.srv.Stop()
+	workloadRun(t, mp, c.acked, "--txns", "200", "--start", "300", "--log-size", "65536", "--checkpoint-every", "100")
+	eventually(t, 2*time.Minute, "status to say the archive fails and lags", func() bool {
+		st = mountArchiveStatus(t, mp)
+		return st.Failing && st.LagBytes > 0 && strings.Contains(st.LastError, "unreachable")
+	})
+	if r := mirrorctl(t, "status", mp); !strings.Contains(r.Stdout, "ARCHIVE:     FAILING") {
+		t.Fatalf("status of a mount whose archive fails: %s", r)
+	}
+	c.srv.Restart()
+	eventually(t, 2*time.Minute, "the archive to catch up after the restart", func() bool {
+		st = mountArchiveStatus(t, mp)
+		return st.LagBytes == 0 && !st.Failing
+	})
+	m.Stop(t)
+	if !strings.Contains(m.Output(), "archive "+c.url+" holds the mirror") {
+		t.Fatalf("unmount did not report the last push:\n%s", m.Output())
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if r := c.restore(t, c.url, dir); r.Code != 0 {
+		t.Fatalf("restore: %s", r)
+	}
+	if got := workloadCheck(t, dir, c.acked); got.Found != 500 {
+		t.Fatalf("restored %d of 500 commits", got.Found)
+	}
+}
+
+// TestMount_ArchiveRefusedAtMount: wrong credentials or a missing bucket stop the mount before it
+// serves, with one line that says which, not a silent lag later.
+func TestMount_ArchiveRefusedAtMount(t *testing.T) {
+	needFUSE(t)
+	c := newArchiveCase(t)
+	for _, tc := range []struct {
+		name, url, want string
+		env             []string
+	}{
+		{name: "wrong secret", url: c.url, env: []string{"AWS_ACCESS_KEY_ID=" + c.srv.AccessKey, "AWS_SECRET_ACCESS_KEY=wrong"}, want: "--archive: S3 refused the credentials"},
+		{name: "missing bucket", url: "s3://nobucket/env", env: c.srv.Env(), want: "--archive: bucket does not exist: bucket nobucket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			primary, mirrorDir, mp := dirs(t)
+			_, err := tryMountEnv(t, tc.env, primary, mirrorDir, mp, "--archive", tc.url, "--s3-endpoint", c.srv.Endpoint())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("mount with a bad archive: want an error with %q, got %v", tc.want, err)
+			}
+			if isMountPoint(mp) {
+				t.Fatal("the mount serves although its archive was refused")
+			}
+		})
 	}
 }
