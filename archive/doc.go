@@ -6,12 +6,12 @@
 //
 //	snapshots/<ID>/<rel>                 the files of a snapshot (ID: its UTC time, sorts by time)
 //	logs/<rel>                           a sealed log file (complete: a later log exists)
-//	logs/<rel>.open.<size>.<sha256:16>   the bytes of the open (newest) log at a push
+//	logs/<rel>.part.<off>.<len>.<sha:16> bytes the open (newest) log gained since the last push
 //	manifests/<generation:20>.json       what the archive holds, written last
 //
 // Invariants kept here:
 //   - Nothing is overwritten in place. Every object has a name of its own (a snapshot's by its ID, a
-//     sealed log by its name, an open log's bytes by their size and checksum); an object that exists
+//     sealed log by its name, a part of the open log by its offset, length and checksum); an object that exists
 //     under a name a push wants is reused only when its recorded SHA-256 is the local file's, and is
 //     otherwise refused (ErrForeign). Each push that changed something writes a new manifest, with
 //     the next generation; the newest generation is the archive.
@@ -27,7 +27,8 @@
 //     range therefore gives a consistent environment, whatever a mount wrote during the copy.
 //   - A log is uploaded as sealed only once a later log exists on the mirror; when the mirror's
 //     record holds the log's SHA-256 (sealed by a mount), the file must match it, else it is refused
-//     as corrupt. The newest log is uploaded as the open log's bytes at each push.
+//     as corrupt. Of the newest log, each push uploads the bytes it gained as a part, after checking
+//     that the bytes the archive holds are still its prefix (else its whole content goes up again).
 //   - A push takes a new snapshot when the archive has none, and when the mirror no longer holds the
 //     logs after the archive's newest (they were retained and dropped before a push): a snapshot
 //     needs an unbroken log range after it.

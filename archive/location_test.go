@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,7 +67,7 @@ func TestLagBytes_Table(t *testing.T) {
 		{newest: 4, size: 60, want: 80},
 		{newest: 0, size: 0, want: 240},
 	} {
-		if got := lagBytes(logs, tc.newest, tc.size); got != tc.want {
+		if got := lagBytes(logs, tc.newest, tc.size, func(l engine.LogFile) int64 { return l.Size }); got != tc.want {
 			t.Errorf("archive at log %d (%d bytes): lag %d, want %d", tc.newest, tc.size, got, tc.want)
 		}
 	}
@@ -87,6 +89,51 @@ func TestNeedsSnapshot_Table(t *testing.T) {
 	} {
 		if got := needsSnapshot(tc.m, logs(tc.first)); got != tc.want {
 			t.Errorf("%s: needsSnapshot = %v", tc.name, got)
+		}
+	}
+}
+
+func TestLastNonZero_Table(t *testing.T) {
+	for _, tc := range []struct {
+		b    []byte
+		want int64
+	}{
+		{b: nil, want: 0},
+		{b: []byte{0, 0}, want: 0},
+		{b: []byte{1, 0, 0}, want: 1},
+		{b: []byte{0, 1, 2, 0, 3}, want: 5},
+	} {
+		if got := lastNonZero(tc.b); got != tc.want {
+			t.Errorf("lastNonZero(%v) = %d, want %d", tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestFileExtent_ReadsBackwards: the extent of a file with a long zero tail (longer than a read) is
+// found, and that of a file of zeros is 0.
+func TestFileExtent_ReadsBackwards(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		at   int64 // where the last non-zero byte is, -1 for none
+		size int64
+	}{
+		{name: "tail", at: 1000, size: 300 << 10},
+		{name: "end", at: 300<<10 - 1, size: 300 << 10},
+		{name: "zeros", at: -1, size: 200 << 10},
+		{name: "empty", at: -1, size: 0},
+	} {
+		b := make([]byte, tc.size)
+		if tc.at >= 0 {
+			b[tc.at] = 7
+		}
+		p := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := fileExtent(p)
+		if err != nil || got != tc.at+1 {
+			t.Errorf("%s: extent %d, %v; want %d", tc.name, got, err, tc.at+1)
 		}
 	}
 }

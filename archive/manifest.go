@@ -41,12 +41,24 @@ type File struct {
 	Object
 }
 
-// Log is one log file: sealed (complete), or the bytes of the open log at a push.
+// Log is one log file: sealed (complete, one object), or the bytes of the open log at a push (the
+// parts, each the bytes a push added; Size and SHA256 are then those of the whole, Key is empty).
 type Log struct {
 	Rel      string    `json:"rel"`
 	Number   uint32    `json:"number"`
 	Sealed   bool      `json:"sealed"`
 	Modified time.Time `json:"modified"` // the file's modification time on the mirror when uploaded
+	Object
+	Parts []Part `json:"parts,omitempty"`
+	// Covered is how far the parts go (the open log to its last non-zero byte; the rest of Size is
+	// zeros), and CoveredSHA256 the checksum of those bytes.
+	Covered       int64  `json:"covered,omitempty"`
+	CoveredSHA256 string `json:"covered_sha256,omitempty"`
+}
+
+// Part is a run of an open log's bytes, from Offset.
+type Part struct {
+	Offset int64 `json:"offset"`
 	Object
 }
 

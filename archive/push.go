@@ -27,7 +27,7 @@ type PushReport struct {
 	Uploaded   int       `json:"uploaded"` // objects uploaded
 	Bytes      int64     `json:"bytes"`    // bytes uploaded
 	NewestLog  uint32    `json:"newest_log"`
-	OpenBytes  int64     `json:"open_bytes"` // bytes of the newest log the archive holds
+	OpenBytes  int64     `json:"open_bytes"` // bytes of the newest log the archive holds (to its last non-zero byte)
 	Changed    bool      `json:"changed"`    // a new manifest was written
 	Finished   time.Time `json:"finished"`
 }
@@ -82,7 +82,7 @@ func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine) (P
 			rep.Changed = true
 		}
 		if !sealed {
-			rep.NewestLog, rep.OpenBytes = l.Number, entry.Size
+			rep.NewestLog, rep.OpenBytes = l.Number, entry.Covered
 		}
 	}
 	rep.Generation = prevGen
@@ -183,8 +183,8 @@ func (p *pusher) uploadFile(ctx context.Context, name, path string) (Object, err
 	return obj, nil
 }
 
-// log uploads log l when the manifest lacks it (sealed) or its bytes grew (open), and returns its
-// manifest entry and whether it changed.
+// log uploads log l when the manifest lacks it (sealed) or it grew (open: only the new bytes, as a
+// part), and returns its manifest entry and whether it changed.
 func (p *pusher) log(ctx context.Context, m Manifest, l engine.LogFile, sealed bool) (Log, bool, error) {
 	have, _, ok := m.log(l.Number)
 	if ok && have.Sealed {
@@ -203,43 +203,103 @@ func (p *pusher) log(ctx context.Context, m Manifest, l engine.LogFile, sealed b
 	}
 	sum := sha256Hex(b)
 	entry := Log{Rel: l.Rel, Number: l.Number, Sealed: sealed, Modified: fi.ModTime().UTC()}
-	var name string
 	if sealed {
 		if want, ok := p.rec.Sealed[l.Rel]; ok && want != sum {
 			return Log{}, false, fmt.Errorf("%w: log %s on mirror %s has SHA-256 %s, sealed as %s: the mirror's copy is damaged; not archived", ErrCorrupt, l.Rel, p.dir, sum, want)
 		}
-		name = "logs/" + l.Rel
-	} else {
-		if ok && have.Size == int64(len(b)) && have.SHA256 == sum {
-			return have, false, nil
-		}
-		name = fmt.Sprintf("logs/%s.open.%d.%s", l.Rel, len(b), sum[:16])
-	}
-	exists, stored, err := p.s.stat(ctx, name)
-	if err != nil {
-		return Log{}, false, err
-	}
-	if exists {
-		// An earlier push uploaded it and failed before its manifest: reuse it if it is this file.
-		if stored != sum {
-			return Log{}, false, fmt.Errorf("%w: %s exists with SHA-256 %s, the mirror's %s has %s: this prefix archives another environment or an earlier life of it; give another prefix", ErrForeign, p.s.loc.url(p.s.loc.key(name)), stored, l.Rel, sum)
-		}
-		got, n, err := p.s.hashObject(ctx, name)
+		obj, err := p.immutable(ctx, "logs/"+l.Rel, b, l.Rel)
 		if err != nil {
 			return Log{}, false, err
 		}
-		if got == sum && n == int64(len(b)) {
-			entry.Object = Object{Key: name, Size: n, SHA256: sum}
-			return entry, true, nil
+		entry.Object = obj
+		return entry, true, nil
+	}
+	// Berkeley DB fills a new log with zeros to its full size, then writes records over them: the
+	// bytes that matter end at the last non-zero byte. The archive holds them (Covered) and the
+	// file's size; a push sends what follows Covered when the bytes held are still the file's prefix
+	// (else the whole content again).
+	covered := lastNonZero(b)
+	if ok && have.Size == int64(len(b)) && have.SHA256 == sum {
+		return have, false, nil
+	}
+	from := int64(0)
+	if ok && have.Covered <= covered && sha256Hex(b[:have.Covered]) == have.CoveredSHA256 {
+		from, entry.Parts = have.Covered, have.Parts
+	}
+	if part := b[from:covered]; len(part) > 0 || len(entry.Parts) == 0 {
+		name := fmt.Sprintf("logs/%s.part.%d.%d.%s", l.Rel, from, len(part), sha256Hex(part)[:16])
+		obj, err := p.immutable(ctx, name, part, l.Rel)
+		if err != nil {
+			return Log{}, false, err
 		}
-		return Log{}, false, fmt.Errorf("%w: %s hashes to %s, its metadata says %s: remove it and push again", ErrCorrupt, p.s.loc.url(p.s.loc.key(name)), got, sum)
+		entry.Parts = append(append([]Part(nil), entry.Parts...), Part{Offset: from, Object: obj})
+	}
+	entry.Object = Object{Size: int64(len(b)), SHA256: sum}
+	entry.Covered, entry.CoveredSHA256 = covered, sha256Hex(b[:covered])
+	return entry, true, nil
+}
+
+// lastNonZero is the length of b without its trailing zero bytes.
+func lastNonZero(b []byte) int64 {
+	i := len(b)
+	for i > 0 && b[i-1] == 0 {
+		i--
+	}
+	return int64(i)
+}
+
+// fileExtent is lastNonZero of a file, reading it backwards from its end until a non-zero byte.
+func fileExtent(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 64<<10)
+	for end := fi.Size(); end > 0; {
+		start := max(0, end-int64(len(buf)))
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && n < int(end-start) {
+			return 0, err
+		}
+		if k := lastNonZero(buf[:n]); k > 0 {
+			return start + k, nil
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+// immutable uploads b as name, or reuses name when an earlier push uploaded it (and failed before
+// its manifest) with these very bytes; an object of that name with other bytes is refused.
+func (p *pusher) immutable(ctx context.Context, name string, b []byte, rel string) (Object, error) {
+	sum := sha256Hex(b)
+	exists, stored, err := p.s.stat(ctx, name)
+	if err != nil {
+		return Object{}, err
+	}
+	if exists {
+		if stored != sum {
+			return Object{}, fmt.Errorf("%w: %s exists with SHA-256 %s, the mirror's %s has %s: this prefix archives another environment or an earlier life of it; give another prefix", ErrForeign, p.s.loc.url(p.s.loc.key(name)), stored, rel, sum)
+		}
+		got, n, err := p.s.hashObject(ctx, name)
+		if err != nil {
+			return Object{}, err
+		}
+		if got != sum || n != int64(len(b)) {
+			return Object{}, fmt.Errorf("%w: %s hashes to %s, its metadata says %s: remove it and push again", ErrCorrupt, p.s.loc.url(p.s.loc.key(name)), got, sum)
+		}
+		return Object{Key: name, Size: n, SHA256: sum}, nil
 	}
 	obj, err := p.s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sum)
 	if err != nil {
-		return Log{}, false, err
+		return Object{}, err
 	}
 	p.rep.Uploaded++
 	p.rep.Bytes += obj.Size
-	entry.Object = obj
-	return entry, true, nil
+	return obj, nil
 }

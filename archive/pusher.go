@@ -8,6 +8,7 @@ package archive
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -44,7 +45,7 @@ type PusherStatus struct {
 	Failures   int64   `json:"failures"`
 
 	started    time.Time
-	newestLog  uint32 // the newest log the archive holds, and its bytes there
+	newestLog  uint32 // the newest log the archive holds, and how far (its last non-zero byte)
 	newestSize int64
 }
 
@@ -112,7 +113,13 @@ func (p *Pusher) Status() PusherStatus {
 	p.mu.Unlock()
 	logs, err := p.Engine.Logs(p.Mirror)
 	if err == nil {
-		st.LagBytes = lagBytes(logs, st.newestLog, st.newestSize)
+		st.LagBytes = lagBytes(logs, st.newestLog, st.newestSize, func(l engine.LogFile) int64 {
+			n, err := fileExtent(filepath.Join(p.Mirror, filepath.FromSlash(l.Rel)))
+			if err != nil {
+				return l.Size
+			}
+			return n
+		})
 	}
 	if st.LagBytes > 0 || st.LastPush.IsZero() {
 		since := st.LastPush
@@ -124,16 +131,21 @@ func (p *Pusher) Status() PusherStatus {
 	return st
 }
 
-// lagBytes counts the bytes of logs beyond what the archive holds: all of every later log, and what
-// the archive's newest log has grown by.
-func lagBytes(logs []engine.LogFile, newest uint32, size int64) int64 {
+// lagBytes counts the bytes of logs beyond what the archive holds: every later log to its extent
+// (its last non-zero byte: Berkeley DB fills a new log with zeros), and what the archive's newest log
+// has grown by.
+func lagBytes(logs []engine.LogFile, newest uint32, covered int64, extent func(engine.LogFile) int64) int64 {
 	var n int64
 	for _, l := range logs {
+		if l.Number < newest {
+			continue
+		}
+		e := extent(l)
 		switch {
 		case l.Number > newest:
-			n += l.Size
-		case l.Number == newest && l.Size > size:
-			n += l.Size - size
+			n += e
+		case e > covered:
+			n += e - covered
 		}
 	}
 	return n

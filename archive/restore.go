@@ -198,7 +198,7 @@ func fetchFromStore(ctx context.Context, s *Store, dir string, until time.Time, 
 		r.Bytes += f.Size
 	}
 	for _, l := range logs {
-		if err := fetchObject(ctx, s, dir, l.Rel, l.Object); err != nil {
+		if err := fetchLog(ctx, s, dir, l); err != nil {
 			return err
 		}
 		r.Logs++
@@ -230,6 +230,45 @@ func fetchObject(ctx context.Context, s *Store, dir, rel string, obj Object) err
 		return err
 	}
 	return s.fetchVerified(ctx, obj, path)
+}
+
+// fetchLog downloads a sealed log, or the parts of an open one, and checks the whole.
+func fetchLog(ctx context.Context, s *Store, dir string, l Log) error {
+	if len(l.Parts) == 0 {
+		return fetchObject(ctx, s, dir, l.Rel, l.Object)
+	}
+	path, err := targetPath(dir, l.Rel)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, pt := range l.Parts {
+		if err := s.fetchPart(ctx, pt, f); err != nil {
+			return err
+		}
+	}
+	if err := f.Truncate(l.Size); err != nil { // the zeros after the last record, as on the mirror
+		return fmt.Errorf("restore %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("restore %s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", path, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != l.SHA256 || n != l.Size {
+		return fmt.Errorf("%w: the parts of open log %s in %s make %d bytes with SHA-256 %s, the manifest says %d bytes with %s", ErrCorrupt, l.Rel, s.loc, n, got, l.Size, l.SHA256)
+	}
+	return nil
 }
 
 // targetPath places rel below dir, refusing a name that would lead out of it, and makes its parent.

@@ -234,6 +234,19 @@ func (s *Store) fetchVerified(ctx context.Context, obj Object, path string) erro
 	return nil
 }
 
+// fetchPart downloads a part of an open log into f at its offset and checks its SHA-256 and size.
+func (s *Store) fetchPart(ctx context.Context, pt Part, f *os.File) error {
+	h := sha256.New()
+	n, err := s.download(ctx, pt.Key, io.MultiWriter(io.NewOffsetWriter(f, pt.Offset), h))
+	if err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != pt.SHA256 || n != pt.Size {
+		return fmt.Errorf("%w: %s has SHA-256 %s (%d bytes), the manifest says %s (%d bytes): the archive's copy is damaged; restore from an earlier snapshot or another copy", ErrCorrupt, s.loc.url(s.loc.key(pt.Key)), got, n, pt.SHA256, pt.Size)
+	}
+	return nil
+}
+
 // list returns the names (relative to the prefix) of the objects below dir.
 func (s *Store) list(ctx context.Context, dir string) ([]string, error) {
 	var out []string

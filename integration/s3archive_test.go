@@ -120,6 +120,15 @@ func TestArchive_PushThenRestoreHoldsEveryCommit(t *testing.T) {
 	if list.Code != 0 || !strings.Contains(list.Stdout, "generation 2") || strings.Count(list.Stdout, "needs logs from") != 1 {
 		t.Fatalf("archive list after two pushes: %s", list)
 	}
+	// A few commits more, in the same open log: the push sends only the bytes it gained, as a part.
+	before := c.openLog(t)
+	c.commit(t, 450, 3, c.acked)
+	c.mustPush(t)
+	if after := c.openLog(t); after.Number == before.Number && len(after.Parts) != len(before.Parts)+1 {
+		t.Fatalf("open log %d had %d parts, %d after a push of its new bytes", after.Number, len(before.Parts), len(after.Parts))
+	} else if after.Number != before.Number {
+		t.Logf("the commits started log %d: no second part to check this time", after.Number)
+	}
 	for _, from := range []string{c.url, c.mirror} {
 		t.Run(filepath.Base(from), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "restored")
@@ -128,12 +137,35 @@ func TestArchive_PushThenRestoreHoldsEveryCommit(t *testing.T) {
 				t.Fatalf("restore: %s", r)
 			}
 			got := workloadCheck(t, dir, c.acked)
-			if got.Found != 450 {
-				t.Fatalf("restored %d of 450 commits", got.Found)
+			if got.Found != 453 {
+				t.Fatalf("restored %d of 453 commits", got.Found)
 			}
 			dbVerify(t, dir)
 		})
 	}
+}
+
+// openLog reads the archive's manifest (archive list --json) and returns its newest log.
+func (c *archiveCase) openLog(t *testing.T) (l struct {
+	Number uint32
+	Sealed bool
+	Parts  []json.RawMessage
+}) {
+	t.Helper()
+	r := mirrorctlEnv(t, c.srv.Env(), "archive", "list", "--json", "--s3-endpoint", c.srv.Endpoint(), c.url)
+	var m struct {
+		Logs []json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &m); err != nil || len(m.Logs) == 0 {
+		t.Fatalf("archive list --json: %v: %s", err, r)
+	}
+	if err := json.Unmarshal(m.Logs[len(m.Logs)-1], &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Sealed || len(l.Parts) == 0 {
+		t.Fatalf("the newest log of the archive is not an open one with parts: %s", m.Logs[len(m.Logs)-1])
+	}
+	return l
 }
 
 // waitPast polls the clock until it reads at least at.
