@@ -177,3 +177,10 @@ func (m Manifest) snapshotFor(until time.Time) (Snapshot, bool) {
 	}
 	return Snapshot{}, false
 }
+
+// clone copies m so that a push can change the copy's lists without touching m's.
+func (m Manifest) clone() Manifest {
+	m.Snapshots = append([]Snapshot(nil), m.Snapshots...)
+	m.Logs = append([]Log(nil), m.Logs...)
+	return m
+}

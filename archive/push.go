@@ -34,20 +34,31 @@ type PushReport struct {
 
 // Push brings the archive at s up to the mirror directory mirrorDir (a mirror that mirrorctl keeps).
 func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine) (PushReport, error) {
+	rep, _, err := PushFrom(ctx, s, mirrorDir, eng, nil)
+	return rep, err
+}
+
+// PushFrom is Push from a manifest the caller holds (the one the last push of the same pusher left,
+// so that a push every second does not list the manifests); nil reads the newest. It returns the
+// archive's manifest after the push.
+func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, prev *Manifest) (PushReport, Manifest, error) {
 	rep := PushReport{Location: s.loc.String()}
 	rec, ok, err := meta.ReadRecord(mirrorDir)
 	if err != nil {
-		return rep, fmt.Errorf("mirror %s: %w", mirrorDir, err)
+		return rep, Manifest{}, fmt.Errorf("mirror %s: %w", mirrorDir, err)
 	}
 	if !ok {
-		return rep, fmt.Errorf("%s is not a mirror that mirrorctl keeps (no %s): give the --mirror of a mount or a sync", mirrorDir, filepath.Join(meta.Dir, meta.RecordFile))
+		return rep, Manifest{}, fmt.Errorf("%s is not a mirror that mirrorctl keeps (no %s): give the --mirror of a mount or a sync", mirrorDir, filepath.Join(meta.Dir, meta.RecordFile))
 	}
-	m, had, err := s.LatestManifest(ctx)
-	if err != nil {
-		return rep, err
+	var m Manifest
+	had := prev != nil
+	if had {
+		m = prev.clone()
+	} else if m, had, err = s.LatestManifest(ctx); err != nil {
+		return rep, Manifest{}, err
 	}
 	if had && m.PrimaryID != "" && rec.PrimaryID != "" && m.PrimaryID != rec.PrimaryID {
-		return rep, fmt.Errorf("%w: %s archives another environment (identity %s, this mirror's is %s): give another prefix", ErrForeign, s.loc, m.PrimaryID, rec.PrimaryID)
+		return rep, Manifest{}, fmt.Errorf("%w: %s archives another environment (identity %s, this mirror's is %s): give another prefix", ErrForeign, s.loc, m.PrimaryID, rec.PrimaryID)
 	}
 	m.PrimaryID = rec.PrimaryID
 	prevGen := m.Generation
@@ -55,27 +66,27 @@ func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine) (P
 
 	logs, err := eng.Logs(mirrorDir)
 	if err != nil {
-		return rep, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
+		return rep, Manifest{}, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
 	}
 	if len(logs) == 0 {
-		return rep, fmt.Errorf("mirror %s has no log files: nothing to archive", mirrorDir)
+		return rep, Manifest{}, fmt.Errorf("mirror %s has no log files: nothing to archive", mirrorDir)
 	}
 	if needsSnapshot(m, logs) {
 		snap, err := p.snapshot(ctx, logs[0].Number)
 		if err != nil {
-			return rep, err
+			return rep, Manifest{}, err
 		}
 		m.Snapshots = append(m.Snapshots, snap)
 		rep.Snapshot, rep.Changed = snap.ID, true
 		if logs, err = eng.Logs(mirrorDir); err != nil {
-			return rep, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
+			return rep, Manifest{}, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
 		}
 	}
 	for i, l := range logs {
 		sealed := i < len(logs)-1
 		entry, changed, err := p.log(ctx, m, l, sealed)
 		if err != nil {
-			return rep, err
+			return rep, Manifest{}, err
 		}
 		if changed {
 			m.setLog(entry)
@@ -88,12 +99,12 @@ func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine) (P
 	rep.Generation = prevGen
 	if rep.Changed {
 		if m, err = s.writeManifest(ctx, m, prevGen); err != nil {
-			return rep, err
+			return rep, Manifest{}, err
 		}
 		rep.Generation = m.Generation
 	}
 	rep.Finished = time.Now().UTC()
-	return rep, nil
+	return rep, m, nil
 }
 
 // needsSnapshot: none yet, or the mirror lacks a log between the archive's newest and its own oldest.

@@ -25,6 +25,10 @@ type Pusher struct {
 
 	mu sync.Mutex // guards st
 	st PusherStatus
+
+	// last is the manifest the last successful push left (nil: read the newest); only the goroutine
+	// that calls PushOnce (Run's, then the caller's after Run ended) touches it.
+	last *Manifest
 }
 
 // PusherStatus is how far the archive is behind the mirror, as status shows it.
@@ -78,7 +82,11 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 		log = slog.Default()
 	}
 	start := time.Now()
-	rep, err := Push(ctx, p.Store, p.Mirror, p.Engine)
+	rep, m, err := PushFrom(ctx, p.Store, p.Mirror, p.Engine, p.last)
+	p.last = nil // after a failure, the next push reads what the bucket holds
+	if err == nil {
+		p.last = &m
+	}
 	if ctx.Err() != nil && err != nil {
 		return err // stopping: not a failure of the archive
 	}
