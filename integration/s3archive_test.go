@@ -400,9 +400,13 @@ func TestMount_ArchivesInTheBackground(t *testing.T) {
 	c := newArchiveCase(t)
 	primary, mirrorDir, mp := dirs(t)
 	c.primary, c.mirror = primary, mirrorDir
-	m, err := tryMountEnv(t, c.srv.Env(), primary, mirrorDir, mp, "--archive", c.url, "--s3-endpoint", c.srv.Endpoint(), "--archive-interval", "100ms")
+	m, err := tryMountEnv(t, c.srv.Env(), primary, mirrorDir, mp, "--archive", c.url, "--s3-endpoint", c.srv.Endpoint(), "--archive-interval", "100ms", "--metrics-addr", ":0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	found := metricsURL.FindStringSubmatch(m.Output())
+	if found == nil {
+		t.Fatalf("the mount does not say where its metrics are:\n%s", m.Output())
 	}
 	workloadRun(t, mp, c.acked, "--txns", "300", "--log-size", "65536", "--checkpoint-every", "100")
 	var st archiveStatus
@@ -418,6 +422,9 @@ func TestMount_ArchivesInTheBackground(t *testing.T) {
 	})
 	if r := mirrorctl(t, "status", mp); !strings.Contains(r.Stdout, "ARCHIVE:     FAILING") {
 		t.Fatalf("status of a mount whose archive fails: %s", r)
+	}
+	if got := scrape(t, found[1]); got.get(t, "mirrorctl_archive_failing") != 1 || got.get(t, "mirrorctl_archive_lag_bytes") <= 0 || got.get(t, "mirrorctl_archive_push_failures_total") < 1 {
+		t.Fatalf("metrics of a mount whose archive fails:\n%s", got.mirrorctl())
 	}
 	c.srv.Restart()
 	eventually(t, 2*time.Minute, "the archive to catch up after the restart", func() bool {

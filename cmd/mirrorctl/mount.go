@@ -251,6 +251,7 @@ func (m *mountRun) ready(ctx context.Context, server *fuse.Server) {
 		go retryResync(ctx, s, iv, m.foreign.noted, m.logger)
 	}
 	m.archive.start(ctx)
+	m.metrics.archiving(m.archive)
 }
 
 // stop ends the session once unmounted: both disks synced, the mirror's record written.
