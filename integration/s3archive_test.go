@@ -468,3 +468,38 @@ func TestMount_ArchiveRefusedAtMount(t *testing.T) {
 		})
 	}
 }
+
+// TestArchive_UsageErrors: a bad location, a missing --mirror, a bad --time and a target that
+// overlaps the mirror are usage errors (exit 2, one line), and nothing is written.
+func TestArchive_UsageErrors(t *testing.T) {
+	base := t.TempDir()
+	mirrorDir := filepath.Join(base, "mirror")
+	if err := os.Mkdir(mirrorDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(base, "restored")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "not a location", args: []string{"archive", "push", "--mirror", mirrorDir, "/tmp/backups"}, want: "is not an archive location: write s3://bucket/prefix"},
+		{name: "no bucket", args: []string{"archive", "list", "s3://"}, want: "names no bucket"},
+		{name: "no mirror", args: []string{"archive", "push", "s3://b/p"}, want: "--mirror DIR is required"},
+		{name: "two locations", args: []string{"archive", "list", "s3://b/p", "s3://b/q"}, want: "takes one argument"},
+		{name: "bad time", args: []string{"restore", "--from", mirrorDir, "--to", target, "--time", "yesterday"}, want: "is not an RFC 3339 time"},
+		{name: "target inside the mirror", args: []string{"restore", "--from", mirrorDir, "--to", filepath.Join(mirrorDir, "sub")}, want: "overlap"},
+		{name: "mirror inside the target", args: []string{"restore", "--from", mirrorDir, "--to", base}, want: "is not empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := treeSnapshot(t, base)
+			r := mirrorctl(t, tc.args...)
+			if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+				t.Fatalf("want exit 2 and one line with %q: %s", tc.want, r)
+			}
+			if after := treeSnapshot(t, base); !equalTrees(before, after) {
+				t.Fatal("a refused command changed the directories")
+			}
+		})
+	}
+}
