@@ -74,20 +74,28 @@ func TestLagBytes_Table(t *testing.T) {
 }
 
 func TestNeedsSnapshot_Table(t *testing.T) {
-	logs := func(first uint32) []engine.LogFile { return []engine.LogFile{{Number: first}, {Number: first + 1}} }
-	withLogs := Manifest{Snapshots: []Snapshot{{ID: "s"}}, Logs: []Log{{Number: 1}, {Number: 2}, {Number: 3}}}
+	logs := func(first uint32) []engine.LogFile {
+		return []engine.LogFile{{Number: first, Size: 100}, {Number: first + 1, Size: 30}}
+	}
+	withLogs := Manifest{Snapshots: []Snapshot{{ID: "s", LastLog: 1}}, Logs: []Log{
+		{Number: 1, Sealed: true, Object: Object{Size: 100}},
+		{Number: 2, Sealed: true, Object: Object{Size: 100}},
+		{Number: 3, Object: Object{Size: 100}, Covered: 30}}}
 	for _, tc := range []struct {
 		name  string
 		m     Manifest
 		first uint32
+		every int64
 		want  bool
 	}{
 		{name: "no snapshot yet", m: Manifest{}, first: 1, want: true},
 		{name: "logs continue the archive", m: withLogs, first: 2, want: false},
 		{name: "next log after the archive's newest", m: withLogs, first: 4, want: false},
 		{name: "the mirror dropped a log the archive lacks", m: withLogs, first: 5, want: true},
+		{name: "log volume after the snapshot below the limit", m: withLogs, first: 2, every: 131, want: false},
+		{name: "log volume after the snapshot at the limit", m: withLogs, first: 2, every: 130, want: true},
 	} {
-		if got := needsSnapshot(tc.m, logs(tc.first)); got != tc.want {
+		if got := needsSnapshot(tc.m, logs(tc.first), tc.every); got != tc.want {
 			t.Errorf("%s: needsSnapshot = %v", tc.name, got)
 		}
 	}

@@ -32,16 +32,23 @@ type PushReport struct {
 	Finished   time.Time `json:"finished"`
 }
 
+// PushOptions are a push's settings; the zero value takes a snapshot only when the archive needs one.
+type PushOptions struct {
+	// SnapshotEvery takes a new snapshot once the logs archived after the newest snapshot reach this
+	// many bytes (0: never for volume), so that a restore replays at most about that much log.
+	SnapshotEvery int64
+}
+
 // Push brings the archive at s up to the mirror directory mirrorDir (a mirror that mirrorctl keeps).
-func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine) (PushReport, error) {
-	rep, _, err := PushFrom(ctx, s, mirrorDir, eng, nil)
+func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o PushOptions) (PushReport, error) {
+	rep, _, err := PushFrom(ctx, s, mirrorDir, eng, o, nil)
 	return rep, err
 }
 
 // PushFrom is Push from a manifest the caller holds (the one the last push of the same pusher left,
 // so that a push every second does not list the manifests); nil reads the newest. It returns the
 // archive's manifest after the push.
-func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, prev *Manifest) (PushReport, Manifest, error) {
+func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o PushOptions, prev *Manifest) (PushReport, Manifest, error) {
 	rep := PushReport{Location: s.loc.String()}
 	rec, ok, err := meta.ReadRecord(mirrorDir)
 	if err != nil {
@@ -71,7 +78,10 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 	if len(logs) == 0 {
 		return rep, Manifest{}, fmt.Errorf("mirror %s has no log files: nothing to archive", mirrorDir)
 	}
-	if needsSnapshot(m, logs) {
+	if ext, err := fileExtent(filepath.Join(mirrorDir, filepath.FromSlash(logs[len(logs)-1].Rel))); err == nil {
+		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
+	}
+	if needsSnapshot(m, logs, o.SnapshotEvery) {
 		snap, err := p.snapshot(ctx, logs[0].Number)
 		if err != nil {
 			return rep, Manifest{}, err
@@ -107,12 +117,24 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 	return rep, m, nil
 }
 
-// needsSnapshot: none yet, or the mirror lacks a log between the archive's newest and its own oldest.
-func needsSnapshot(m Manifest, logs []engine.LogFile) bool {
-	if len(m.Snapshots) == 0 {
+// needsSnapshot: none yet, the mirror lacks a log between the archive's newest and its own oldest,
+// or (every > 0) the mirror's logs after the newest snapshot's last reach every bytes (logs sorted;
+// the newest one's Size is its extent, to its last non-zero byte).
+func needsSnapshot(m Manifest, logs []engine.LogFile, every int64) bool {
+	if len(m.Snapshots) == 0 || logs[0].Number > m.newestLog()+1 {
 		return true
 	}
-	return logs[0].Number > m.newestLog()+1
+	if every <= 0 {
+		return false
+	}
+	last := m.Snapshots[len(m.Snapshots)-1].LastLog
+	var n int64
+	for _, l := range logs {
+		if l.Number > last {
+			n += l.Size
+		}
+	}
+	return n >= every
 }
 
 type pusher struct {

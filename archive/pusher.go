@@ -21,7 +21,8 @@ type Pusher struct {
 	Mirror   string
 	Engine   engine.Engine
 	Interval time.Duration // between the end of a push and the start of the next; default 1s
-	Logger   *slog.Logger  // default: slog.Default()
+	Options  PushOptions
+	Logger   *slog.Logger // default: slog.Default()
 
 	mu sync.Mutex // guards st
 	st PusherStatus
@@ -82,7 +83,7 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 		log = slog.Default()
 	}
 	start := time.Now()
-	rep, m, err := PushFrom(ctx, p.Store, p.Mirror, p.Engine, p.last)
+	rep, m, err := PushFrom(ctx, p.Store, p.Mirror, p.Engine, p.Options, p.last)
 	p.last = nil // after a failure, the next push reads what the bucket holds
 	if err == nil {
 		p.last = &m

@@ -71,16 +71,19 @@ func (c *archiveCase) commit(t *testing.T, start, n int, ackedFile string) []int
 	return keys
 }
 
-func (c *archiveCase) push(t *testing.T) result {
+func (c *archiveCase) push(t *testing.T, extra ...string) result {
 	t.Helper()
-	return mirrorctlEnv(t, c.srv.Env(), "archive", "push", "--mirror", c.mirror, "--s3-endpoint", c.srv.Endpoint(), c.url)
+	args := append(append([]string{"archive", "push", "--mirror", c.mirror, "--s3-endpoint", c.srv.Endpoint()}, extra...), c.url)
+	return mirrorctlEnv(t, c.srv.Env(), args...)
 }
 
-func (c *archiveCase) mustPush(t *testing.T) {
+func (c *archiveCase) mustPush(t *testing.T, extra ...string) result {
 	t.Helper()
-	if r := c.push(t); r.Code != 0 {
+	r := c.push(t, extra...)
+	if r.Code != 0 {
 		t.Fatalf("archive push: %s", r)
 	}
+	return r
 }
 
 // restore runs mirrorctl restore from the archive (or from the local mirror with local) into dir.
@@ -189,7 +192,29 @@ func TestRestore_ToAMomentBetweenTwoCommits(t *testing.T) {
 	moment := time.Now().Truncate(time.Second).Add(time.Second)
 	waitPast(moment.Add(time.Second))
 	c.commit(t, 120, 100, after)
-	c.mustPush(t)
+	// A second snapshot, after the moment (by log volume): restore --time must not use it.
+	if r := c.mustPush(t, "--snapshot-every", "32KiB"); !strings.Contains(r.Stdout, "snapshot ") {
+		t.Fatalf("push with --snapshot-every took no snapshot: %s", r)
+	}
+	var snaps struct {
+		Snapshots []struct{ ID string }
+	}
+	list := mirrorctlEnv(t, c.srv.Env(), "archive", "list", "--json", "--s3-endpoint", c.srv.Endpoint(), c.url)
+	if err := json.Unmarshal([]byte(list.Stdout), &snaps); err != nil || len(snaps.Snapshots) != 2 {
+		t.Fatalf("archive list --json: want two snapshots: %v: %s", err, list)
+	}
+	t.Run("newest", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "restored")
+		r := c.restore(t, c.url, dir, "--json")
+		if r.Code != 0 || !strings.Contains(r.Stdout, `"snapshot": "`+snaps.Snapshots[1].ID+`"`) {
+			t.Fatalf("restore without --time: want snapshot %s: %s", snaps.Snapshots[1].ID, r)
+		}
+		for _, f := range []string{c.acked, before, after} {
+			if got := ledger(t, dir, f); got.Found != got.Acked {
+				t.Fatalf("restore of the newest state lacks commits of %s: %+v", filepath.Base(f), got)
+			}
+		}
+	})
 	for _, from := range []string{c.url, c.mirror} {
 		t.Run(filepath.Base(from), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "restored")
@@ -199,11 +224,15 @@ func TestRestore_ToAMomentBetweenTwoCommits(t *testing.T) {
 			}
 			var rep struct {
 				LastCommit *time.Time `json:"last_commit"`
+				Snapshot   string     `json:"snapshot"`
 			}
 			if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || rep.LastCommit == nil {
 				t.Fatalf("restore --json: %v: %s", err, r)
 			}
 			checkJSONContract(t, "restore", r.Stdout)
+			if from == c.url && rep.Snapshot != snaps.Snapshots[0].ID {
+				t.Fatalf("restore --time %s used snapshot %s, taken after it; want %s", moment, rep.Snapshot, snaps.Snapshots[0].ID)
+			}
 			if rep.LastCommit.After(moment) || rep.LastCommit.Before(moment.Add(-time.Minute)) {
 				t.Fatalf("last commit %s, recovered to %s", rep.LastCommit, moment)
 			}

@@ -18,6 +18,24 @@ var s3EndpointFlag = &cli.StringFlag{
 	EnvVars: []string{"AWS_ENDPOINT_URL"},
 }
 
+var snapshotEveryFlag = &cli.StringFlag{
+	Name:  "snapshot-every",
+	Usage: "take a new snapshot once this much log (e.g. 1GiB) was archived after the last one, so a restore replays at most about that much; default: only the first snapshot",
+}
+
+// pushOptions reads --snapshot-every.
+func pushOptions(c *cli.Context) (archive.PushOptions, error) {
+	var o archive.PushOptions
+	if v := c.String("snapshot-every"); v != "" {
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n == 0 {
+			return o, usageError("--snapshot-every %q is not a size above zero: write it like 1GiB or 500MB", v)
+		}
+		o.SnapshotEvery = int64(n)
+	}
+	return o, nil
+}
+
 func archiveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "archive",
@@ -35,7 +53,7 @@ func archiveCommand() *cli.Command {
 					"mirrorctl archive push --mirror /disk2/env s3://backups/env", "upload what the archive lacks",
 					"mirrorctl archive push --mirror /disk2/env --s3-endpoint http://127.0.0.1:7070 s3://backups/env", "to an S3-compatible server",
 				),
-				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
 				Action: runArchivePush,
 			},
 			{
@@ -74,7 +92,11 @@ func runArchivePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := archive.Push(c.Context, s, dir, eng)
+	o, err := pushOptions(c)
+	if err != nil {
+		return err
+	}
+	rep, err := archive.Push(c.Context, s, dir, eng, o)
 	if err != nil {
 		return err
 	}

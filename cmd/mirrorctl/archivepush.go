@@ -38,12 +38,16 @@ func newArchivePush(c *cli.Context, ps pairSetup, logger *slog.Logger) (*archive
 	if err != nil {
 		return nil, usageError("--archive: %v", err)
 	}
+	o, err := pushOptions(c)
+	if err != nil {
+		return nil, err
+	}
 	s, err := archive.Open(c.Context, loc, archive.Config{Endpoint: c.String("s3-endpoint")})
 	if err != nil {
 		return nil, fmt.Errorf("--archive: %w", err)
 	}
 	return &archivePush{logger: logger, p: &archive.Pusher{Store: s, Mirror: ps.pair.Mirror, Engine: ps.eng,
-		Interval: c.Duration("archive-interval"), Logger: logger}}, nil
+		Interval: c.Duration("archive-interval"), Options: o, Logger: logger}}, nil
 }
 
 // start runs the pusher in the background until stop (or ctx's end).
