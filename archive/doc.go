@@ -19,8 +19,10 @@
 //     it records: it is written after them, so a push that fails half-way leaves the previous
 //     manifest as the archive and a few unnamed objects that the next push reuses.
 //   - A snapshot is consistent because of the order it is taken in, as db_hotbackup does: first the
-//     database files are copied from the mirror, then every log from the first log the mirror holds
-//     at the start to the newest log after the copy (the logs are objects of their own, shared by the
+//     database files are copied from the mirror, then every log from the one where normal recovery
+//     of the mirror would start reading when the copy starts (the last checkpoint's, before which
+//     every change is in the database files; the mirror's oldest log when the engine cannot tell) to
+//     the newest log after the copy (the logs are objects of their own, shared by the
 //     snapshots). mirrorctl is the mirror's only writer and applies the primary's writes in order, so
 //     the write-ahead rule holds on the mirror: a database page reaches it only after the log
 //     records that describe the change. Catastrophic recovery over the copied files and that log

@@ -82,7 +82,7 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
 	}
 	if needsSnapshot(m, logs, o.SnapshotEvery) {
-		snap, err := p.snapshot(ctx, logs[0].Number)
+		snap, err := p.snapshot(ctx, firstLogNeeded(ctx, eng, mirrorDir, logs[0].Number))
 		if err != nil {
 			return rep, Manifest{}, err
 		}
@@ -135,6 +135,18 @@ func needsSnapshot(m Manifest, logs []engine.LogFile, every int64) bool {
 		}
 	}
 	return n >= every
+}
+
+// firstLogNeeded is the first log a catastrophic recovery over a copy of the database files taken
+// now needs: the one where normal recovery would start reading (the last checkpoint's ckp_lsn, before
+// which every change is in the database files), or the mirror's oldest log when the engine cannot
+// tell.
+func firstLogNeeded(ctx context.Context, eng engine.Engine, dir string, oldest uint32) uint32 {
+	t, err := eng.Tail(ctx, dir)
+	if err != nil || t.Start.File < oldest {
+		return oldest
+	}
+	return t.Start.File
 }
 
 type pusher struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,11 +198,18 @@ func TestRestore_ToAMomentBetweenTwoCommits(t *testing.T) {
 		t.Fatalf("push with --snapshot-every took no snapshot: %s", r)
 	}
 	var snaps struct {
-		Snapshots []struct{ ID string }
+		Snapshots []struct {
+			ID       string
+			FirstLog uint32 `json:"first_log"`
+		}
 	}
 	list := mirrorctlEnv(t, c.srv.Env(), "archive", "list", "--json", "--s3-endpoint", c.srv.Endpoint(), c.url)
 	if err := json.Unmarshal([]byte(list.Stdout), &snaps); err != nil || len(snaps.Snapshots) != 2 {
 		t.Fatalf("archive list --json: want two snapshots: %v: %s", err, list)
+	}
+	// The second needs the logs only from the last checkpoint before it: a restore of it replays less.
+	if snaps.Snapshots[1].FirstLog <= snaps.Snapshots[0].FirstLog {
+		t.Fatalf("the second snapshot needs logs from %d, as the first: %s", snaps.Snapshots[1].FirstLog, list)
 	}
 	t.Run("newest", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "restored")
@@ -257,13 +265,30 @@ func TestRestore_RefusesADamagedArchive(t *testing.T) {
 	c := newArchiveCase(t)
 	c.commit(t, 0, 200, c.acked)
 	c.mustPush(t)
+	c.commit(t, 200, 150, c.acked) // the logs the snapshot needs are sealed by now
+	c.mustPush(t)
 	objects := filepath.Join(c.srv.BucketDir(), "env", "prod")
 	dbs, _ := filepath.Glob(filepath.Join(objects, "snapshots", "*", "accounts.db"))
 	if len(dbs) != 1 {
 		t.Fatalf("snapshot objects: %v", dbs)
 	}
 	dbKey := strings.TrimPrefix(dbs[0], c.srv.BucketDir()+"/")
-	logKey := "env/prod/logs/log.0000000001"
+	parts, _ := filepath.Glob(filepath.Join(objects, "logs", "*.part.*"))
+	if len(parts) == 0 {
+		t.Fatal("no part of an open log in the bucket")
+	}
+	partKey := strings.TrimPrefix(parts[len(parts)-1], c.srv.BucketDir()+"/")
+	// A sealed log the snapshot needs: its first.
+	var snaps struct {
+		Snapshots []struct {
+			FirstLog uint32 `json:"first_log"`
+		}
+	}
+	list := mirrorctlEnv(t, c.srv.Env(), "archive", "list", "--json", "--s3-endpoint", c.srv.Endpoint(), c.url)
+	if err := json.Unmarshal([]byte(list.Stdout), &snaps); err != nil || len(snaps.Snapshots) != 1 {
+		t.Fatalf("archive list --json: %v: %s", err, list)
+	}
+	logKey := fmt.Sprintf("env/prod/logs/log.%010d", snaps.Snapshots[0].FirstLog)
 	for _, tc := range []struct {
 		name, key, want string
 		damage          func(path string) error
@@ -275,6 +300,15 @@ func TestRestore_RefusesADamagedArchive(t *testing.T) {
 			}
 			defer f.Close()
 			_, err = f.WriteAt([]byte("damage"), 4096+100)
+			return err
+		}},
+		{name: "corrupt part of the open log", key: partKey, want: "object is corrupt: s3://backups/" + partKey + " has SHA-256", damage: func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = f.WriteAt([]byte{0xff}, 0)
 			return err
 		}},
 		{name: "missing", key: logKey, want: "object is missing: s3://backups/" + logKey + " is not in the bucket", damage: os.Remove},
