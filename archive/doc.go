@@ -21,7 +21,9 @@
 //   - A snapshot is consistent because of the order it is taken in, as db_hotbackup does: first the
 //     database files are copied from the mirror, then every log from the one where normal recovery
 //     of the mirror would start reading when the copy starts (the last checkpoint's, before which
-//     every change is in the database files; the mirror's oldest log when the engine cannot tell) to
+//     every change is in the database files; the mirror's oldest log when the engine cannot tell,
+//     or when the mirror's record says it was copied from a running environment and needs
+//     catastrophic recovery over every log) to
 //     the newest log after the copy (the logs are objects of their own, shared by the
 //     snapshots). mirrorctl is the mirror's only writer and applies the primary's writes in order, so
 //     the write-ahead rule holds on the mirror: a database page reaches it only after the log

@@ -82,7 +82,13 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
 	}
 	if needsSnapshot(m, logs, o.SnapshotEvery) {
-		snap, err := p.snapshot(ctx, firstLogNeeded(ctx, eng, mirrorDir, logs[0].Number))
+		first := logs[0].Number
+		if !rec.NeedsRecovery {
+			// A mirror copied from a running environment (sync) holds database files that may be
+			// older than its last checkpoint: only every log it holds makes it consistent.
+			first = firstLogNeeded(ctx, eng, mirrorDir, first)
+		}
+		snap, err := p.snapshot(ctx, first)
 		if err != nil {
 			return rep, Manifest{}, err
 		}
