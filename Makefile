@@ -24,7 +24,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 
-.PHONY: all build deps pjdfstest test unit integration bench demo torture vet fmt clean install man
+.PHONY: all build deps pjdfstest versitygw test unit integration bench demo torture vet fmt clean install man
 
 all: build
 
@@ -73,8 +73,8 @@ unit: deps
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /integration)
 
 # integration runs the end-to-end tests (root, FUSE, loop devices, Berkeley DB).
-integration: deps pjdfstest
-	MIRRORCTL_PJDFSTEST=$(abspath $(PJDFSTEST)) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./integration/ 2>&1 | tee /tmp/mirrorctl-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+integration: deps pjdfstest versitygw
+	MIRRORCTL_VERSITYGW=$(abspath $(VERSITYGW)) MIRRORCTL_PJDFSTEST=$(abspath $(PJDFSTEST)) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -v ./integration/ 2>&1 | tee /tmp/mirrorctl-integration.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
 # pjdfstest builds the POSIX suite into bin/pjdfstest (the binary, and tests/ that prove runs).
 pjdfstest: deps $(PJDFSTEST)/pjdfstest
@@ -86,10 +86,19 @@ $(PJDFSTEST)/pjdfstest:
 	cd bin/pjdfstest.build/pjdfstest && { autoreconf -ifs && ./configure && $(MAKE) pjdfstest; } >../build.log 2>&1 || { tail -20 ../build.log >&2; exit 1; }
 	mv bin/pjdfstest.build/pjdfstest $(PJDFSTEST) && rm -rf bin/pjdfstest.build
 
+# versitygw builds the S3-compatible server (S3 over a POSIX directory) that the archive's tests start
+# on loopback, into bin/versitygw (package internal/s3server finds it there).
+VERSITYGW_VERSION := v1.8.0
+VERSITYGW := bin/versitygw
+versitygw: $(VERSITYGW)
+
+$(VERSITYGW):
+	GOBIN=$(abspath bin) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
 # test is what CI runs: vet, unit tests and the integration tests (pjdfstest through the mount among
 # them), with every skip turned into a failure.
-test: deps vet pjdfstest
-	MIRRORCTL_REQUIRE_ALL=$${MIRRORCTL_REQUIRE_ALL:-1} MIRRORCTL_PJDFSTEST=$(abspath $(PJDFSTEST)) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+test: deps vet pjdfstest versitygw
+	MIRRORCTL_VERSITYGW=$(abspath $(VERSITYGW)) MIRRORCTL_REQUIRE_ALL=$${MIRRORCTL_REQUIRE_ALL:-1} MIRRORCTL_PJDFSTEST=$(abspath $(PJDFSTEST)) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # demo runs the failover fire drill on scratch storage and prints the outcome.
 demo: build

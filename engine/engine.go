@@ -120,3 +120,15 @@ type Archiver interface {
 	// InactiveLogs lists the log files no longer needed by normal recovery, relative to envDir.
 	InactiveLogs(ctx context.Context, envDir string) ([]string, error)
 }
+
+// PointInTime is implemented by engines whose catastrophic recovery can stop at a moment, and that
+// can tell the time of the last commit in a recovered environment (Berkeley DB: db_recover -c -t,
+// and the timestamps of the commit records that db_printlog shows).
+type PointInTime interface {
+	// RecoverUntil runs catastrophic recovery of envDir up to until: transactions committed after
+	// it are undone. Its resolution is the engine's (Berkeley DB: one second).
+	RecoverUntil(ctx context.Context, envDir string, until time.Time) (RecoveryReport, error)
+	// LastCommit is the time of the last committed transaction in envDir's log; ok is false when the
+	// log holds no commit.
+	LastCommit(ctx context.Context, envDir string) (last time.Time, ok bool, err error)
+}

@@ -4,7 +4,8 @@
 // This package is wiring: it turns command lines into calls on the packages that do the work and
 // turns their results into what the operator sees. main.go assembles the urfave/cli app; each
 // command has one file with its flags beside it (mount.go, unmount.go, status.go, sync.go,
-// verify.go, resync.go, promote.go, drill.go, completion.go, and the hidden workload.go of the
+// verify.go, resync.go, promote.go, archive.go (archive push and list), archivepush.go (mount's
+// --archive), restore.go, drill.go, completion.go, and the hidden workload.go of the
 // drill and the tests). Shared pieces have theirs: policy.go and engine.go (the pair, engine and
 // mirroring policy every command starts from), mountpoint.go (checks of a mount point), progress.go,
 // logging.go, metrics.go, control.go (the mount's control socket), foreign.go (the mount's watch for

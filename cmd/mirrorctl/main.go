@@ -109,6 +109,8 @@ func commands() []*cli.Command {
 		verifyCommand(),
 		resyncCommand(),
 		promoteCommand(),
+		archiveCommand(),
+		restoreCommand(),
 		drillCommand(),
 		completionCommand(),
 		manCommand(),

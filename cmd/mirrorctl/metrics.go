@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/archive"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -68,7 +69,8 @@ type metricsSnapshot struct {
 	DegradedSince time.Time // zero unless degraded
 	DegradedPaths int
 	Resync        resyncGauges
-	LastResync    time.Duration // how long the last finished resync took; 0 before the first
+	LastResync    time.Duration         // how long the last finished resync took; 0 before the first
+	Archive       *archive.PusherStatus // --archive: how far behind; nil without
 }
 
 // resyncGauges describe the comparison that brings the mirror up to date: the initial one at start
@@ -83,6 +85,7 @@ type resyncGauges struct {
 // then the session's figures. Written by runMount, read by scrapes.
 type mountView struct {
 	session              atomic.Pointer[mirror.Session]
+	archive              atomic.Pointer[archivePush]
 	stopped              atomic.Bool
 	startDone, startGoal atomic.Int64
 }
@@ -107,6 +110,7 @@ func (v *mountView) snapshot() metricsSnapshot {
 	if v.stopped.Load() {
 		snap.State = "stopped"
 	}
+	snap.Archive = v.archive.Load().status()
 	return snap
 }
 
@@ -135,6 +139,10 @@ var (
 	descPrimaryErrors = newMetricDesc("primary_errors_total", "I/O errors of the primary (EIO, EROFS, ENOSPC, EDQUOT) returned to the application.")
 	descDegradedSince = newMetricDesc("degraded_since_timestamp_seconds", "When the mirror became degraded, in seconds since the epoch; only present while degraded.")
 	descDegradedPaths = newMetricDesc("degraded_paths", "Paths changed since the mirror degraded, which a resync will copy.")
+	descArchiveLagS   = newMetricDesc("archive_lag_seconds", "How long ago the archive (--archive) last held the mirror's state; 0 when it lacks nothing.")
+	descArchiveLagB   = newMetricDesc("archive_lag_bytes", "Log bytes on the mirror that the archive (--archive) lacks.")
+	descArchiveFail   = newMetricDesc("archive_failing", "1 while the archive's pushes fail (the archive falls behind).")
+	descArchiveErrors = newMetricDesc("archive_push_failures_total", "Pushes to the archive that failed.")
 	descForeign       = newMetricDesc("foreign_writes_total", "Changes made to the primary directly, not through the mount, that the fanotify watch saw; each is marked for resync.")
 )
 
@@ -142,7 +150,7 @@ var allMetricDescs = []*prometheus.Desc{
 	descState, descBytes, descOps, descWrites, descPendingOps, descPendingBytes, descFsync, descSealed,
 	descRetained, descLogBytes, descResyncRunning, descResyncBytes, descResyncGoal, descResyncPaths,
 	descResyncPathsTo, descResyncTook, descMirrorErrors, descPrimaryErrors, descDegradedSince, descDegradedPaths,
-	descForeign,
+	descForeign, descArchiveLagS, descArchiveLagB, descArchiveFail, descArchiveErrors,
 }
 
 // mirrorCollector turns a snapshot of the mount's figures into metrics at scrape time.
@@ -198,6 +206,12 @@ func (c mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descDegradedPaths, float64(s.DegradedPaths))
 	counter(descForeign, st.ForeignWrites)
+	if a := s.Archive; a != nil {
+		gauge(descArchiveLagS, a.LagSeconds)
+		gauge(descArchiveLagB, float64(a.LagBytes))
+		gauge(descArchiveFail, boolMetric(a.Failing))
+		counter(descArchiveErrors, a.Failures)
+	}
 }
 
 // fsyncHistogram is one side's fsync latency; the core's buckets are already cumulative.
@@ -282,6 +296,13 @@ func (ms *metricsServer) progress(show func(done, total int64)) func(done, total
 func (ms *metricsServer) serve(s *mirror.Session) {
 	if ms != nil {
 		ms.view.session.Store(s)
+	}
+}
+
+// archiving adds the archive's lag to the metrics.
+func (ms *metricsServer) archiving(a *archivePush) {
+	if ms != nil && a != nil {
+		ms.view.archive.Store(a)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/archive"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -125,6 +126,7 @@ func TestMirrorCollector_Output(t *testing.T) {
 		DegradedSince: since,
 		DegradedPaths: 5,
 		LastResync:    1500 * time.Millisecond,
+		Archive:       &archive.PusherStatus{LagSeconds: 2.5, LagBytes: 300, Failing: true, Failures: 4},
 	}
 	c := mirrorCollector{snapshot: func() metricsSnapshot { return snap }}
 	want := `
@@ -165,8 +167,20 @@ mirrorctl_degraded_paths 5
 # HELP mirrorctl_resync_last_duration_seconds How long the last resync took (0 before the first).
 # TYPE mirrorctl_resync_last_duration_seconds gauge
 mirrorctl_resync_last_duration_seconds 1.5
+# HELP mirrorctl_archive_lag_seconds How long ago the archive (--archive) last held the mirror's state; 0 when it lacks nothing.
+# TYPE mirrorctl_archive_lag_seconds gauge
+mirrorctl_archive_lag_seconds 2.5
+# HELP mirrorctl_archive_lag_bytes Log bytes on the mirror that the archive (--archive) lacks.
+# TYPE mirrorctl_archive_lag_bytes gauge
+mirrorctl_archive_lag_bytes 300
+# HELP mirrorctl_archive_failing 1 while the archive's pushes fail (the archive falls behind).
+# TYPE mirrorctl_archive_failing gauge
+mirrorctl_archive_failing 1
+# HELP mirrorctl_archive_push_failures_total Pushes to the archive that failed.
+# TYPE mirrorctl_archive_push_failures_total counter
+mirrorctl_archive_push_failures_total 4
 `
-	names := []string{"mirrorctl_state", "mirrorctl_mirrored_bytes_total", "mirrorctl_mirrored_operations_total",
+	names := []string{"mirrorctl_archive_lag_seconds", "mirrorctl_archive_lag_bytes", "mirrorctl_archive_failing", "mirrorctl_archive_push_failures_total", "mirrorctl_state", "mirrorctl_mirrored_bytes_total", "mirrorctl_mirrored_operations_total",
 		"mirrorctl_writes_total", "mirrorctl_pending_bytes", "mirrorctl_log_files_sealed_total",
 		"mirrorctl_log_files_retained", "mirrorctl_mirror_errors_total", "mirrorctl_degraded_since_timestamp_seconds",
 		"mirrorctl_degraded_paths", "mirrorctl_resync_last_duration_seconds"}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mirrorctl/mirrorctl/archive"
 	"github.com/mirrorctl/mirrorctl/internal/testenv"
 )
 
@@ -34,11 +35,12 @@ const (
 var monitoringExtraMetrics = []string{}
 
 // exportedMetrics returns the endpoint's metric families by name, read from its registry while the
-// mirror is degraded (some gauges exist only then), plus monitoringExtraMetrics as counters.
+// mirror is degraded and an archive is pushed to (some gauges exist only then), plus
+// monitoringExtraMetrics as counters.
 func exportedMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	degraded := func() metricsSnapshot {
-		return metricsSnapshot{State: "degraded", DegradedSince: time.Now(), DegradedPaths: 1}
+		return metricsSnapshot{State: "degraded", DegradedSince: time.Now(), DegradedPaths: 1, Archive: &archive.PusherStatus{}}
 	}
 	families, err := metricsRegistry(degraded).Gather()
 	if err != nil {

@@ -54,6 +54,9 @@ func mountCommand() *cli.Command {
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the mount process to `FILE` (for go tool pprof)"},
 			&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "while degraded, try a resync this often (0: only on mirrorctl resync)"},
+			&cli.StringFlag{Name: "archive", Usage: "also push the mirror to this archive (s3://bucket/prefix) in the background; see mirrorctl archive"},
+			&cli.DurationFlag{Name: "archive-interval", Value: time.Second, Usage: "with --archive, push this often (the archive is at most about this far behind)"},
+			s3EndpointFlag, snapshotEveryFlag,
 			loggingFlags()[0], loggingFlags()[1],
 		},
 		Action: runMount,
@@ -128,6 +131,7 @@ type mountRun struct {
 	logger  *slog.Logger
 	s       *mirror.Session // set by bringUpToDate
 	foreign *foreignWatch   // writes to the primary behind the mount's back
+	archive *archivePush    // --archive: the background pusher; nil without
 }
 
 // prepareMount checks the pair, the mount point and FUSE, and sets up systemd's notifier, the
@@ -146,6 +150,10 @@ func prepareMount(c *cli.Context, onErr mirror.ErrorPolicy, metrics *metricsServ
 	}
 	m := &mountRun{c: c, out: c.App.Writer, onErr: onErr, ps: ps, mp: mp, metrics: metrics, notify: newNotifier(), shown: progressReporter(c)}
 	if m.logger, err = newLogger(c, m.shown.Writer()); err != nil { // above a progress bar, if one is drawn
+		return nil, err
+	}
+	// Wrong credentials or a missing bucket stop the mount here, not as a silent lag later.
+	if m.archive, err = newArchivePush(c, ps, m.logger); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -213,7 +221,9 @@ func (m *mountRun) serve() (*fuse.Server, func(), error) {
 	}
 	stopControl, err := control.Serve(control.Info{PID: os.Getpid(), MountPoint: m.mp, Primary: pair.Primary, Mirror: pair.Mirror},
 		control.Handlers{
-			Status: func() any { return liveStatus(m.s, m.mp, c.Duration("resync-interval"), m.foreign.state) },
+			Status: func() any {
+				return liveStatus(m.s, m.mp, c.Duration("resync-interval"), m.foreign.state, m.archive.status())
+			},
 			Resync: func(ctx context.Context) (any, error) { return m.s.Resync(ctx) },
 		})
 	if err != nil {
@@ -240,6 +250,8 @@ func (m *mountRun) ready(ctx context.Context, server *fuse.Server) {
 	if iv := m.c.Duration("resync-interval"); iv > 0 {
 		go retryResync(ctx, s, iv, m.foreign.noted, m.logger)
 	}
+	m.archive.start(ctx)
+	m.metrics.archiving(m.archive)
 }
 
 // stop ends the session once unmounted: both disks synced, the mirror's record written.
@@ -248,10 +260,12 @@ func (m *mountRun) stop() error {
 	_ = m.notify.send("STOPPING=1", "STATUS=unmounted; syncing both disks and stopping")
 	m.metrics.stopping()
 	m.foreign.Close() // before the session stops: nothing is marked in a mirror being closed
+	m.archive.stop()  // the pusher reads the mirror: it ends before the session closes it
 	if err := s.Stop(); err != nil {
 		m.logger.Error("stopped with an error", "err", err)
 		return fmt.Errorf("stopping: %w", err)
 	}
+	m.archive.final(m.out)
 	state := "in sync"
 	if d := s.Degraded(); d != nil {
 		state = "DEGRADED since " + d.Since.Format(time.RFC3339) + ": run mirrorctl sync to repair it"

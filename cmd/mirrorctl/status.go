@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/archive"
 	"github.com/mirrorctl/mirrorctl/control"
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/host"
@@ -48,6 +49,8 @@ type statusReport struct {
 	ForeignWatch string `json:"foreign_watch,omitempty"`
 	// MountDead is set when the mount point is still mounted but its process is gone (ENOTCONN).
 	MountDead bool `json:"mount_dead,omitempty"`
+	// Archive is how far a live mount's --archive is behind the mirror.
+	Archive *archive.PusherStatus `json:"archive,omitempty"`
 }
 
 // health is the exit status of status for r, and the problem that it stands for: 0 a mount serves
@@ -84,10 +87,10 @@ func (r *statusReport) addTail(ctx context.Context, eng engine.Engine) {
 	}
 }
 
-func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration, foreignWatch string) any {
+func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration, foreignWatch string, arch *archive.PusherStatus) any {
 	st := s.Stats()
 	r := statusReport{State: meta.StateServing, Live: true, MountPoint: mp, PID: os.Getpid(),
-		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st, ForeignWatch: foreignWatch}
+		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st, ForeignWatch: foreignWatch, Archive: arch}
 	if d := s.Degraded(); d != nil {
 		r.State, r.Degraded = meta.StateDegraded, d
 		if s.Mirror.Released() {
@@ -347,6 +350,7 @@ func printStatus(w io.Writer, r statusReport) {
 		}
 		printForeign(w, s, r.ForeignWatch)
 	}
+	printArchive(w, r.Archive)
 	if r.SinceCheckpoint != nil {
 		fmt.Fprintf(w, "to replay:   %s of log since the last checkpoint (what a promote would replay now)\n", humanize.IBytes(uint64(*r.SinceCheckpoint)))
 	}
@@ -375,5 +379,20 @@ func printForeign(w io.Writer, s *mirror.Stats, watch string) {
 		fmt.Fprintln(w, "foreign:     no write to the primary behind the mount's back (watched with fanotify)")
 	case watch != "":
 		fmt.Fprintf(w, "foreign:     %s\n", watch)
+	}
+}
+
+// printArchive is the line on the background pusher of --archive.
+func printArchive(w io.Writer, a *archive.PusherStatus) {
+	if a == nil {
+		return
+	}
+	last := "no push yet"
+	if !a.LastUpload.IsZero() {
+		last = "last upload " + humanize.Time(a.LastUpload)
+	}
+	fmt.Fprintf(w, "archive:     %s, %.0f s and %s behind, %s (every %s)\n", a.Location, a.LagSeconds, humanize.IBytes(uint64(a.LagBytes)), last, a.Interval)
+	if a.Failing {
+		fmt.Fprintf(w, "ARCHIVE:     FAILING (%d of %d pushes): %s\n", a.Failures, a.Pushes, a.LastError)
 	}
 }

@@ -19,6 +19,10 @@
 //   - Every other utility runs with the caller's context and the environment as its home (-h); a failure
 //     carries the utility, its arguments and the last lines it printed. With the utilities missing,
 //     every operation that needs them fails with the same error that Available returns.
+//   - Point-in-time recovery (db_recover -c -t) is handed the moment in the local time zone, to the
+//     second, as db_recover reads it (FormatRecoverTime); the last commit of an environment is the
+//     timestamp of its last __txn_regop record with opcode 1, read in a private home as tail does.
 //
-// It implements engine.Engine (and engine.Archiver) and imports nothing of mirrorctl's but engine.
+// It implements engine.Engine (and engine.Archiver, engine.PointInTime) and imports nothing of
+// mirrorctl's but engine.
 package bdb

@@ -1,0 +1,147 @@
+package archive
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mirrorctl/mirrorctl/engine"
+)
+
+func TestParseLocation_Table(t *testing.T) {
+	for _, tc := range []struct {
+		in             string
+		bucket, prefix string
+		err            string
+	}{
+		{in: "s3://b", bucket: "b"},
+		{in: "s3://b/", bucket: "b"},
+		{in: "s3://b/env/prod/", bucket: "b", prefix: "env/prod"},
+		{in: "s3://", err: "names no bucket"},
+		{in: "/disk2/env", err: "not an archive location"},
+		{in: "s3://b/a//c", err: "empty, . or .."},
+		{in: "s3://b/a/../c", err: "empty, . or .."},
+	} {
+		l, err := ParseLocation(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || l.Bucket != tc.bucket || l.Prefix != tc.prefix {
+			t.Errorf("%q: %+v, %v", tc.in, l, err)
+		}
+		// Round trip.
+		if back, err := ParseLocation(l.String()); err != nil || back != l {
+			t.Errorf("%q: round trip gives %+v, %v", tc.in, back, err)
+		}
+	}
+}
+
+func TestManifestName_RoundTrip(t *testing.T) {
+	for _, g := range []uint64{1, 2, 99, 1<<63 + 5} {
+		n := formatManifestName(g)
+		if back, ok := parseManifestName(n); !ok || back != g {
+			t.Errorf("%d: %q parses as %d, %v", g, n, back, ok)
+		}
+	}
+	for _, bad := range []string{"manifests/1.json", "manifests/00000000000000000000.json", "manifests/0000000000000000000x.json", "logs/00000000000000000001.json", "manifests/00000000000000000001.json.tmp"} {
+		if _, ok := parseManifestName(bad); ok {
+			t.Errorf("%q parses as a manifest name", bad)
+		}
+	}
+}
+
+func TestLagBytes_Table(t *testing.T) {
+	logs := []engine.LogFile{{Number: 3, Size: 100}, {Number: 4, Size: 100}, {Number: 5, Size: 40}}
+	for _, tc := range []struct {
+		newest uint32
+		size   int64
+		want   int64
+	}{
+		{newest: 5, size: 40, want: 0},
+		{newest: 5, size: 10, want: 30},
+		{newest: 4, size: 100, want: 40},
+		{newest: 4, size: 60, want: 80},
+		{newest: 0, size: 0, want: 240},
+	} {
+		if got := lagBytes(logs, tc.newest, tc.size, func(l engine.LogFile) int64 { return l.Size }); got != tc.want {
+			t.Errorf("archive at log %d (%d bytes): lag %d, want %d", tc.newest, tc.size, got, tc.want)
+		}
+	}
+}
+
+func TestNeedsSnapshot_Table(t *testing.T) {
+	logs := func(first uint32) []engine.LogFile {
+		return []engine.LogFile{{Number: first, Size: 100}, {Number: first + 1, Size: 30}}
+	}
+	withLogs := Manifest{Snapshots: []Snapshot{{ID: "s", LastLog: 1}}, Logs: []Log{
+		{Number: 1, Sealed: true, Object: Object{Size: 100}},
+		{Number: 2, Sealed: true, Object: Object{Size: 100}},
+		{Number: 3, Object: Object{Size: 100}, Covered: 30}}}
+	for _, tc := range []struct {
+		name  string
+		m     Manifest
+		first uint32
+		every int64
+		want  bool
+	}{
+		{name: "no snapshot yet", m: Manifest{}, first: 1, want: true},
+		{name: "logs continue the archive", m: withLogs, first: 2, want: false},
+		{name: "next log after the archive's newest", m: withLogs, first: 4, want: false},
+		{name: "the mirror dropped a log the archive lacks", m: withLogs, first: 5, want: true},
+		{name: "log volume after the snapshot below the limit", m: withLogs, first: 2, every: 131, want: false},
+		{name: "log volume after the snapshot at the limit", m: withLogs, first: 2, every: 130, want: true},
+	} {
+		if got := needsSnapshot(tc.m, logs(tc.first), tc.every); got != tc.want {
+			t.Errorf("%s: needsSnapshot = %v", tc.name, got)
+		}
+	}
+}
+
+func TestLastNonZero_Table(t *testing.T) {
+	for _, tc := range []struct {
+		b    []byte
+		want int64
+	}{
+		{b: nil, want: 0},
+		{b: []byte{0, 0}, want: 0},
+		{b: []byte{1, 0, 0}, want: 1},
+		{b: []byte{0, 1, 2, 0, 3}, want: 5},
+	} {
+		if got := lastNonZero(tc.b); got != tc.want {
+			t.Errorf("lastNonZero(%v) = %d, want %d", tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestFileExtent_ReadsBackwards: the extent of a file with a long zero tail (longer than a read) is
+// found, and that of a file of zeros is 0.
+func TestFileExtent_ReadsBackwards(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		at   int64 // where the last non-zero byte is, -1 for none
+		size int64
+	}{
+		{name: "tail", at: 1000, size: 300 << 10},
+		{name: "end", at: 300<<10 - 1, size: 300 << 10},
+		{name: "zeros", at: -1, size: 200 << 10},
+		{name: "empty", at: -1, size: 0},
+	} {
+		b := make([]byte, tc.size)
+		if tc.at >= 0 {
+			b[tc.at] = 7
+		}
+		p := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := fileExtent(p)
+		if err != nil || got != tc.at+1 {
+			t.Errorf("%s: extent %d, %v; want %d", tc.name, got, err, tc.at+1)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package archive
+
+// The pusher runs Push every interval in the background of a mount. It owns its status (under mu);
+// it only reads the mirror, so a server that is down, slow or full makes the archive fall behind and
+// never touches a commit. One log line per change of state: failing (with the error, again when the
+// error changes), and caught up again.
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mirrorctl/mirrorctl/engine"
+)
+
+// Pusher pushes a mirror to a store periodically. Store, Mirror and Engine are required.
+type Pusher struct {
+	Store    *Store
+	Mirror   string
+	Engine   engine.Engine
+	Interval time.Duration // between the end of a push and the start of the next; default 1s
+	Options  PushOptions
+	Logger   *slog.Logger // default: slog.Default()
+
+	mu sync.Mutex // guards st
+	st PusherStatus
+
+	// last is the manifest the last successful push left (nil: read the newest); only the goroutine
+	// that calls PushOnce (Run's, then the caller's after Run ended) touches it.
+	last *Manifest
+}
+
+// PusherStatus is how far the archive is behind the mirror, as status shows it.
+type PusherStatus struct {
+	Location string        `json:"location"`
+	Interval time.Duration `json:"interval_ns"`
+	// LastPush is when the last successful push started: the archive holds the mirror as of then.
+	LastPush   time.Time `json:"last_push,omitempty"`
+	LastUpload time.Time `json:"last_upload,omitempty"` // when a push last wrote a manifest
+	Generation uint64    `json:"generation"`
+	// LagBytes are the log bytes on the mirror that the archive lacks; LagSeconds how long ago the
+	// archive last held the mirror's state (0 when it lacks nothing).
+	LagBytes   int64   `json:"lag_bytes"`
+	LagSeconds float64 `json:"lag_seconds"`
+	Failing    bool    `json:"failing"`
+	LastError  string  `json:"last_error,omitempty"`
+	Pushes     int64   `json:"pushes"`
+	Failures   int64   `json:"failures"`
+
+	started    time.Time
+	newestLog  uint32 // the newest log the archive holds, and how far (its last non-zero byte)
+	newestSize int64
+}
+
+// Run pushes until ctx ends, then returns.
+func (p *Pusher) Run(ctx context.Context) {
+	iv := p.Interval
+	if iv <= 0 {
+		iv = time.Second
+	}
+	p.mu.Lock()
+	p.st.Location, p.st.Interval, p.st.started = p.Store.loc.String(), iv, time.Now()
+	p.mu.Unlock()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.PushOnce(ctx)
+		t.Reset(iv)
+	}
+}
+
+// PushOnce runs one push and records its outcome.
+func (p *Pusher) PushOnce(ctx context.Context) error {
+	log := p.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	start := time.Now()
+	rep, m, err := PushFrom(ctx, p.Store, p.Mirror, p.Engine, p.Options, p.last)
+	p.last = nil // after a failure, the next push reads what the bucket holds
+	if err == nil {
+		p.last = &m
+	}
+	if ctx.Err() != nil && err != nil {
+		return err // stopping: not a failure of the archive
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.st.Location = p.Store.loc.String()
+	p.st.Pushes++
+	if err != nil {
+		p.st.Failures++
+		if !p.st.Failing || p.st.LastError != err.Error() {
+			log.Warn("archive push failing: the archive falls behind", "archive", p.st.Location, "err", err)
+		}
+		p.st.Failing, p.st.LastError = true, err.Error()
+		return err
+	}
+	if p.st.Failing {
+		log.Info("archive push works again", "archive", p.st.Location, "generation", rep.Generation)
+	}
+	p.st.Failing, p.st.LastError = false, ""
+	p.st.LastPush, p.st.Generation = start, rep.Generation
+	p.st.newestLog, p.st.newestSize = rep.NewestLog, rep.OpenBytes
+	if rep.Changed {
+		p.st.LastUpload = rep.Finished
+	}
+	return nil
+}
+
+// Status is the pusher's status now, the lag measured against the mirror's logs.
+func (p *Pusher) Status() PusherStatus {
+	p.mu.Lock()
+	st := p.st
+	p.mu.Unlock()
+	logs, err := p.Engine.Logs(p.Mirror)
+	if err == nil {
+		st.LagBytes = lagBytes(logs, st.newestLog, st.newestSize, func(l engine.LogFile) int64 {
+			n, err := fileExtent(filepath.Join(p.Mirror, filepath.FromSlash(l.Rel)))
+			if err != nil {
+				return l.Size
+			}
+			return n
+		})
+	}
+	if st.LagBytes > 0 || st.LastPush.IsZero() {
+		since := st.LastPush
+		if since.IsZero() {
+			since = st.started
+		}
+		st.LagSeconds = time.Since(since).Seconds()
+	}
+	return st
+}
+
+// lagBytes counts the bytes of logs beyond what the archive holds: every later log to its extent
+// (its last non-zero byte: Berkeley DB fills a new log with zeros), and what the archive's newest log
+// has grown by.
+func lagBytes(logs []engine.LogFile, newest uint32, covered int64, extent func(engine.LogFile) int64) int64 {
+	var n int64
+	for _, l := range logs {
+		if l.Number < newest {
+			continue
+		}
+		e := extent(l)
+		switch {
+		case l.Number > newest:
+			n += e
+		case e > covered:
+			n += e - covered
+		}
+	}
+	return n
+}
