@@ -168,36 +168,10 @@ type pusher struct {
 func (p *pusher) snapshot(ctx context.Context, firstLog uint32) (Snapshot, error) {
 	taken := time.Now().UTC()
 	snap := Snapshot{ID: formatSnapshotID(taken), Taken: taken, FirstLog: firstLog}
-	var rels []string
-	err := filepath.WalkDir(p.dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(p.dir, path)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == meta.Dir {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		switch p.eng.Classify(rel) {
-		case engine.ClassLog, engine.ClassRegion:
-			return nil
-		}
-		rels = append(rels, rel)
-		return nil
-	})
+	rels, err := databaseFiles(p.eng, p.dir)
 	if err != nil {
 		return snap, fmt.Errorf("snapshot of mirror %s: %w", p.dir, err)
 	}
-	sort.Strings(rels)
 	for _, rel := range rels {
 		obj, err := p.uploadFile(ctx, "snapshots/"+snap.ID+"/"+rel, filepath.Join(p.dir, filepath.FromSlash(rel)))
 		if err != nil {
@@ -353,4 +327,37 @@ func (p *pusher) immutable(ctx context.Context, name string, b []byte, rel strin
 	p.rep.Uploaded++
 	p.rep.Bytes += obj.Size
 	return obj, nil
+}
+
+// databaseFiles lists, sorted, the regular files of an environment directory that a copy of it
+// takes first: all but its logs, the regions recovery rebuilds, and the metadata area.
+func databaseFiles(eng engine.Engine, dir string) ([]string, error) {
+	var rels []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == meta.Dir {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		switch eng.Classify(rel) {
+		case engine.ClassLog, engine.ClassRegion:
+			return nil
+		}
+		rels = append(rels, rel)
+		return nil
+	})
+	sort.Strings(rels)
+	return rels, err
 }

@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -291,35 +290,10 @@ func copyFromMirror(eng engine.Engine, src, dir string, r *RestoreReport) error 
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", src, err)
 	}
-	var files []string
-	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == meta.Dir {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.Type().IsRegular() {
-			switch eng.Classify(rel) {
-			case engine.ClassRegion, engine.ClassLog:
-			default:
-				files = append(files, rel)
-			}
-		}
-		return nil
-	})
+	files, err := databaseFiles(eng, src)
 	if err != nil {
 		return fmt.Errorf("read mirror %s: %w", src, err)
 	}
-	sort.Strings(files)
 	for _, rel := range files {
 		if _, _, err := copyFile(src, dir, rel); err != nil {
 			return err

@@ -74,9 +74,16 @@ func (r result) String() string {
 // mirrorctl runs the binary to completion with a time limit.
 func mirrorctl(t *testing.T, args ...string) result {
 	t.Helper()
+	return mirrorctlEnv(t, nil, args...)
+}
+
+// mirrorctlEnv runs the binary with extra environment variables (such as S3 credentials).
+func mirrorctlEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,27 +20,6 @@ import (
 // These tests run the archive against a real S3-compatible server (versitygw over a POSIX directory,
 // started on loopback by package s3server) and the real Berkeley DB: commits are made by the
 // workload, which writes a ledger of the acknowledged ones, and checked after a restore.
-
-// mirrorctlEnv runs the binary with extra environment variables (the S3 credentials).
-func mirrorctlEnv(t *testing.T, env []string, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{Stdout: out.String(), Stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("mirrorctl %v: %v", args, err)
-	}
-	return r
-}
 
 // archiveCase is an environment, its mirror kept by sync, and an archive location on a running server.
 type archiveCase struct {
