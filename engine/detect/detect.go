@@ -46,6 +46,14 @@ type Result struct {
 	Files []string
 }
 
+// String names the engine and its files, for messages: "SQLite (app.db, app.db-wal)".
+func (r Result) String() string {
+	if r.Kind == None {
+		return r.Kind.Title()
+	}
+	return r.Kind.Title() + " (" + listFiles(r.Files) + ")"
+}
+
 // MixedError is Detect's refusal of a directory whose files belong to more than one engine.
 type MixedError struct {
 	Dir   string
@@ -60,7 +68,7 @@ func (e *MixedError) Error() string {
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i] < kinds[j] })
 	parts := make([]string, len(kinds))
 	for i, k := range kinds {
-		parts[i] = k.Title() + " (" + listFiles(e.Files[k]) + ")"
+		parts[i] = Result{Kind: k, Files: e.Files[k]}.String()
 	}
 	return fmt.Sprintf("%s holds the files of more than one engine: %s: one directory serves one engine; move the other engine's files to a directory of their own",
 		e.Dir, strings.Join(parts, ", "))
@@ -81,8 +89,9 @@ const metaDir = ".mirrorctl"
 
 // Detect says which engine the files under dir belong to: None when no file belongs to any, the
 // engine when all that belong to one belong to the same, and a *MixedError naming the files of each
-// when they belong to several.
-func Detect(dir string) (Result, error) {
+// when they belong to several. skip, if set, names paths (relative, slash-separated) not looked at:
+// what the mirror leaves out.
+func Detect(dir string, skip func(rel string) bool) (Result, error) {
 	found := map[Kind][]string{}
 	var sqliteDBs, sqliteAux []string
 	fsys := os.DirFS(dir)
@@ -91,9 +100,12 @@ func Detect(dir string) (Result, error) {
 			return err
 		}
 		if d.IsDir() {
-			if rel == metaDir {
+			if rel == metaDir || rel != "." && skip != nil && skip(rel) {
 				return fs.SkipDir
 			}
+			return nil
+		}
+		if skip != nil && skip(rel) {
 			return nil
 		}
 		if !d.Type().IsRegular() {

@@ -189,7 +189,7 @@ func TestDetect_NamesTheEngineOfTheFiles(t *testing.T) {
 			for _, mk := range c.make {
 				mk(t, dir)
 			}
-			r, err := Detect(dir)
+			r, err := Detect(dir, nil)
 			if err != nil {
 				t.Fatalf("Detect: %v", err)
 			}
@@ -207,7 +207,7 @@ func TestDetect_NamesTheEngineOfTheFiles(t *testing.T) {
 func TestDetect_BerkeleyDBEnvironmentFiles(t *testing.T) {
 	dir := t.TempDir()
 	bdbEnv(t, dir)
-	r, err := Detect(dir)
+	r, err := Detect(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestDetect_RefusesAMixNamingTheFilesOfEach(t *testing.T) {
 			for _, mk := range c.make {
 				mk(t, dir)
 			}
-			r, err := Detect(dir)
+			r, err := Detect(dir, nil)
 			var mixed *MixedError
 			if !errors.As(err, &mixed) {
 				t.Fatalf("Detect = %v, %v; want a MixedError", r, err)
@@ -268,8 +268,25 @@ func TestDetect_RefusesAMixNamingTheFilesOfEach(t *testing.T) {
 	}
 }
 
+// What the caller skips (the mirror's exclusions) is not looked at: a SQLite scratch database in an
+// excluded directory does not make a Berkeley DB environment a mix.
+func TestDetect_SkipsWhatTheCallerLeavesOut(t *testing.T) {
+	dir := t.TempDir()
+	bdbDatabase("orders.db", "btree")(t, dir)
+	sqliteDB("scratch/cache.db", false)(t, dir)
+	sqliteDB("tmp.sqlite", false)(t, dir)
+	skip := func(rel string) bool { return rel == "scratch" || rel == "tmp.sqlite" }
+	r, err := Detect(dir, skip)
+	if err != nil || r.Kind != BDB || fmt.Sprint(r.Files) != "[orders.db]" {
+		t.Errorf("Detect with scratch/ and tmp.sqlite skipped = %v, %v; want bdb [orders.db]", r, err)
+	}
+	if _, err := Detect(dir, nil); err == nil {
+		t.Errorf("Detect without skip = nil error; want the mix refused (else this test proves nothing)")
+	}
+}
+
 func TestDetect_ErrorsNameTheDirectory(t *testing.T) {
-	_, err := Detect(filepath.Join(t.TempDir(), "missing"))
+	_, err := Detect(filepath.Join(t.TempDir(), "missing"), nil)
 	if err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("Detect of a missing directory = %v; want an error naming it", err)
 	}
