@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,7 +166,8 @@ func isHole(t *testing.T, path string, off, n int64) bool {
 // on the mirror through `sync --files`, through writes at far offsets by the mount (a file created
 // sparse through it: ftruncate, then pwrite), through a resync onto a new disk after the mirror's
 // died, and through a resync of an existing copy after writes and a hole punched behind the mount's
-// back (the mirror's copy gets the hole punched too). verify finds the pair equal throughout.
+// back (the mirror's copy gets the hole punched too), and through the start after the mount was
+// killed with the file open. verify finds the pair equal throughout.
 func TestSparse_HolesStayHolesOnTheMirror(t *testing.T) {
 	needFUSE(t)
 	disk := newDisk(t, 300<<20)
@@ -223,6 +225,23 @@ func TestSparse_HolesStayHolesOnTheMirror(t *testing.T) {
 	requireSparseCopy(t, primary, mirrorDir, "data.mdb")
 	if !isHole(t, filepath.Join(mirrorDir, "data.mdb"), 256<<20, 8192) {
 		t.Error("the range punched out of the primary's data.mdb is still data on the mirror after the resync")
+	}
+
+	// The mount dies while a sparse file is open for writing: the next start compares that file by
+	// content (the intent record names it), and keeps it sparse too.
+	f, err = os.OpenFile(filepath.Join(mp, "live.mdb"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSparse(t, f, map[int64][]byte{1200 << 20: pattern(11, 4096)})
+	m.Kill(t)
+	f.Close()
+	m = startMount(t, primary, mirrorDir, mp)
+	if !strings.Contains(m.Output(), "by content for the") {
+		t.Errorf("the start after the kill did not compare the open file by content:\n%s", m.Output())
+	}
+	for _, rel := range []string{"data.mdb", "live.mdb"} {
+		requireSparseCopy(t, primary, mirrorDir, rel)
 	}
 	m.Stop(t)
 	verifyClean(t, primary, mirrorDir)
