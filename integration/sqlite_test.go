@@ -3,11 +3,14 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // The stale-journal trap: SQLite replays a rollback journal (or a WAL) it finds beside a database.
@@ -107,48 +110,15 @@ func TestSQLite_StaleJournalIsRemovedAtTheNextStart(t *testing.T) {
 			db := filepath.Join(mp, "app.db")
 			sqlite(t, db, fmt.Sprintf("PRAGMA journal_mode=%s; PRAGMA synchronous=FULL;\nCREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB);\n%s", c.mode, inserts(0, 20)))
 
-			// Ten transactions committed (in WAL mode they stay in the WAL, not checkpointed), then one
-			// left open, spilled to disk; sqlite3 says when it has run each part.
-			open := exec.Command("sqlite3", "-batch", db)
-			stdin, err := open.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdout, err := open.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := open.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = open.Process.Kill(); _ = open.Wait() })
-			lines := bufio.NewScanner(stdout)
-			say := func(script, done string) {
-				t.Helper()
-				fmt.Fprintf(stdin, "%sSELECT '%s';\n", script, done)
-				for lines.Scan() {
-					if lines.Text() == done {
-						return
-					}
-				}
-				t.Fatalf("sqlite3 ended before %q: %v", done, lines.Err())
-			}
-			say("PRAGMA synchronous=FULL;\n"+inserts(100, 10), "committed")
-			var txn strings.Builder
-			// A cache of two pages spills the open transaction to the database file: the journal is
-			// synced and its header written, so it is hot, as a real one is when the process dies.
-			txn.WriteString("PRAGMA cache_size=2;\nBEGIN;\n")
-			for i := 200; i < 230; i++ {
-				fmt.Fprintf(&txn, "INSERT INTO t VALUES (%d, randomblob(4000));\n", i)
-			}
-			say(txn.String(), "inserted")
+			// Ten transactions committed, then one left open, spilled to disk (openTransaction).
+			sh := startSQLite(t, db)
+			openTransaction(sh.say)
 			journal := "app.db" + c.suffix
 			if st, err := os.Stat(filepath.Join(mirrorDir, journal)); err != nil || st.Size() == 0 {
 				t.Fatalf("the mirror has no %s while a transaction is open: the test proves nothing: %v", journal, err)
 			}
 			m.Kill(t)
-			_ = open.Process.Kill()
-			_ = open.Wait()
+			sh.kill()
 			if _, err := os.Stat(filepath.Join(primary, journal)); err != nil {
 				t.Fatalf("the primary has no %s after the kill: the test proves nothing: %v", journal, err)
 			}
@@ -170,6 +140,127 @@ func TestSQLite_StaleJournalIsRemovedAtTheNextStart(t *testing.T) {
 			m.Stop(t)
 			verifyClean(t, primary, mirrorDir)
 			requireRows(t, mirrorDir, "app.db", 30)
+		})
+	}
+}
+
+// sqliteShell is the sqlite3 shell running on a database, fed statements one part at a time.
+type sqliteShell struct {
+	t     *testing.T
+	db    string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+}
+
+// startSQLite starts the sqlite3 shell on db; the test's end kills it if still running.
+func startSQLite(t *testing.T, db string) *sqliteShell {
+	t.Helper()
+	cmd := exec.Command("sqlite3", "-batch", db)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return &sqliteShell{t: t, db: db, cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+}
+
+// say sends script and returns once the shell has run it (it prints done after it).
+func (s *sqliteShell) say(script, done string) {
+	s.t.Helper()
+	fmt.Fprintf(s.stdin, "%sSELECT '%s';\n", script, done)
+	for s.lines.Scan() {
+		if s.lines.Text() == done {
+			return
+		}
+	}
+	s.t.Fatalf("sqlite3 ended before %q: %v", done, s.lines.Err())
+}
+
+// end closes the shell's input and waits for it to exit: its last close of the database.
+func (s *sqliteShell) end() {
+	s.t.Helper()
+	s.stdin.Close()
+	if err := s.cmd.Wait(); err != nil {
+		s.t.Fatalf("sqlite3 %s: %v", s.db, err)
+	}
+}
+
+// kill ends the shell with SIGKILL, as a crash would.
+func (s *sqliteShell) kill() {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+}
+
+// openTransaction sends, through say, ten committed transactions (in WAL mode they stay in the WAL,
+// not checkpointed) and then one left open, spilled to disk: a cache of two pages makes SQLite
+// write the transaction's pages to the database file, so the journal is synced and its header
+// written, as a real one is when a process dies mid-transaction.
+func openTransaction(say func(script, done string)) {
+	say("PRAGMA synchronous=FULL;\n"+inserts(100, 10), "committed")
+	var txn strings.Builder
+	txn.WriteString("PRAGMA cache_size=2;\nBEGIN;\n")
+	for i := 200; i < 230; i++ {
+		fmt.Fprintf(&txn, "INSERT INTO t VALUES (%d, randomblob(4000));\n", i)
+	}
+	say(txn.String(), "inserted")
+}
+
+// TestSQLite_StaleJournalIsRemovedByTheResync: the mirror's disk dies while a transaction is open
+// (its journal, or the WAL, on both disks); the transaction commits and SQLite deletes the journal
+// (WAL: checkpoints and deletes it at the last close) on the primary alone, the mirror degraded; the
+// disk comes back with the journal on it. The resync must remove it.
+func TestSQLite_StaleJournalIsRemovedByTheResync(t *testing.T) {
+	needFUSE(t)
+	needTool(t, "sqlite3")
+	for _, c := range sqliteModes {
+		t.Run(c.mode, func(t *testing.T) {
+			disk := newDisk(t, 300<<20)
+			primary, _, mp := dirs(t)
+			mirrorDir := disk.sub(t, "env")
+			m := startMount(t, primary, mirrorDir, mp, "--resync-interval", "0")
+			m.ExpectDegraded = true
+			db := filepath.Join(mp, "app.db")
+			sqlite(t, db, fmt.Sprintf("PRAGMA journal_mode=%s; PRAGMA synchronous=FULL;\nCREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB);\n%s", c.mode, inserts(0, 20)))
+			sh := startSQLite(t, db)
+			openTransaction(sh.say)
+			journal := "app.db" + c.suffix
+			if st, err := os.Stat(filepath.Join(mirrorDir, journal)); err != nil || st.Size() == 0 {
+				t.Fatalf("the mirror has no %s while a transaction is open: the test proves nothing: %v", journal, err)
+			}
+
+			disk.Shutdown(t)
+			sh.say("COMMIT;\n", "done")
+			if c.mode == "WAL" {
+				sh.say("PRAGMA wal_checkpoint(TRUNCATE);\n", "checkpointed")
+			}
+			sh.end()
+			requireNoFile(t, filepath.Join(primary, journal), "SQLite did not delete the journal on the primary")
+			if s, r := status(t, mp); s.State != "degraded" {
+				t.Fatalf("status after the mirror disk died: %s", r)
+			}
+			// The same disk back, with what was durable on it: the journal among it.
+			eventually(t, 30*time.Second, "the dead mirror file system can be unmounted", func() bool {
+				return syscall.Unmount(disk.Dir, 0) == nil
+			})
+			if out, err := exec.Command("mount", disk.Device, disk.Dir).CombinedOutput(); err != nil {
+				t.Fatalf("mount the disk again: %v: %s", err, out)
+			}
+			if _, err := os.Stat(filepath.Join(mirrorDir, journal)); err != nil {
+				t.Fatalf("the mirror's disk came back without %s: the test proves nothing: %v", journal, err)
+			}
+			mustRun(t, "resync", "--no-progress", mp)
+			requireNoFile(t, filepath.Join(mirrorDir, journal), "the resync kept a journal the primary deleted while the mirror was degraded")
+			m.Stop(t)
+			verifyClean(t, primary, mirrorDir)
+			requireRows(t, mirrorDir, "app.db", 60)
 		})
 	}
 }
