@@ -1,7 +1,8 @@
 package mirror
 
 // Sync brings the mirror's tree up to date with the primary's, copying only what differs. Verify is
-// in verify.go, the workers that copy files in parallel in workers.go.
+// in verify.go, the workers that copy files in parallel in workers.go, the walk of a file's data and
+// holes in sparse.go.
 
 import (
 	"bytes"
@@ -284,7 +285,8 @@ func sameMeta(p, q *unix.Stat_t) bool {
 		p.Mtim == q.Mtim
 }
 
-// file copies what differs between the primary's regular file and the mirror's, chunk by chunk.
+// file copies what differs between the primary's regular file and the mirror's: its data extents
+// chunk by chunk, its holes as holes.
 func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_t) error {
 	full := s.o.Full || s.o.ContentOf[rel]
 	if exists && (!full && sameMeta(pst, qst) || s.m.trustedLog(rel, pst, qst)) {
