@@ -3,16 +3,14 @@ package detect
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path"
 	"sort"
 	"strings"
 
 	"github.com/mirrorctl/mirrorctl/engine/bdb"
+	"golang.org/x/sys/unix"
 )
 
 // Kind names an engine.
@@ -92,49 +90,22 @@ const metaDir = ".mirrorctl"
 // when they belong to several. skip, if set, names paths (relative, slash-separated) not looked at:
 // what the mirror leaves out.
 func Detect(dir string, skip func(rel string) bool) (Result, error) {
-	found := map[Kind][]string{}
-	var sqliteDBs, sqliteAux []string
-	fsys := os.DirFS(dir)
-	err := fs.WalkDir(fsys, ".", func(rel string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if rel == metaDir || rel != "." && skip != nil && skip(rel) {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if skip != nil && skip(rel) {
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		k, err := classify(fsys, rel)
-		if err != nil {
-			return err
-		}
-		switch {
-		case k == SQLite:
-			sqliteDBs = append(sqliteDBs, rel)
-		case k != None:
-			found[k] = append(found[k], rel)
-		case sqliteSidecar(rel) != "":
-			sqliteAux = append(sqliteAux, rel)
-		}
-		return nil
-	})
+	root, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return Result{}, fmt.Errorf("detect the engine of %s: %w", dir, err)
 	}
-	if len(sqliteDBs) > 0 {
+	w := walker{skip: skip, found: map[Kind][]string{}}
+	if err := w.dir(root, "."); err != nil {
+		return Result{}, fmt.Errorf("detect the engine of %s: %w", dir, err)
+	}
+	found := w.found
+	if len(w.sqliteDBs) > 0 {
 		dbs := map[string]bool{}
-		for _, rel := range sqliteDBs {
+		for _, rel := range w.sqliteDBs {
 			dbs[rel] = true
 		}
-		found[SQLite] = sqliteDBs
-		for _, rel := range sqliteAux {
+		found[SQLite] = w.sqliteDBs
+		for _, rel := range w.sqliteAux {
 			if dbs[sqliteSidecar(rel)] {
 				found[SQLite] = append(found[SQLite], rel)
 			}
@@ -152,6 +123,62 @@ func Detect(dir string, skip func(rel string) bool) (Result, error) {
 		}
 	}
 	return Result{}, &MixedError{Dir: dir, Files: found}
+}
+
+// walker is one Detect's walk of a tree. Directories are opened relative to their parent's
+// descriptor, never by a full path, so a tree deeper than PATH_MAX is walked too.
+type walker struct {
+	skip                 func(rel string) bool
+	found                map[Kind][]string // all but SQLite's
+	sqliteDBs, sqliteAux []string          // SQLite's databases, and names that may be their journals
+}
+
+// dir looks at the entries of directory fd (rel in the tree) and closes fd.
+func (w *walker) dir(fd int, rel string) error {
+	d := os.NewFile(uintptr(fd), rel)
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		child := path.Join(rel, e.Name())
+		if rel == "." && e.Name() == metaDir || w.skip != nil && w.skip(child) {
+			continue
+		}
+		switch {
+		case e.IsDir():
+			sub, err := unix.Openat(fd, e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open %s: %w", child, err)
+			}
+			if err := w.dir(sub, child); err != nil {
+				return err
+			}
+		case e.Type().IsRegular():
+			if err := w.file(fd, e.Name(), child); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// file looks at regular file name in directory dirfd (rel in the tree).
+func (w *walker) file(dirfd int, name, rel string) error {
+	k, err := classify(dirfd, name)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rel, err)
+	}
+	switch {
+	case k == SQLite:
+		w.sqliteDBs = append(w.sqliteDBs, rel)
+	case k != None:
+		w.found[k] = append(w.found[k], rel)
+	case sqliteSidecar(rel) != "":
+		w.sqliteAux = append(w.sqliteAux, rel)
+	}
+	return nil
 }
 
 // sqliteSidecar returns the database a SQLite journal, WAL or shared-memory file belongs to by its
@@ -179,19 +206,19 @@ var bdbMagics = map[uint32]bool{
 	0x074582: true, // heap
 }
 
-// classify says which engine the regular file rel belongs to, by its name or its first bytes.
-func classify(fsys fs.FS, rel string) (Kind, error) {
-	base := path.Base(rel)
+// classify says which engine the regular file name in directory dirfd belongs to, by its name or
+// its first bytes.
+func classify(dirfd int, name string) (Kind, error) {
 	switch {
-	case base == "data.mdb" || base == "lock.mdb":
+	case name == "data.mdb" || name == "lock.mdb":
 		return LMDB, nil
-	case base == "DB_CONFIG" || bdb.IsRegionName(base):
+	case name == "DB_CONFIG" || bdb.IsRegionName(name):
 		return BDB, nil
 	}
-	if _, ok := bdb.ParseLogName(base); ok {
+	if _, ok := bdb.ParseLogName(name); ok {
 		return BDB, nil
 	}
-	head, err := readHead(fsys, rel, 16)
+	head, err := readHead(dirfd, name, 16)
 	if err != nil {
 		return None, err
 	}
@@ -207,17 +234,28 @@ func classify(fsys fs.FS, rel string) (Kind, error) {
 	return None, nil
 }
 
-// readHead returns the first n bytes of rel (fewer when the file is shorter).
-func readHead(fsys fs.FS, rel string, n int) ([]byte, error) {
-	f, err := fsys.Open(rel)
+// readHead returns the first n bytes of file name in directory dirfd (fewer when it is shorter).
+func readHead(dirfd int, name string, n int) ([]byte, error) {
+	// O_NONBLOCK: a file that turned into a FIFO since it was listed must not hang the walk.
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	b := make([]byte, n)
-	k, err := io.ReadFull(f, b)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, err
+	k := 0
+	for k < n {
+		r, err := unix.Pread(fd, b[k:], int64(k))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r == 0 {
+			break
+		}
+		k += r
 	}
 	return b[:k], nil
 }

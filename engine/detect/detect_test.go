@@ -13,6 +13,7 @@ import (
 
 	"github.com/mirrorctl/mirrorctl/engine/bdb/workload"
 	"github.com/mirrorctl/mirrorctl/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // Each maker writes real files of one engine into dir, with that engine's own tools.
@@ -282,6 +283,50 @@ func TestDetect_SkipsWhatTheCallerLeavesOut(t *testing.T) {
 	}
 	if _, err := Detect(dir, nil); err == nil {
 		t.Errorf("Detect without skip = nil error; want the mix refused (else this test proves nothing)")
+	}
+}
+
+// A tree deeper than PATH_MAX (which an application reaches relative to its current directory) is
+// walked too: directories are opened relative to their parent.
+func TestDetect_WalksATreeDeeperThanPathMax(t *testing.T) {
+	src := t.TempDir()
+	sqliteDB("app.db", false)(t, src)
+	db, err := os.ReadFile(filepath.Join(src, "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("d", 200)
+	var rel []string
+	for len(rel)*(len(name)+1) < 2*unix.PathMax {
+		if err := unix.Mkdirat(fd, name, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = sub
+		rel = append(rel, name)
+	}
+	f, err := unix.Openat(fd, "deep.db", unix.O_WRONLY|unix.O_CREAT, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(f, db); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(f)
+	unix.Close(fd)
+	r, err := Detect(dir, nil)
+	want := strings.Join(append(rel, "deep.db"), "/")
+	if err != nil || r.Kind != SQLite || len(r.Files) != 1 || r.Files[0] != want {
+		t.Errorf("Detect of a tree %d bytes deep = %v, %v; want sqlite, the deep database", len(want), r.Kind, err)
 	}
 }
 

@@ -12,7 +12,10 @@
 //     that does: they carry no header of their own.
 //   - A directory whose files belong to more than one engine is refused with a MixedError that names
 //     the files of each; there is no majority vote.
-//   - mirrorctl's metadata directory (.mirrorctl at the top) is never looked at.
+//   - mirrorctl's metadata directory (.mirrorctl at the top) is never looked at, nor what the
+//     caller's skip names (what the mirror leaves out).
+//   - Depth is no limit: directories and files are opened relative to their parent's descriptor,
+//     never by a full path, so a tree deeper than PATH_MAX is walked like any other.
 //
 // It imports nothing of mirrorctl's but engine/bdb, for the names of Berkeley DB's files.
 package detect
