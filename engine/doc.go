@@ -5,4 +5,6 @@
 // The rest of mirrorctl talks to an engine only through the Engine interface, so that the mirror core
 // and the FUSE layer stay engine-agnostic. engine and its subpackages import nothing of mirrorctl's: it
 // is a leaf.
+//
+// Subpackages: bdb is Berkeley DB; detect says which engine the files of a directory belong to.
 package engine

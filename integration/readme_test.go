@@ -57,15 +57,17 @@ func TestREADME_RefusalTable(t *testing.T) {
 	at := func(name string) string { return filepath.Join(base, name) }
 	places := map[string]string{
 		"P": at("primary"), "M": at("mirror"), "OTHER": at("other"), "MP": at("mnt"), "FILE": at("file"),
-		"EMPTY": at("empty"), "FULL": at("full"), "LINK": at("link"), "NEW": at("new"),
+		"EMPTY": at("empty"), "FULL": at("full"), "LINK": at("link"), "NEW": at("new"), "MIXED": at("mixed"),
 	}
-	for _, d := range []string{"P", "OTHER", "MP", "EMPTY", "FULL"} {
+	for _, d := range []string{"P", "OTHER", "MP", "EMPTY", "FULL", "MIXED"} {
 		if err := os.Mkdir(places[d], 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	writeFile(t, places["FILE"], "a file")
 	writeFile(t, filepath.Join(places["FULL"], "notes.txt"), "the user's")
+	writeFile(t, filepath.Join(places["MIXED"], "DB_CONFIG"), "")     // Berkeley DB's
+	writeFile(t, filepath.Join(places["MIXED"], "data.mdb"), "pages") // and LMDB's
 	if err := os.Symlink(at("nowhere"), places["LINK"]); err != nil {
 		t.Fatal(err)
 	}

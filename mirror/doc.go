@@ -19,6 +19,8 @@
 //     reaches relative to its current directory) works on both sides as on the kernel's own file
 //     systems. No full path string is ever handed to a system call.
 //   - The metadata area (meta.Dir) of each tree is never mirrored, listed or compared.
+//   - Sparse files stay sparse: Sync, resync and Verify walk files by their extents (sparse.go), so a
+//     hole on the primary is neither read nor written and is a hole on the mirror after a copy.
 //   - A mirrored inode stays mirrored under every name, and an excluded one excluded: whether a write
 //     reaches the mirror is decided by the name it comes through, so a link, or a rename of what has
 //     other hard links, that would give one inode names on both sides of the Policy is refused with

@@ -1,7 +1,8 @@
 package mirror
 
 // Sync brings the mirror's tree up to date with the primary's, copying only what differs. Verify is
-// in verify.go, the workers that copy files in parallel in workers.go.
+// in verify.go, the workers that copy files in parallel in workers.go, the walk of a file's data and
+// holes in sparse.go.
 
 import (
 	"bytes"
@@ -284,7 +285,8 @@ func sameMeta(p, q *unix.Stat_t) bool {
 		p.Mtim == q.Mtim
 }
 
-// file copies what differs between the primary's regular file and the mirror's, chunk by chunk.
+// file copies what differs between the primary's regular file and the mirror's: its data extents
+// chunk by chunk, its holes as holes.
 func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_t) error {
 	full := s.o.Full || s.o.ContentOf[rel]
 	if exists && (!full && sameMeta(pst, qst) || s.m.trustedLog(rel, pst, qst)) {
@@ -309,51 +311,32 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 	if exists {
 		qsize = qst.Size
 	}
-	wrote := !exists
-	var copied int64
-	qlen := qsize // the mirror file's length as this copy leaves it
-	for off := int64(0); ; off += chunkSize {
-		if err := s.ctx.Err(); err != nil {
-			return err
-		}
-		n, err := readFull(p, s.pbuf, off)
-		if err != nil {
-			return fmt.Errorf("primary %s: read: %w", rel, err)
-		}
-		if n == 0 {
-			break
-		}
-		k := 0
-		if off < qsize {
-			if k, err = readFull(q, s.qbuf[:n], off); err != nil {
-				return fmt.Errorf("mirror %s: read: %w", rel, err)
-			}
-		}
-		w, err := writeDiffering(q, s.pbuf[:n], s.qbuf[:k], off)
-		if err != nil {
-			return fmt.Errorf("mirror %s: write: %w", rel, err)
-		}
-		if w > 0 {
-			qlen = max(qlen, off+int64(n))
-			s.r.BytesCopied += w
-			copied += w
-			wrote = true
-		}
-		s.examined(int64(n))
-		if n < chunkSize {
-			break
-		}
-	}
+	c := fileCopy{s: s, rel: rel, p: p, q: q, qlen: qsize, wrote: !exists}
 	var now unix.Stat_t
-	if err := unix.Fstat(p, &now); err != nil {
-		return err
+	for from := int64(0); ; {
+		if err := unix.Fstat(p, &now); err != nil {
+			return fmt.Errorf("primary %s: %w", rel, err)
+		}
+		if now.Size <= from {
+			break
+		}
+		// Only the primary's data is read; its holes become holes on the mirror. A file that grew
+		// during the walk (a write behind the mount's back) is walked again from where it ended.
+		if err := extents(p, from, now.Size, c.extent); err != nil {
+			if c.failed {
+				return err
+			}
+			return fmt.Errorf("primary %s: find holes: %w", rel, err)
+		}
+		from = now.Size
 	}
-	if qlen != now.Size {
+	if c.qlen != now.Size {
 		if err := unix.Ftruncate(q, now.Size); err != nil {
 			return fmt.Errorf("mirror %s: truncate: %w", rel, err)
 		}
-		wrote = true
+		c.wrote = true
 	}
+	wrote := c.wrote
 	if err := s.fattrs(rel, q, pst); err != nil {
 		return err
 	}
@@ -364,6 +347,75 @@ func (s *syncer) file(rel string, pst *unix.Stat_t, exists bool, qst *unix.Stat_
 		}
 		if err := unix.Fsync(q); err != nil {
 			return fmt.Errorf("mirror %s: fsync: %w", rel, err)
+		}
+	}
+	return nil
+}
+
+// fileCopy is the copy of one regular file by syncer.file, extent by extent.
+type fileCopy struct {
+	s     *syncer
+	rel   string
+	p, q  int
+	qlen  int64 // the mirror file's length as the copy leaves it
+	wrote bool  // the mirror file was changed
+	// failed says the walk's error came from the copy of an extent (it names its side), not from
+	// lseek on the primary.
+	failed bool
+}
+
+// extent brings one extent of the primary's file to the mirror: a data extent is compared chunk by
+// chunk and only the blocks that differ are written; a hole is made a hole on the mirror too, where
+// the mirror file reaches (the final truncate makes the rest).
+func (c *fileCopy) extent(e extent) error {
+	err := c.copyExtent(e)
+	c.failed = err != nil
+	return err
+}
+
+func (c *fileCopy) copyExtent(e extent) error {
+	s := c.s
+	if e.hole {
+		if e.off < c.qlen {
+			changed, err := makeHole(c.q, e.off, min(e.end, c.qlen), s.qbuf)
+			if err != nil {
+				return fmt.Errorf("mirror %s: punch a hole: %w", c.rel, err)
+			}
+			c.wrote = c.wrote || changed
+		}
+		s.examined(e.end - e.off)
+		return nil
+	}
+	for off := e.off; off < e.end; off += chunkSize {
+		if err := s.ctx.Err(); err != nil {
+			return err
+		}
+		want := int(min(chunkSize, e.end-off))
+		n, err := readFull(c.p, s.pbuf[:want], off)
+		if err != nil {
+			return fmt.Errorf("primary %s: read: %w", c.rel, err)
+		}
+		if n == 0 {
+			return nil // shrunk during the walk: the final truncate follows the primary's size
+		}
+		k := 0
+		if off < c.qlen {
+			if k, err = readFull(c.q, s.qbuf[:n], off); err != nil {
+				return fmt.Errorf("mirror %s: read: %w", c.rel, err)
+			}
+		}
+		w, err := writeDiffering(c.q, s.pbuf[:n], s.qbuf[:k], off)
+		if err != nil {
+			return fmt.Errorf("mirror %s: write: %w", c.rel, err)
+		}
+		if w > 0 {
+			c.qlen = max(c.qlen, off+int64(n))
+			s.r.BytesCopied += w
+			c.wrote = true
+		}
+		s.examined(int64(n))
+		if n < want {
+			return nil
 		}
 	}
 	return nil

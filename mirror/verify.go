@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -135,6 +136,9 @@ func (v *verifier) entry(rel string) error {
 	return nil
 }
 
+// content compares the content of rel on both sides (of equal size), extent by extent: a range that
+// is a hole on one side is compared as zeros without reading it there, so two sparse files are
+// compared by their data alone.
 func (v *verifier) content(rel string) error {
 	p, err := v.m.primary.open(rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
@@ -146,23 +150,84 @@ func (v *verifier) content(rel string) error {
 		return fmt.Errorf("mirror %s: %w", rel, err)
 	}
 	defer unix.Close(q)
-	for off := int64(0); ; off += chunkSize {
-		n, err := readFull(p, v.pbuf, off)
-		if err != nil {
-			return fmt.Errorf("primary %s: read: %w", rel, err)
+	var st unix.Stat_t
+	if err := unix.Fstat(p, &st); err != nil {
+		return fmt.Errorf("primary %s: %w", rel, err)
+	}
+	c := contentCheck{v: v, rel: rel, p: p, q: q, differs: -1}
+	err = extents(p, 0, st.Size, func(pe extent) error {
+		return extents(q, pe.off, pe.end, func(qe extent) error { return c.compare(pe.hole, qe) })
+	})
+	if errors.Is(err, errDiffers) {
+		v.add(rel, "content differs in the MiB at offset %d", c.differs/chunkSize*chunkSize)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: compare: %w", rel, err)
+	}
+	return nil
+}
+
+// zeros is what a hole reads as, a chunk of it.
+var zeros = make([]byte, chunkSize)
+
+// firstDifference returns the index of the first byte where a and b differ, or where the shorter ends.
+func firstDifference(a, b []byte) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+// errDiffers ends a content walk at the first difference.
+var errDiffers = errors.New("content differs")
+
+// contentCheck compares one file's two sides over a range where the primary is a hole or data
+// (pHole) and the mirror's extent is qe.
+type contentCheck struct {
+	v       *verifier
+	rel     string
+	p, q    int
+	differs int64 // the offset of the first difference
+}
+
+func (c *contentCheck) compare(pHole bool, qe extent) error {
+	if pHole && qe.hole {
+		return nil // zeros on both sides, read on neither
+	}
+	for off := qe.off; off < qe.end; off += chunkSize {
+		if err := c.v.ctx.Err(); err != nil {
+			return err
 		}
-		k, err := readFull(q, v.qbuf, off)
-		if err != nil {
-			return fmt.Errorf("mirror %s: read: %w", rel, err)
+		want := int(min(chunkSize, qe.end-off))
+		pb, qb := c.v.pbuf[:want], c.v.qbuf[:want]
+		if !pHole {
+			n, err := readFull(c.p, pb, off)
+			if err != nil {
+				return fmt.Errorf("primary %s: read: %w", c.rel, err)
+			}
+			pb = pb[:n]
 		}
-		if n != k || !bytes.Equal(v.pbuf[:n], v.qbuf[:k]) {
-			v.add(rel, "content differs in the MiB at offset %d", off)
-			return nil
+		if !qe.hole {
+			n, err := readFull(c.q, qb, off)
+			if err != nil {
+				return fmt.Errorf("mirror %s: read: %w", c.rel, err)
+			}
+			qb = qb[:n]
 		}
-		if n < chunkSize {
-			return nil
+		if pHole {
+			pb = zeros[:want]
+		}
+		if qe.hole {
+			qb = zeros[:want]
+		}
+		if !bytes.Equal(pb, qb) {
+			c.differs = off + int64(firstDifference(pb, qb))
+			return errDiffers
 		}
 	}
+	return nil
 }
 
 func typeName(st *unix.Stat_t) string {

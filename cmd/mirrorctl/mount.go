@@ -44,7 +44,7 @@ func mountCommand() *cli.Command {
 				"mirrorctl mount --primary /disk1/env --mirror /disk2/env --retain-logs 7d --log-format json /srv/env", "keep removed logs a week on the mirror; JSON logs",
 			),
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
+			primaryFlag, mirrorFlag, engineFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
 			metricsAddrFlag, metricsRemoteFlag, watchForeignFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
@@ -139,6 +139,9 @@ type mountRun struct {
 func prepareMount(c *cli.Context, onErr mirror.ErrorPolicy, metrics *metricsServer) (*mountRun, error) {
 	ps, err := newPairSetup(c)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkEngine(c, ps); err != nil {
 		return nil, err
 	}
 	mp, err := checkMountPoint(c.Args().First(), ps.pair.Primary, ps.pair.Mirror)

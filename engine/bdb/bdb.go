@@ -57,7 +57,7 @@ func (b *BDB) Available() error { return b.toolsErr }
 func (b *BDB) Classify(rel string) engine.Class {
 	base := path.Base(rel)
 	switch {
-	case isRegion(base):
+	case IsRegionName(base):
 		return engine.ClassRegion
 	case rel == "DB_CONFIG":
 		return engine.ClassConfig
@@ -130,7 +130,7 @@ func (b *BDB) RemoveRegions(envDir string) ([]string, error) {
 	}
 	var removed []string
 	for _, e := range ents {
-		if !isRegion(e.Name()) || e.IsDir() {
+		if !IsRegionName(e.Name()) || e.IsDir() {
 			continue
 		}
 		if err := os.Remove(filepath.Join(envDir, e.Name())); err != nil {
@@ -276,7 +276,7 @@ func DatabaseFilesByMagic(envDir string) ([]string, error) {
 			continue
 		}
 		for _, e := range ents {
-			if !e.Type().IsRegular() || isRegion(e.Name()) {
+			if !e.Type().IsRegular() || IsRegionName(e.Name()) {
 				continue
 			}
 			if _, isLog := ParseLogName(e.Name()); isLog {

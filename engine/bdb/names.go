@@ -31,8 +31,8 @@ func ParseLogName(name string) (uint32, bool) {
 // FormatLogName is the inverse of ParseLogName.
 func FormatLogName(n uint32) string { return fmt.Sprintf("%s%010d", logPrefix, n) }
 
-// isRegion reports whether a base name is a region file that recovery rebuilds.
-func isRegion(base string) bool { return strings.HasPrefix(base, "__db.") }
+// IsRegionName reports whether a base name is a region file that recovery rebuilds.
+func IsRegionName(base string) bool { return strings.HasPrefix(base, "__db.") }
 
 // logNumber is ParseLogName of a relative path's last element.
 func logNumber(rel string) (uint32, bool) { return ParseLogName(path.Base(rel)) }
