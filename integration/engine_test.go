@@ -1,9 +1,6 @@
 package integration
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,19 +100,5 @@ func TestMount_EngineMustMatchThePrimarysFiles(t *testing.T) {
 // mirrorctlWithin runs the binary to completion, killing it after d.
 func mirrorctlWithin(t *testing.T, d time.Duration, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{Stdout: out.String(), Stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("mirrorctl %v: %v", args, err)
-	}
-	return r
+	return runMirrorctl(t, d, nil, args...)
 }

@@ -74,13 +74,19 @@ func (r result) String() string {
 // mirrorctl runs the binary to completion with a time limit.
 func mirrorctl(t *testing.T, args ...string) result {
 	t.Helper()
-	return mirrorctlEnv(t, nil, args...)
+	return runMirrorctl(t, 5*time.Minute, nil, args...)
 }
 
 // mirrorctlEnv runs the binary with extra environment variables (such as S3 credentials).
 func mirrorctlEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	return runMirrorctl(t, 5*time.Minute, env, args...)
+}
+
+// runMirrorctl runs the binary to completion with extra environment variables, killing it after d.
+func runMirrorctl(t *testing.T, d time.Duration, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)

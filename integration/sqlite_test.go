@@ -108,15 +108,8 @@ func TestSQLite_StaleJournalIsRemovedAtTheNextStart(t *testing.T) {
 			primary, mirrorDir, mp := dirs(t)
 			m := startMount(t, primary, mirrorDir, mp)
 			db := filepath.Join(mp, "app.db")
-			sqlite(t, db, fmt.Sprintf("PRAGMA journal_mode=%s; PRAGMA synchronous=FULL;\nCREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB);\n%s", c.mode, inserts(0, 20)))
-
 			// Ten transactions committed, then one left open, spilled to disk (openTransaction).
-			sh := startSQLite(t, db)
-			openTransaction(sh.say)
-			journal := "app.db" + c.suffix
-			if st, err := os.Stat(filepath.Join(mirrorDir, journal)); err != nil || st.Size() == 0 {
-				t.Fatalf("the mirror has no %s while a transaction is open: the test proves nothing: %v", journal, err)
-			}
+			sh, journal := withOpenTransaction(t, db, c.mode, c.suffix, mirrorDir)
 			m.Kill(t)
 			sh.kill()
 			if _, err := os.Stat(filepath.Join(primary, journal)); err != nil {
@@ -203,6 +196,21 @@ func (s *sqliteShell) kill() {
 // not checkpointed) and then one left open, spilled to disk: a cache of two pages makes SQLite
 // write the transaction's pages to the database file, so the journal is synced and its header
 // written, as a real one is when a process dies mid-transaction.
+// withOpenTransaction makes db (in a mount, in journal mode) with twenty rows, then commits ten
+// transactions and leaves one open, spilled to disk, in a sqlite3 shell it returns with the name of
+// the journal (suffix) that must then be on the mirror, in mirrorDir.
+func withOpenTransaction(t *testing.T, db, mode, suffix, mirrorDir string) (*sqliteShell, string) {
+	t.Helper()
+	sqlite(t, db, fmt.Sprintf("PRAGMA journal_mode=%s; PRAGMA synchronous=FULL;\nCREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB);\n%s", mode, inserts(0, 20)))
+	sh := startSQLite(t, db)
+	openTransaction(sh.say)
+	journal := filepath.Base(db) + suffix
+	if st, err := os.Stat(filepath.Join(mirrorDir, journal)); err != nil || st.Size() == 0 {
+		t.Fatalf("the mirror has no %s while a transaction is open: the test proves nothing: %v", journal, err)
+	}
+	return sh, journal
+}
+
 func openTransaction(say func(script, done string)) {
 	say("PRAGMA synchronous=FULL;\n"+inserts(100, 10), "committed")
 	var txn strings.Builder
@@ -228,13 +236,7 @@ func TestSQLite_StaleJournalIsRemovedByTheResync(t *testing.T) {
 			m := startMount(t, primary, mirrorDir, mp, "--resync-interval", "0")
 			m.ExpectDegraded = true
 			db := filepath.Join(mp, "app.db")
-			sqlite(t, db, fmt.Sprintf("PRAGMA journal_mode=%s; PRAGMA synchronous=FULL;\nCREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB);\n%s", c.mode, inserts(0, 20)))
-			sh := startSQLite(t, db)
-			openTransaction(sh.say)
-			journal := "app.db" + c.suffix
-			if st, err := os.Stat(filepath.Join(mirrorDir, journal)); err != nil || st.Size() == 0 {
-				t.Fatalf("the mirror has no %s while a transaction is open: the test proves nothing: %v", journal, err)
-			}
+			sh, journal := withOpenTransaction(t, db, c.mode, c.suffix, mirrorDir)
 
 			disk.Shutdown(t)
 			sh.say("COMMIT;\n", "done")
