@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -19,6 +21,51 @@ var s3EndpointFlag = &cli.StringFlag{
 var snapshotEveryFlag = &cli.StringFlag{
 	Name:  "snapshot-every",
 	Usage: "take a new snapshot once this much log (e.g. 1GiB) was archived after the last one, so a restore replays at most about that much; default: only the first snapshot",
+}
+
+var (
+	keepSnapshotsFlag = &cli.IntFlag{
+		Name:  "archive-keep-snapshots",
+		Usage: "retention in the bucket: keep the newest `N` snapshots (and the logs the oldest of them needs); 0: no rule by count",
+	}
+	keepAgeFlag = &cli.StringFlag{
+		Name:  "archive-keep-age",
+		Usage: "retention in the bucket: keep what a restore to any moment of the last `DURATION` (72h, 7d) needs; with --archive-keep-snapshots, what either keeps",
+	}
+)
+
+// retention reads --archive-keep-snapshots and --archive-keep-age.
+func retention(c *cli.Context) (archive.Retention, error) {
+	var r archive.Retention
+	if n := c.Int("archive-keep-snapshots"); n < 0 {
+		return r, usageError("--archive-keep-snapshots %d is not a count: give 1 or more (0: no rule by count)", n)
+	} else {
+		r.KeepSnapshots = n
+	}
+	if v := c.String("archive-keep-age"); v != "" {
+		d, err := parseAge(v)
+		if err != nil {
+			return r, usageError("--archive-keep-age %q is not a duration above zero: write it like 72h or 7d", v)
+		}
+		r.KeepAge = d
+	}
+	return r, nil
+}
+
+// parseAge reads a Go duration or a number of days (7d).
+func parseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return 0, fmt.Errorf("bad age %q", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad age %q", s)
+	}
+	return d, nil
 }
 
 // pushOptions reads --snapshot-every.
@@ -53,6 +100,17 @@ func archiveCommand() *cli.Command {
 				),
 				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
 				Action: runArchivePush,
+			},
+			{
+				Name:      "prune",
+				Usage:     "retention in the bucket: drop the snapshots the rules do not keep, the logs only they needed, and the objects no kept manifest names",
+				ArgsUsage: "s3://bucket/prefix",
+				Description: examples(
+					"mirrorctl archive prune --archive-keep-snapshots 7 s3://backups/env", "keep the newest 7 snapshots",
+					"mirrorctl archive prune --archive-keep-age 30d --dry-run s3://backups/env", "say what keeping 30 days would delete",
+				),
+				Flags:  []cli.Flag{s3EndpointFlag, keepSnapshotsFlag, keepAgeFlag, &cli.BoolFlag{Name: "dry-run", Usage: "say what would be deleted, delete nothing"}, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Action: runArchivePrune,
 			},
 			{
 				Name:      "list",
@@ -110,6 +168,34 @@ func runArchivePush(c *cli.Context) error {
 		fmt.Fprintf(w, "snapshot %s taken\n", rep.Snapshot)
 	}
 	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s), up to log %d (%s of it)\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	return nil
+}
+
+func runArchivePrune(c *cli.Context) error {
+	r, err := retention(c)
+	if err != nil {
+		return err
+	}
+	if r.IsZero() {
+		return usageError("archive prune needs a rule: --archive-keep-snapshots N and/or --archive-keep-age DURATION")
+	}
+	s, err := openStore(c, "archive prune")
+	if err != nil {
+		return err
+	}
+	rep, err := archive.Prune(c.Context, s, r, c.Bool("dry-run"))
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, rep)
+	}
+	verb := "deleted"
+	if rep.DryRun {
+		verb = "would delete"
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %d snapshots kept, %d dropped, logs from %d kept; %s %d objects (%s) and %d manifests; generation %d\n",
+		rep.Location, len(rep.Kept), len(rep.Dropped), rep.FirstLog, verb, rep.Objects, humanize.IBytes(uint64(rep.Bytes)), rep.Manifests, rep.Generation)
 	return nil
 }
 
