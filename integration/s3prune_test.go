@@ -198,3 +198,37 @@ func TestMount_ArchivePrunes(t *testing.T) {
 		t.Fatalf("restored %d of 400 commits", got.Found)
 	}
 }
+
+// TestArchive_SnapshotsByTime: with --snapshot-interval, a push takes a new snapshot once that long
+// passed since the newest one, only if the mirror changed since; not before, and not on an idle mirror.
+func TestArchive_SnapshotsByTime(t *testing.T) {
+	c := newArchiveCase(t)
+	c.commit(t, 0, 50, c.acked)
+	c.mustPush(t)
+	first := c.manifest(t).Snapshots[0]
+	waitPast(first.Done.Add(1100 * time.Millisecond))
+	if r := c.mustPush(t, "--snapshot-interval", "1s"); !strings.Contains(r.Stdout, "up to date") {
+		t.Fatalf("a push of an idle mirror took something: %s", r)
+	}
+	c.commit(t, 50, 50, c.acked)
+	if r := c.mustPush(t, "--snapshot-interval", "1h"); strings.Contains(r.Stdout, "snapshot ") {
+		t.Fatalf("a push before the interval passed took a snapshot: %s", r)
+	}
+	c.commit(t, 100, 50, c.acked)
+	if r := c.mustPush(t, "--snapshot-interval", "1s"); !strings.Contains(r.Stdout, "snapshot ") {
+		t.Fatalf("a push after the interval, of a changed mirror, took no snapshot: %s", r)
+	}
+	if n := len(c.manifest(t).Snapshots); n != 2 {
+		t.Fatalf("want two snapshots, the archive has %d", n)
+	}
+	if r := mirrorctl(t, "archive", "push", "--mirror", c.mirror, "--snapshot-interval", "often", c.url); r.Code != 2 || !strings.Contains(r.Stderr, "is not a duration above zero") {
+		t.Fatalf("a bad --snapshot-interval: %s", r)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if r := c.restore(t, c.url, dir); r.Code != 0 {
+		t.Fatalf("restore: %s", r)
+	}
+	if got := workloadCheck(t, dir, c.acked); got.Found != 150 {
+		t.Fatalf("restored %d of 150 commits", got.Found)
+	}
+}

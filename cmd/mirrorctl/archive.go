@@ -68,7 +68,12 @@ func parseAge(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// pushOptions reads --snapshot-every.
+var snapshotIntervalFlag = &cli.StringFlag{
+	Name:  "snapshot-interval",
+	Usage: "take a new snapshot once this long (e.g. 24h, 7d) passed since the last one, if the mirror changed since; with --snapshot-every, whichever comes first",
+}
+
+// pushOptions reads --snapshot-every and --snapshot-interval.
 func pushOptions(c *cli.Context) (archive.PushOptions, error) {
 	var o archive.PushOptions
 	if v := c.String("snapshot-every"); v != "" {
@@ -77,6 +82,13 @@ func pushOptions(c *cli.Context) (archive.PushOptions, error) {
 			return o, usageError("--snapshot-every %q is not a size above zero: write it like 1GiB or 500MB", v)
 		}
 		o.SnapshotEvery = int64(n)
+	}
+	if v := c.String("snapshot-interval"); v != "" {
+		d, err := parseAge(v)
+		if err != nil {
+			return o, usageError("--snapshot-interval %q is not a duration above zero: write it like 24h or 7d", v)
+		}
+		o.SnapshotInterval = d
 	}
 	return o, nil
 }
@@ -98,7 +110,7 @@ func archiveCommand() *cli.Command {
 					"mirrorctl archive push --mirror /disk2/env s3://backups/env", "upload what the archive lacks",
 					"mirrorctl archive push --mirror /disk2/env --s3-endpoint http://127.0.0.1:7070 s3://backups/env", "to an S3-compatible server",
 				),
-				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, snapshotIntervalFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
 				Action: runArchivePush,
 			},
 			{
@@ -140,15 +152,15 @@ func runArchivePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	o, err := pushOptions(c) // bad input is refused before connecting
+	if err != nil {
+		return err
+	}
 	s, err := openStore(c, "archive push")
 	if err != nil {
 		return err
 	}
 	eng, err := engineFor(c)
-	if err != nil {
-		return err
-	}
-	o, err := pushOptions(c)
 	if err != nil {
 		return err
 	}
