@@ -25,10 +25,17 @@ import (
 // mirrorctlEnv runs the binary with extra environment variables (the S3 credentials).
 func mirrorctlEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return mirrorctlEnvDir(t, "", env, args...)
+}
+
+// mirrorctlEnvDir is mirrorctlEnv run in the working directory dir ("": the test's).
+func mirrorctlEnvDir(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
