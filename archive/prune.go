@@ -20,7 +20,7 @@ import (
 // object.
 const olderManifestsKept = 2
 
-// Retention says which snapshots a prune keeps; the zero value keeps everything.
+// Retention says which snapshots a prune keeps; the zero value keeps every snapshot and every log.
 type Retention struct {
 	// KeepSnapshots keeps the newest this many snapshots (0: no rule by count).
 	KeepSnapshots int
@@ -79,6 +79,9 @@ func keptSnapshots(snaps []Snapshot, r Retention, now time.Time) (kept, dropped 
 
 // retained is m with only the snapshots r keeps and the logs they need.
 func retained(m Manifest, r Retention, now time.Time) (Manifest, []Snapshot) {
+	if r.IsZero() {
+		return m, nil
+	}
 	kept, dropped := keptSnapshots(m.Snapshots, r, now)
 	out := m.clone()
 	out.Snapshots = append([]Snapshot(nil), kept...)

@@ -23,8 +23,10 @@ type Pusher struct {
 	Engine   engine.Engine
 	Interval time.Duration // between the end of a push and the start of the next; default 1s
 	Options  PushOptions
-	// Retention, when not zero, prunes the archive after the push that took a snapshot, at least
-	// every PruneEvery (default 1 min) otherwise, and at Final.
+	// Retention is applied by a prune after the push that took a snapshot, at least every
+	// PruneEvery (default 1 min) otherwise, and at Final; the zero value keeps every snapshot, and
+	// the prune then only deletes what the newest manifest no longer needs (older manifests, the
+	// parts of logs since sealed), so that a push every second does not grow the bucket without bound.
 	Retention  Retention
 	PruneEvery time.Duration
 	Logger     *slog.Logger // default: slog.Default()
@@ -135,7 +137,7 @@ func (p *Pusher) pruneAfter(ctx context.Context, rep PushReport) error {
 	if every <= 0 {
 		every = time.Minute
 	}
-	if p.Retention.IsZero() || p.last == nil || (rep.Snapshot == "" && !p.lastPrune.IsZero() && time.Since(p.lastPrune) < every) {
+	if p.last == nil || (rep.Snapshot == "" && !p.lastPrune.IsZero() && time.Since(p.lastPrune) < every) {
 		return nil
 	}
 	_, m, err := pruneFrom(ctx, p.Store, *p.last, p.Retention, false)

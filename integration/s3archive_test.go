@@ -506,6 +506,12 @@ func TestMount_ArchivesInTheBackground(t *testing.T) {
 	if !strings.Contains(m.Output(), "archive "+c.url+" holds the mirror") {
 		t.Fatalf("unmount did not report the last push:\n%s", m.Output())
 	}
+	// Without a retention rule the mount still prunes what the newest manifest no longer needs: the
+	// manifests of its earlier pushes, the parts of logs since sealed.
+	if ms := c.objects(t, "manifests"); len(ms) > 3 {
+		t.Fatalf("after the mount's last prune, %d manifests are in the bucket", len(ms))
+	}
+	c.checkNoStaleParts(t)
 	// Snapshots by log volume; a later one needs the logs only from its last checkpoint on (the mount
 	// kept the mirror: the write-ahead rule holds on it), so a restore of it replays less.
 	var snaps struct {

@@ -33,6 +33,20 @@ func (c *archiveCase) manifest(t *testing.T) archiveManifest {
 	return m
 }
 
+// checkNoStaleParts fails unless every part of a log in the bucket is one of the newest (open) log.
+func (c *archiveCase) checkNoStaleParts(t *testing.T) {
+	t.Helper()
+	m := c.manifest(t)
+	newest := m.Logs[len(m.Logs)-1].Number
+	for _, o := range c.objects(t, "logs") {
+		var n uint32
+		fmt.Sscanf(filepath.Base(o), "log.%d", &n)
+		if strings.Contains(o, ".part.") && n != newest {
+			t.Errorf("%s: a part of a sealed log is still in the bucket", o)
+		}
+	}
+}
+
 func (c *archiveCase) prune(t *testing.T, args ...string) result {
 	t.Helper()
 	return mirrorctlEnv(t, c.srv.Env(), append(append([]string{"archive", "prune", "--s3-endpoint", c.srv.Endpoint()}, args...), c.url)...)
@@ -88,6 +102,18 @@ func TestArchive_PruneKeepsWhatTheOldestKeptSnapshotNeeds(t *testing.T) {
 		t.Fatalf("the second snapshot ended at %s, after the moment %s", before.Snapshots[1].Done, moment)
 	}
 
+	// Without a rule, only what the newest manifest no longer needs goes: old manifests, parts of
+	// logs since sealed.
+	if r := c.prune(t); r.Code != 0 || !strings.Contains(r.Stdout, "3 snapshots kept, 0 dropped") {
+		t.Fatalf("prune without a rule: %s", r)
+	}
+	if got := c.manifest(t); len(got.Snapshots) != 3 || len(got.Logs) != len(before.Logs) {
+		t.Fatalf("a prune without a rule dropped something: %+v", got)
+	}
+	c.checkNoStaleParts(t)
+	if ms := c.objects(t, "manifests"); len(ms) > 3 {
+		t.Fatalf("after a prune, %d manifests are in the bucket: %v", len(ms), ms)
+	}
 	tree := treeSnapshot(t, c.srv.BucketDir())
 	if r := c.prune(t, "--archive-keep-snapshots", "2", "--dry-run"); r.Code != 0 || !strings.Contains(r.Stdout, "1 dropped") || !strings.Contains(r.Stdout, "would delete") {
 		t.Fatalf("prune --dry-run: %s", r)
@@ -105,17 +131,14 @@ func TestArchive_PruneKeepsWhatTheOldestKeptSnapshotNeeds(t *testing.T) {
 	if got := c.objects(t, filepath.Join("snapshots", before.Snapshots[0].ID)); len(got) != 0 {
 		t.Fatalf("the dropped snapshot's files are still in the bucket: %v", got)
 	}
-	newest := after.Logs[len(after.Logs)-1].Number
 	for _, o := range c.objects(t, "logs") {
 		var n uint32
 		fmt.Sscanf(filepath.Base(o), "log.%d", &n)
 		if n < after.Logs[0].Number {
 			t.Errorf("%s: a log only the dropped snapshot needed is still in the bucket", o)
 		}
-		if strings.Contains(o, ".part.") && n != newest {
-			t.Errorf("%s: a part of a sealed log is still in the bucket", o)
-		}
 	}
+	c.checkNoStaleParts(t)
 	if ms := c.objects(t, "manifests"); len(ms) != 1 {
 		t.Errorf("after a prune that dropped a snapshot, want its manifest alone: %v", ms)
 	}
@@ -151,13 +174,12 @@ func TestArchive_PruneKeepsWhatTheOldestKeptSnapshotNeeds(t *testing.T) {
 	})
 }
 
-// TestArchive_PruneUsageErrors: prune without a rule, or with a bad one, is a usage error.
+// TestArchive_PruneUsageErrors: prune with a bad rule is a usage error.
 func TestArchive_PruneUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{args: []string{"archive", "prune", "s3://b/p"}, want: "needs a rule"},
 		{args: []string{"archive", "prune", "--archive-keep-age", "soon", "s3://b/p"}, want: "is not a duration above zero"},
 		{args: []string{"archive", "prune", "--archive-keep-snapshots", "-1", "s3://b/p"}, want: "is not a count"},
 	} {

@@ -115,7 +115,7 @@ func archiveCommand() *cli.Command {
 			},
 			{
 				Name:      "prune",
-				Usage:     "retention in the bucket: drop the snapshots the rules do not keep, the logs only they needed, and the objects no kept manifest names",
+				Usage:     "retention in the bucket: drop the snapshots the rules do not keep (none without a rule), the logs only they needed, and the objects no kept manifest names",
 				ArgsUsage: "s3://bucket/prefix",
 				Description: examples(
 					"mirrorctl archive prune --archive-keep-snapshots 7 s3://backups/env", "keep the newest 7 snapshots",
@@ -187,9 +187,6 @@ func runArchivePrune(c *cli.Context) error {
 	r, err := retention(c)
 	if err != nil {
 		return err
-	}
-	if r.IsZero() {
-		return usageError("archive prune needs a rule: --archive-keep-snapshots N and/or --archive-keep-age DURATION")
 	}
 	s, err := openStore(c, "archive prune")
 	if err != nil {
