@@ -17,13 +17,17 @@ func TestParseLocation_Table(t *testing.T) {
 		bucket, prefix string
 		err            string
 	}{
-		{in: "s3://b", bucket: "b"},
-		{in: "s3://b/", bucket: "b"},
-		{in: "s3://b/env/prod/", bucket: "b", prefix: "env/prod"},
+		{in: "s3://bkt", bucket: "bkt"},
+		{in: "s3://bkt/", bucket: "bkt"},
+		{in: "s3://my.backups-1/env/prod/", bucket: "my.backups-1", prefix: "env/prod"},
+		{in: "s3://b/env", err: "is not an S3 bucket name"},
+		{in: "s3://Backups/env", err: "is not an S3 bucket name"},
+		{in: "s3://-bkt/env", err: "is not an S3 bucket name"},
+		{in: "s3://bkt_1/env", err: "is not an S3 bucket name"},
 		{in: "s3://", err: "names no bucket"},
 		{in: "/disk2/env", err: "not an archive location"},
-		{in: "s3://b/a//c", err: "empty, . or .."},
-		{in: "s3://b/a/../c", err: "empty, . or .."},
+		{in: "s3://bkt/a//c", err: "empty, . or .."},
+		{in: "s3://bkt/a/../c", err: "empty, . or .."},
 	} {
 		l, err := ParseLocation(tc.in)
 		if tc.err != "" {

@@ -578,6 +578,7 @@ func TestArchive_UsageErrors(t *testing.T) {
 		{name: "no bucket", args: []string{"archive", "list", "s3://"}, want: "names no bucket"},
 		{name: "no mirror", args: []string{"archive", "push", "s3://b/p"}, want: "--mirror DIR is required"},
 		{name: "two locations", args: []string{"archive", "list", "s3://b/p", "s3://b/q"}, want: "takes one argument"},
+		{name: "not a bucket name", args: []string{"archive", "list", "s3://b/p"}, want: "is not an S3 bucket name"},
 		{name: "bad time", args: []string{"restore", "--from", mirrorDir, "--to", target, "--time", "yesterday"}, want: "is not an RFC 3339 time"},
 		{name: "target inside the mirror", args: []string{"restore", "--from", mirrorDir, "--to", filepath.Join(mirrorDir, "sub")}, want: "overlap"},
 		{name: "mirror inside the target", args: []string{"restore", "--from", mirrorDir, "--to", base}, want: "is not empty"},
