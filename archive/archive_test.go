@@ -1,10 +1,12 @@
 package archive
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
 )
@@ -15,13 +17,17 @@ func TestParseLocation_Table(t *testing.T) {
 		bucket, prefix string
 		err            string
 	}{
-		{in: "s3://b", bucket: "b"},
-		{in: "s3://b/", bucket: "b"},
-		{in: "s3://b/env/prod/", bucket: "b", prefix: "env/prod"},
+		{in: "s3://bkt", bucket: "bkt"},
+		{in: "s3://bkt/", bucket: "bkt"},
+		{in: "s3://my.backups-1/env/prod/", bucket: "my.backups-1", prefix: "env/prod"},
+		{in: "s3://b/env", err: "is not an S3 bucket name"},
+		{in: "s3://Backups/env", err: "is not an S3 bucket name"},
+		{in: "s3://-bkt/env", err: "is not an S3 bucket name"},
+		{in: "s3://bkt_1/env", err: "is not an S3 bucket name"},
 		{in: "s3://", err: "names no bucket"},
 		{in: "/disk2/env", err: "not an archive location"},
-		{in: "s3://b/a//c", err: "empty, . or .."},
-		{in: "s3://b/a/../c", err: "empty, . or .."},
+		{in: "s3://bkt/a//c", err: "empty, . or .."},
+		{in: "s3://bkt/a/../c", err: "empty, . or .."},
 	} {
 		l, err := ParseLocation(tc.in)
 		if tc.err != "" {
@@ -143,5 +149,45 @@ func TestFileExtent_ReadsBackwards(t *testing.T) {
 		if err != nil || got != tc.at+1 {
 			t.Errorf("%s: extent %d, %v; want %d", tc.name, got, err, tc.at+1)
 		}
+	}
+}
+
+// TestKeptSnapshots_Table: the newest snapshot is always kept; by count the newest N; by age every
+// one that ended within the age and the newest before it (a restore to the cutoff needs it); both
+// rules keep what either keeps.
+func TestKeptSnapshots_Table(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var snaps []Snapshot
+	for _, h := range []int{10, 8, 6, 4, 2} { // hours before now, oldest first
+		snaps = append(snaps, Snapshot{ID: fmt.Sprintf("%dh", h), Done: now.Add(-time.Duration(h) * time.Hour)})
+	}
+	for _, tc := range []struct {
+		name string
+		r    Retention
+		kept string
+	}{
+		{name: "none", r: Retention{}, kept: "10h 8h 6h 4h 2h"},
+		{name: "count 1", r: Retention{KeepSnapshots: 1}, kept: "2h"},
+		{name: "count 3", r: Retention{KeepSnapshots: 3}, kept: "6h 4h 2h"},
+		{name: "count above all", r: Retention{KeepSnapshots: 9}, kept: "10h 8h 6h 4h 2h"},
+		{name: "age 5h", r: Retention{KeepAge: 5 * time.Hour}, kept: "6h 4h 2h"},
+		{name: "age 1h", r: Retention{KeepAge: time.Hour}, kept: "2h"},
+		{name: "age 4h exactly", r: Retention{KeepAge: 4 * time.Hour}, kept: "4h 2h"},
+		{name: "age and count", r: Retention{KeepAge: time.Hour, KeepSnapshots: 2}, kept: "4h 2h"},
+		{name: "count and age", r: Retention{KeepAge: 7 * time.Hour, KeepSnapshots: 1}, kept: "8h 6h 4h 2h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kept, dropped := keptSnapshots(snaps, tc.r, now)
+			var ids []string
+			for _, s := range kept {
+				ids = append(ids, s.ID)
+			}
+			if got := strings.Join(ids, " "); got != tc.kept {
+				t.Fatalf("kept %q, want %q", got, tc.kept)
+			}
+			if len(kept)+len(dropped) != len(snaps) {
+				t.Fatalf("kept %d and dropped %d of %d", len(kept), len(dropped), len(snaps))
+			}
+		})
 	}
 }

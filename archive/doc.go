@@ -40,6 +40,10 @@
 //     environment in a directory beside the target and renames it into place only after every object
 //     was verified, the engine's catastrophic recovery succeeded and every database verified: a
 //     failed restore leaves the target as it was. A corrupt or missing object is named.
+//   - A prune (retention) never drops what the oldest kept snapshot needs: its files, every log from
+//     its FirstLog on, and the newest manifest naming them. It writes the manifest that names only what
+//     is kept before deleting anything, deletes objects before the manifests that named them, and
+//     leaves only manifests whose every object is kept: every manifest in the bucket restores.
 //   - Secrets are never printed, logged or put into an error: only the endpoint, bucket and keys.
 //
 // It uses engine (which files are logs and databases, recovery) and meta (the mirror's record); it

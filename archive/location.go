@@ -28,6 +28,9 @@ func ParseLocation(s string) (Location, error) {
 	if bucket == "" {
 		return Location{}, fmt.Errorf("%q names no bucket: write s3://bucket/prefix", s)
 	}
+	if !validBucket(bucket) {
+		return Location{}, fmt.Errorf("%q: %q is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit)", s, bucket)
+	}
 	if strings.Contains(prefix, "//") || strings.Contains("/"+prefix+"/", "/../") || strings.Contains("/"+prefix+"/", "/./") {
 		return Location{}, fmt.Errorf("%q has an empty, . or .. part in its prefix: write s3://bucket/prefix", s)
 	}
@@ -52,3 +55,18 @@ func (l Location) key(name string) string {
 
 // url names an object for messages.
 func (l Location) url(key string) string { return scheme + path.Join(l.Bucket, key) }
+
+// validBucket reports whether b follows S3's bucket naming rules (the client refuses others before
+// asking the server, with a message that would read as an unreachable server).
+func validBucket(b string) bool {
+	if len(b) < 3 || len(b) > 63 {
+		return false
+	}
+	for i, r := range b {
+		alnum := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9')
+		if !alnum && ((r != '.' && r != '-') || i == 0 || i == len(b)-1) {
+			return false
+		}
+	}
+	return !strings.Contains(b, "..")
+}

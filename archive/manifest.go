@@ -102,19 +102,28 @@ func (s *Store) LatestManifest(ctx context.Context) (Manifest, bool, error) {
 	if best == 0 {
 		return Manifest{}, false, nil
 	}
-	name := formatManifestName(best)
+	m, err := s.readManifest(ctx, best)
+	if err != nil {
+		return Manifest{}, false, err
+	}
+	return m, true, nil
+}
+
+// readManifest reads the manifest of generation gen.
+func (s *Store) readManifest(ctx context.Context, gen uint64) (Manifest, error) {
+	name := formatManifestName(gen)
 	var buf bytes.Buffer
 	if _, err := s.download(ctx, name, &buf); err != nil {
-		return Manifest{}, false, err
+		return Manifest{}, err
 	}
 	var m Manifest
 	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
-		return Manifest{}, false, fmt.Errorf("%w: manifest %s does not parse (%v): restore from an earlier generation", ErrCorrupt, s.loc.url(s.loc.key(name)), err)
+		return Manifest{}, fmt.Errorf("%w: manifest %s does not parse (%v): restore from an earlier generation", ErrCorrupt, s.loc.url(s.loc.key(name)), err)
 	}
-	if m.Version != manifestVersion || m.Generation != best {
-		return Manifest{}, false, fmt.Errorf("%w: manifest %s says version %d generation %d: it is not one this mirrorctl writes", ErrCorrupt, s.loc.url(s.loc.key(name)), m.Version, m.Generation)
+	if m.Version != manifestVersion || m.Generation != gen {
+		return Manifest{}, fmt.Errorf("%w: manifest %s says version %d generation %d: it is not one this mirrorctl writes", ErrCorrupt, s.loc.url(s.loc.key(name)), m.Version, m.Generation)
 	}
-	return m, true, nil
+	return m, nil
 }
 
 // writeManifest writes m as the next generation after prev (0: none). It refuses when that

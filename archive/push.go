@@ -37,6 +37,10 @@ type PushOptions struct {
 	// SnapshotEvery takes a new snapshot once the logs archived after the newest snapshot reach this
 	// many bytes (0: never for volume), so that a restore replays at most about that much log.
 	SnapshotEvery int64
+	// SnapshotInterval takes a new snapshot once this long passed since the newest one was taken and
+	// the mirror's log changed after it (0: never for time): a restore replays at most about that
+	// much time.
+	SnapshotInterval time.Duration
 }
 
 // Push brings the archive at s up to the mirror directory mirrorDir (a mirror that mirrorctl keeps).
@@ -81,7 +85,7 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 	if ext, err := fileExtent(filepath.Join(mirrorDir, filepath.FromSlash(logs[len(logs)-1].Rel))); err == nil {
 		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
 	}
-	if needsSnapshot(m, logs, o.SnapshotEvery) {
+	if needsSnapshot(m, logs, o.SnapshotEvery) || snapshotDue(m, mirrorDir, logs, o.SnapshotInterval, time.Now()) {
 		first := logs[0].Number
 		if !rec.NeedsRecovery {
 			// A mirror copied from a running environment (sync) holds database files that may be
@@ -141,6 +145,20 @@ func needsSnapshot(m Manifest, logs []engine.LogFile, every int64) bool {
 		}
 	}
 	return n >= every
+}
+
+// snapshotDue: every > 0, the newest snapshot was taken at least every before now, and the mirror's
+// newest log was written after that snapshot ended (an idle mirror gets no new snapshot).
+func snapshotDue(m Manifest, dir string, logs []engine.LogFile, every time.Duration, now time.Time) bool {
+	if every <= 0 || len(m.Snapshots) == 0 {
+		return false
+	}
+	last := m.Snapshots[len(m.Snapshots)-1]
+	if now.Sub(last.Taken) < every {
+		return false
+	}
+	fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(logs[len(logs)-1].Rel)))
+	return err != nil || fi.ModTime().After(last.Done)
 }
 
 // firstLogNeeded is the first log a catastrophic recovery over a copy of the database files taken

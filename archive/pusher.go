@@ -7,6 +7,7 @@ package archive
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -22,14 +23,21 @@ type Pusher struct {
 	Engine   engine.Engine
 	Interval time.Duration // between the end of a push and the start of the next; default 1s
 	Options  PushOptions
-	Logger   *slog.Logger // default: slog.Default()
+	// Retention is applied by a prune after the push that took a snapshot, at least every
+	// PruneEvery (default 1 min) otherwise, and at Final; the zero value keeps every snapshot, and
+	// the prune then only deletes what the newest manifest no longer needs (older manifests, the
+	// parts of logs since sealed), so that a push every second does not grow the bucket without bound.
+	Retention  Retention
+	PruneEvery time.Duration
+	Logger     *slog.Logger // default: slog.Default()
 
 	mu sync.Mutex // guards st
 	st PusherStatus
 
 	// last is the manifest the last successful push left (nil: read the newest); only the goroutine
-	// that calls PushOnce (Run's, then the caller's after Run ended) touches it.
-	last *Manifest
+	// that calls PushOnce (Run's, then the caller's after Run ended) touches it, and lastPrune.
+	last      *Manifest
+	lastPrune time.Time
 }
 
 // PusherStatus is how far the archive is behind the mirror, as status shows it.
@@ -87,6 +95,7 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 	p.last = nil // after a failure, the next push reads what the bucket holds
 	if err == nil {
 		p.last = &m
+		err = p.pruneAfter(ctx, rep)
 	}
 	if ctx.Err() != nil && err != nil {
 		return err // stopping: not a failure of the archive
@@ -112,6 +121,31 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 	if rep.Changed {
 		p.st.LastUpload = rep.Finished
 	}
+	return nil
+}
+
+// Final pushes once more and prunes, whatever time passed since the last prune: the mount's last
+// word on the archive.
+func (p *Pusher) Final(ctx context.Context) error {
+	p.lastPrune = time.Time{}
+	return p.PushOnce(ctx)
+}
+
+// pruneAfter applies the retention after a push, when it is due.
+func (p *Pusher) pruneAfter(ctx context.Context, rep PushReport) error {
+	every := p.PruneEvery
+	if every <= 0 {
+		every = time.Minute
+	}
+	if p.last == nil || (rep.Snapshot == "" && !p.lastPrune.IsZero() && time.Since(p.lastPrune) < every) {
+		return nil
+	}
+	_, m, err := pruneFrom(ctx, p.Store, *p.last, p.Retention, false)
+	if err != nil {
+		p.last = nil
+		return fmt.Errorf("prune: %w", err)
+	}
+	p.last, p.lastPrune = &m, time.Now()
 	return nil
 }
 

@@ -23,8 +23,15 @@
 //     but for the evidence KeepFailed keeps; what was in the caller's directory before is never
 //     touched.
 //
+// With Lose "machine" the drill runs an object store (versitygw, package internal/versitygw) over a
+// directory on neither disk, mounts with --archive to it, kills the mount process and both disks at
+// once under load, restores the archive onto a fresh directory and checks every acknowledged commit
+// there; it counts the commits acknowledged after the archive's last push began (read from the
+// mount's status just before the loss), and only a loss above that count fails the drill. Without
+// versitygw it fails before making anything, in one line that names make versitygw.
+//
 // The mount, the workload, promote and the check run as child processes of the mirrorctl binary
 // (Options.Binary): a process that serves a FUSE mount must not also use it. It uses engine,
-// recovery (the promote report), mountproc, loopdisk and progress; it prints nothing itself: lines
+// recovery (the promote report), mountproc, loopdisk, progress and internal/versitygw; it prints nothing itself: lines
 // go to Options.Say, progress to Options.Progress.
 package drill

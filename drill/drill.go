@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/internal/versitygw"
 	"github.com/mirrorctl/mirrorctl/loopdisk"
 	"github.com/mirrorctl/mirrorctl/mountproc"
 	"github.com/mirrorctl/mirrorctl/progress"
@@ -78,6 +80,10 @@ type Options struct {
 	// (promote.json) and result.json.
 	// Only the loop devices and their images go.
 	KeepFailed bool
+	// Lose is LoseMachine for a machine loss (both disks, restored from an object store the drill
+	// runs), "" for Fault; ArchiveInterval is then the mount's --archive-interval (default 1s).
+	Lose            string
+	ArchiveInterval time.Duration
 }
 
 // Result is the outcome of a drill.
@@ -99,10 +105,22 @@ type Result struct {
 	WorkloadEnd string `json:"workload_end,omitempty"`
 	// Kept is the scratch directory kept for a failed drill (Options.KeepFailed).
 	Kept string `json:"kept,omitempty"`
+	// Lose is "machine" for --lose machine; AtRisk the commits acknowledged after the archive's last
+	// push began (the most that may be lost), ArchiveInterval the mount's, RestoreTime the restore's.
+	Lose            string        `json:"lose,omitempty"`
+	AtRisk          int           `json:"at_risk,omitempty"`
+	ArchiveInterval time.Duration `json:"archive_interval_ns,omitempty"`
+	RestoreTime     time.Duration `json:"restore_ns,omitempty"`
 }
 
 // Err is the drill's verdict: nil when every acknowledged commit was found, intact.
 func (r Result) Err() error {
+	if r.Lose == LoseMachine {
+		if r.Wrong > 0 || r.Lost > r.AtRisk {
+			return fmt.Errorf("%d acknowledged commits lost, %d wrong: more than the %d acknowledged after the archive's last push began", r.Lost, r.Wrong, r.AtRisk)
+		}
+		return nil
+	}
 	if r.Lost > 0 || r.Wrong > 0 {
 		return fmt.Errorf("%d acknowledged commits lost, %d wrong: the mirror did not hold what the application was told was durable", r.Lost, r.Wrong)
 	}
@@ -122,6 +140,10 @@ type drill struct {
 	ackedPath           string
 	acked               *os.File
 	commits             atomic.Int64
+	ackMu               sync.Mutex // guards ackTimes
+	ackTimes            []time.Time
+	gateway             string       // --lose machine: the versitygw binary
+	store               *objectStore // --lose machine: the drill's object store
 	workload            *exec.Cmd
 	workloadDone        chan error // how the workload ended (nil: exit status 0)
 	workloadErr         string     // where its stderr goes
@@ -151,7 +173,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 func (d *drill) run(ctx context.Context) error {
 	steps := []func(context.Context) error{d.disks, d.startMount, d.runWorkload, d.fault}
-	if d.o.Fault.OnMirror() {
+	if d.o.Lose == LoseMachine {
+		var err error
+		if d.gateway, err = versitygw.Find(); err != nil {
+			return fmt.Errorf("--lose machine needs an object store: %w", err)
+		}
+		d.res.Lose, d.res.ArchiveInterval = LoseMachine, d.o.archiveInterval()
+		steps = []func(context.Context) error{d.disks, d.startObjectStore, d.startMount, d.runWorkload, d.loseMachine, d.restoreFromStore}
+	} else if d.o.Fault.OnMirror() {
 		steps = append(steps, d.resyncAndCheckPrimary)
 	} else {
 		steps = append(steps, d.copyBeforePromote, d.promoteAndCheck)
@@ -243,11 +272,14 @@ func (d *drill) startMount(ctx context.Context) error {
 		return err
 	}
 	d.later(func() { logf.Close() })
-	var extra []string
+	var extra, env []string
 	if d.o.Fault.OnMirror() {
 		extra = []string{"--resync-interval", "0"} // the drill resyncs once the disk is back
 	}
-	d.mount, err = mountproc.Start(ctx, mountproc.Config{Binary: d.o.Binary, Primary: d.primary, Mirror: d.mirror, Point: d.mp, Extra: extra, Log: logf})
+	if d.store != nil {
+		extra, env = append(extra, d.archiveFlags()...), d.store.env
+	}
+	d.mount, err = mountproc.Start(ctx, mountproc.Config{Binary: d.o.Binary, Primary: d.primary, Mirror: d.mirror, Point: d.mp, Extra: extra, Env: env, Log: logf})
 	var exited *mountproc.ExitedError
 	if errors.As(err, &exited) {
 		return fmt.Errorf("mount: exited: %s", strings.TrimSpace(exited.Output))
@@ -329,6 +361,9 @@ func (d *drill) startWorkload() error {
 		sc := bufio.NewScanner(wlOut)
 		for sc.Scan() {
 			fmt.Fprintln(d.acked, sc.Text())
+			d.ackMu.Lock()
+			d.ackTimes = append(d.ackTimes, time.Now())
+			d.ackMu.Unlock()
 			d.commits.Add(1)
 		}
 	}()
@@ -634,8 +669,14 @@ func (d *drill) catastrophic(ctx context.Context) error {
 
 // runChildJSON runs self with args and decodes its JSON output, even when it exits non-zero.
 func runChildJSON[T any](ctx context.Context, self string, args ...string) (T, error) {
+	return runChildJSONEnv[T](ctx, nil, self, args...)
+}
+
+// runChildJSONEnv is runChildJSON with more environment variables for the child.
+func runChildJSONEnv[T any](ctx context.Context, env []string, self string, args ...string) (T, error) {
 	var v T
 	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	runErr := cmd.Run()

@@ -28,9 +28,25 @@ func TestResult_ErrOnlyWhenACommitIsLostOrWrong(t *testing.T) {
 		{Result{Acknowledged: 10, Found: 10}, false},
 		{Result{Acknowledged: 10, Found: 9, Lost: 1}, true},
 		{Result{Acknowledged: 10, Found: 10, Wrong: 1}, true},
+		// A machine loss may lose the commits acknowledged after the archive's last push began, no more.
+		{Result{Lose: LoseMachine, Acknowledged: 10, Found: 7, Lost: 3, AtRisk: 3}, false},
+		{Result{Lose: LoseMachine, Acknowledged: 10, Found: 10, AtRisk: 3}, false},
+		{Result{Lose: LoseMachine, Acknowledged: 10, Found: 6, Lost: 4, AtRisk: 3}, true},
+		{Result{Lose: LoseMachine, Acknowledged: 10, Found: 10, Wrong: 1, AtRisk: 3}, true},
 	} {
 		if err := c.r.Err(); (err != nil) != c.fail {
 			t.Errorf("%+v: Err() = %v, want failure %v", c.r, err, c.fail)
+		}
+	}
+}
+
+func TestParseLose(t *testing.T) {
+	for _, c := range []struct {
+		in string
+		ok bool
+	}{{"", true}, {"machine", true}, {"disk", false}, {"Machine", false}} {
+		if got, err := ParseLose(c.in); (err == nil) != c.ok || (c.ok && got != c.in) {
+			t.Errorf("ParseLose(%q) = %q, %v; want ok=%v", c.in, got, err, c.ok)
 		}
 	}
 }

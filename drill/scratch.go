@@ -18,6 +18,9 @@ func (o Options) Check() error {
 	if o.ValueSize <= 0 {
 		return fmt.Errorf("--value-size %d: give a positive number of bytes, e.g. --value-size 256", o.ValueSize)
 	}
+	if _, err := ParseLose(o.Lose); err != nil {
+		return err
+	}
 	return nil
 }
 

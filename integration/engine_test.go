@@ -100,5 +100,5 @@ func TestMount_EngineMustMatchThePrimarysFiles(t *testing.T) {
 // mirrorctlWithin runs the binary to completion, killing it after d.
 func mirrorctlWithin(t *testing.T, d time.Duration, args ...string) result {
 	t.Helper()
-	return runMirrorctl(t, d, nil, args...)
+	return runMirrorctl(t, d, "", nil, args...)
 }

@@ -74,22 +74,24 @@ func (r result) String() string {
 // mirrorctl runs the binary to completion with a time limit.
 func mirrorctl(t *testing.T, args ...string) result {
 	t.Helper()
-	return runMirrorctl(t, 5*time.Minute, nil, args...)
+	return runMirrorctl(t, 5*time.Minute, "", nil, args...)
 }
 
 // mirrorctlEnv runs the binary with extra environment variables (such as S3 credentials).
 func mirrorctlEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	return runMirrorctl(t, 5*time.Minute, env, args...)
+	return runMirrorctl(t, 5*time.Minute, "", env, args...)
 }
 
-// runMirrorctl runs the binary to completion with extra environment variables, killing it after d.
-func runMirrorctl(t *testing.T, d time.Duration, env []string, args ...string) result {
+// runMirrorctl runs the binary to completion in the working directory dir ("": the test's), with
+// extra environment variables, killing it after d.
+func runMirrorctl(t *testing.T, d time.Duration, dir string, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

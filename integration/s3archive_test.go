@@ -21,6 +21,12 @@ import (
 // started on loopback by package s3server) and the real Berkeley DB: commits are made by the
 // workload, which writes a ledger of the acknowledged ones, and checked after a restore.
 
+// mirrorctlEnvDir is mirrorctlEnv run in the working directory dir ("": the test's).
+func mirrorctlEnvDir(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	return runMirrorctl(t, 5*time.Minute, dir, env, args...)
+}
+
 // archiveCase is an environment, its mirror kept by sync, and an archive location on a running server.
 type archiveCase struct {
 	srv                    *s3server.Server
@@ -477,6 +483,12 @@ func TestMount_ArchivesInTheBackground(t *testing.T) {
 	if !strings.Contains(m.Output(), "archive "+c.url+" holds the mirror") {
 		t.Fatalf("unmount did not report the last push:\n%s", m.Output())
 	}
+	// Without a retention rule the mount still prunes what the newest manifest no longer needs: the
+	// manifests of its earlier pushes, the parts of logs since sealed.
+	if ms := c.objects(t, "manifests"); len(ms) > 3 {
+		t.Fatalf("after the mount's last prune, %d manifests are in the bucket", len(ms))
+	}
+	c.checkNoStaleParts(t)
 	// Snapshots by log volume; a later one needs the logs only from its last checkpoint on (the mount
 	// kept the mirror: the write-ahead rule holds on it), so a restore of it replays less.
 	var snaps struct {
@@ -543,6 +555,7 @@ func TestArchive_UsageErrors(t *testing.T) {
 		{name: "no bucket", args: []string{"archive", "list", "s3://"}, want: "names no bucket"},
 		{name: "no mirror", args: []string{"archive", "push", "s3://b/p"}, want: "--mirror DIR is required"},
 		{name: "two locations", args: []string{"archive", "list", "s3://b/p", "s3://b/q"}, want: "takes one argument"},
+		{name: "not a bucket name", args: []string{"archive", "list", "s3://b/p"}, want: "is not an S3 bucket name"},
 		{name: "bad time", args: []string{"restore", "--from", mirrorDir, "--to", target, "--time", "yesterday"}, want: "is not an RFC 3339 time"},
 		{name: "target inside the mirror", args: []string{"restore", "--from", mirrorDir, "--to", filepath.Join(mirrorDir, "sub")}, want: "overlap"},
 		{name: "mirror inside the target", args: []string{"restore", "--from", mirrorDir, "--to", base}, want: "is not empty"},

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -21,7 +23,57 @@ var snapshotEveryFlag = &cli.StringFlag{
 	Usage: "take a new snapshot once this much log (e.g. 1GiB) was archived after the last one, so a restore replays at most about that much; default: only the first snapshot",
 }
 
-// pushOptions reads --snapshot-every.
+var (
+	keepSnapshotsFlag = &cli.IntFlag{
+		Name:  "archive-keep-snapshots",
+		Usage: "retention in the bucket: keep the newest `N` snapshots (and the logs the oldest of them needs); 0: no rule by count",
+	}
+	keepAgeFlag = &cli.StringFlag{
+		Name:  "archive-keep-age",
+		Usage: "retention in the bucket: keep what a restore to any moment of the last `DURATION` (72h, 7d) needs; with --archive-keep-snapshots, what either keeps",
+	}
+)
+
+// retention reads --archive-keep-snapshots and --archive-keep-age.
+func retention(c *cli.Context) (archive.Retention, error) {
+	var r archive.Retention
+	if n := c.Int("archive-keep-snapshots"); n < 0 {
+		return r, usageError("--archive-keep-snapshots %d is not a count: give 1 or more (0: no rule by count)", n)
+	} else {
+		r.KeepSnapshots = n
+	}
+	if v := c.String("archive-keep-age"); v != "" {
+		d, err := parseAge(v)
+		if err != nil {
+			return r, usageError("--archive-keep-age %q is not a duration above zero: write it like 72h or 7d", v)
+		}
+		r.KeepAge = d
+	}
+	return r, nil
+}
+
+// parseAge reads a Go duration or a number of days (7d).
+func parseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return 0, fmt.Errorf("bad age %q", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("bad age %q", s)
+	}
+	return d, nil
+}
+
+var snapshotIntervalFlag = &cli.StringFlag{
+	Name:  "snapshot-interval",
+	Usage: "take a new snapshot once this long (e.g. 24h, 7d) passed since the last one, if the mirror changed since; with --snapshot-every, whichever comes first",
+}
+
+// pushOptions reads --snapshot-every and --snapshot-interval.
 func pushOptions(c *cli.Context) (archive.PushOptions, error) {
 	var o archive.PushOptions
 	if v := c.String("snapshot-every"); v != "" {
@@ -30,6 +82,13 @@ func pushOptions(c *cli.Context) (archive.PushOptions, error) {
 			return o, usageError("--snapshot-every %q is not a size above zero: write it like 1GiB or 500MB", v)
 		}
 		o.SnapshotEvery = int64(n)
+	}
+	if v := c.String("snapshot-interval"); v != "" {
+		d, err := parseAge(v)
+		if err != nil {
+			return o, usageError("--snapshot-interval %q is not a duration above zero: write it like 24h or 7d", v)
+		}
+		o.SnapshotInterval = d
 	}
 	return o, nil
 }
@@ -51,8 +110,19 @@ func archiveCommand() *cli.Command {
 					"mirrorctl archive push --mirror /disk2/env s3://backups/env", "upload what the archive lacks",
 					"mirrorctl archive push --mirror /disk2/env --s3-endpoint http://127.0.0.1:7070 s3://backups/env", "to an S3-compatible server",
 				),
-				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, snapshotIntervalFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
 				Action: runArchivePush,
+			},
+			{
+				Name:      "prune",
+				Usage:     "retention in the bucket: drop the snapshots the rules do not keep (none without a rule), the logs only they needed, and the objects no kept manifest names",
+				ArgsUsage: "s3://bucket/prefix",
+				Description: examples(
+					"mirrorctl archive prune --archive-keep-snapshots 7 s3://backups/env", "keep the newest 7 snapshots",
+					"mirrorctl archive prune --archive-keep-age 30d --dry-run s3://backups/env", "say what keeping 30 days would delete",
+				),
+				Flags:  []cli.Flag{s3EndpointFlag, keepSnapshotsFlag, keepAgeFlag, &cli.BoolFlag{Name: "dry-run", Usage: "say what would be deleted, delete nothing"}, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Action: runArchivePrune,
 			},
 			{
 				Name:      "list",
@@ -82,15 +152,15 @@ func runArchivePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	o, err := pushOptions(c) // bad input is refused before connecting
+	if err != nil {
+		return err
+	}
 	s, err := openStore(c, "archive push")
 	if err != nil {
 		return err
 	}
 	eng, err := engineFor(c)
-	if err != nil {
-		return err
-	}
-	o, err := pushOptions(c)
 	if err != nil {
 		return err
 	}
@@ -110,6 +180,31 @@ func runArchivePush(c *cli.Context) error {
 		fmt.Fprintf(w, "snapshot %s taken\n", rep.Snapshot)
 	}
 	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s), up to log %d (%s of it)\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	return nil
+}
+
+func runArchivePrune(c *cli.Context) error {
+	r, err := retention(c)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(c, "archive prune")
+	if err != nil {
+		return err
+	}
+	rep, err := archive.Prune(c.Context, s, r, c.Bool("dry-run"))
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, rep)
+	}
+	verb := "deleted"
+	if rep.DryRun {
+		verb = "would delete"
+	}
+	fmt.Fprintf(c.App.Writer, "%s: %d snapshots kept, %d dropped, logs from %d kept; %s %d objects (%s) and %d manifests; generation %d\n",
+		rep.Location, len(rep.Kept), len(rep.Dropped), rep.FirstLog, verb, rep.Objects, humanize.IBytes(uint64(rep.Bytes)), rep.Manifests, rep.Generation)
 	return nil
 }
 

@@ -42,12 +42,16 @@ func newArchivePush(c *cli.Context, ps pairSetup, logger *slog.Logger) (*archive
 	if err != nil {
 		return nil, err
 	}
+	r, err := retention(c)
+	if err != nil {
+		return nil, err
+	}
 	s, err := archive.Open(c.Context, loc, archive.Config{Endpoint: c.String("s3-endpoint")})
 	if err != nil {
 		return nil, fmt.Errorf("--archive: %w", err)
 	}
 	return &archivePush{logger: logger, p: &archive.Pusher{Store: s, Mirror: ps.pair.Mirror, Engine: ps.eng,
-		Interval: c.Duration("archive-interval"), Options: o, Logger: logger}}, nil
+		Interval: c.Duration("archive-interval"), Options: o, Retention: r, Logger: logger}}, nil
 }
 
 // start runs the pusher in the background until stop (or ctx's end).
@@ -80,7 +84,7 @@ func (a *archivePush) final(out io.Writer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), finalPushTimeout)
 	defer cancel()
-	if err := a.p.PushOnce(ctx); err != nil {
+	if err := a.p.Final(ctx); err != nil {
 		fmt.Fprintf(out, "archive %s: the last push failed (%v): run mirrorctl archive push --mirror %s %s\n", a.p.Store.Location(), err, a.p.Mirror, a.p.Store.Location())
 		return
 	}

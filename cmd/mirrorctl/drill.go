@@ -26,12 +26,15 @@ func drillCommand() *cli.Command {
 			examples("mirrorctl drill", "the default drill (what make demo runs)",
 				"mirrorctl drill --kill mount --duration 30s --value-size 4096", "kill the mount process instead of the disk, longer, bigger values",
 				"mirrorctl drill --json", "the outcome as JSON (lost must be 0)",
+				"mirrorctl drill --lose machine", "both disks die; restore from the object store (RPO and RTO)",
 				"mirrorctl drill --trials 200 --duration 8s", "a fault campaign: 200 drills, each a random fault kind at a random moment up to 8s (make torture)"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 8 * time.Second, Usage: "how long the workload runs before the fault (with --trials: the latest moment of a random one)"},
 			&cli.StringFlag{Name: "kill", Value: "auto", Usage: "the fault: `disk` (xfs shutdown of the primary's), mount (SIGKILL of the mount process), mirror-disk, mirror-full, primary-full (ENOSPC), stop (clean) or auto (with --trials: every kind)"},
 			&cli.IntFlag{Name: "trials", Usage: "run a fault campaign of N drills, each a random fault kind at a random moment, and print a table by kind"},
 			&cli.Int64Flag{Name: "seed", Usage: "with --trials: the seed of the random kinds and moments (0: from the clock; printed, to replay a campaign)"},
+			&cli.StringFlag{Name: "lose", Usage: "`machine`: lose both disks with the mount (the machine burns) and restore from an object store the drill runs (versitygw, make versitygw); the table shows the commits lost (at most those of the last archive interval) and the time to restore"},
+			&cli.DurationFlag{Name: "archive-interval", Value: time.Second, Usage: "with --lose machine, the mount's --archive-interval"},
 			&cli.IntFlag{Name: "value-size", Value: 256, Usage: "bytes per value"},
 			&cli.StringFlag{Name: "dir", Usage: "make the scratch directory in `DIR` (default: the system's temporary directory); the drill removes what it made there, nothing else", TakesFile: true},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
@@ -49,7 +52,18 @@ func runDrill(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	lose, err := drill.ParseLose(c.String("lose"))
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if lose != "" && (c.IsSet("kill") || c.IsSet("trials")) {
+		return usageError("--lose machine does not go with --kill or --trials: the machine loss is its own fault")
+	}
+	if iv := c.Duration("archive-interval"); iv <= 0 {
+		return usageError("--archive-interval %s is not a duration above zero: write it like 1s", iv)
+	}
 	o := drill.Options{
+		Lose: lose, ArchiveInterval: c.Duration("archive-interval"),
 		Fault: fault, Duration: c.Duration("duration"), ValueSize: c.Int("value-size"), Dir: c.String("dir"),
 		Say: func(format string, args ...any) {
 			if !c.Bool("json") {
@@ -135,6 +149,15 @@ func runTorture(ctx context.Context, c *cli.Context, eng engine.Engine, self str
 
 func printDrill(w io.Writer, r drill.Result) {
 	fmt.Fprintln(w)
+	if r.Lose == drill.LoseMachine {
+		fmt.Fprintf(w, "  %-24s %s\n", "storage", r.Storage)
+		fmt.Fprintf(w, "  %-24s %s\n", "failure", r.Failure)
+		fmt.Fprintf(w, "  %-24s %d\n", "commits acknowledged", r.Acknowledged)
+		fmt.Fprintf(w, "  %-24s %d\n", "commits restored", r.Found)
+		fmt.Fprintf(w, "  %-24s %d (at most %d: acknowledged after the archive's last push began, every %s)\n", "lost", r.Lost, r.AtRisk, r.ArchiveInterval)
+		fmt.Fprintf(w, "  %-24s %s (from the object store onto a fresh directory, verified)\n", "time to restore", r.RestoreTime.Round(time.Millisecond))
+		return
+	}
 	fmt.Fprintf(w, "  %-24s %s\n", "storage", r.Storage)
 	fmt.Fprintf(w, "  %-24s %s\n", "failure", r.Failure)
 	fmt.Fprintf(w, "  %-24s %d\n", "commits acknowledged", r.Acknowledged)

@@ -56,7 +56,7 @@ func mountCommand() *cli.Command {
 			&cli.DurationFlag{Name: "resync-interval", Value: time.Minute, Usage: "while degraded, try a resync this often (0: only on mirrorctl resync)"},
 			&cli.StringFlag{Name: "archive", Usage: "also push the mirror to this archive (s3://bucket/prefix) in the background; see mirrorctl archive"},
 			&cli.DurationFlag{Name: "archive-interval", Value: time.Second, Usage: "with --archive, push this often (the archive is at most about this far behind)"},
-			s3EndpointFlag, snapshotEveryFlag,
+			s3EndpointFlag, snapshotEveryFlag, snapshotIntervalFlag, keepSnapshotsFlag, keepAgeFlag,
 			loggingFlags()[0], loggingFlags()[1],
 		},
 		Action: runMount,

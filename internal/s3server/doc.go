@@ -8,7 +8,8 @@
 //     keys; a server that never answers fails the test with what it printed.
 //   - The objects are plain files under Dir/Bucket, so that a test can corrupt one in place.
 //
-// Only tests import this package. It finds versitygw in $MIRRORCTL_VERSITYGW, the module's bin/
-// (where make installs it), $GOBIN or $GOPATH/bin, then $PATH; without it the test skips (or fails
-// under MIRRORCTL_REQUIRE_ALL=1) saying "make versitygw" installs it.
+// Only tests import this package; the process itself is package internal/versitygw's (the drill
+// runs one too), which finds the binary in $MIRRORCTL_VERSITYGW, the module's bin/ (where make
+// installs it), $GOBIN or $GOPATH/bin, then $PATH; without it the test skips (or fails under
+// MIRRORCTL_REQUIRE_ALL=1) saying "make versitygw" installs it.
 package s3server
