@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/engine/detect"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
@@ -63,13 +64,14 @@ func requireDir(c *cli.Context, name string) (string, error) {
 // pairSetup is what mount, sync and verify all start from: the checked pair, the engine, its
 // mirroring policy and the core's options for it.
 type pairSetup struct {
+	kind   detect.Kind // the engine the record names, or will name
 	eng    engine.Engine
 	policy *mirror.Exclusions
 	pair   mirror.Pair
 	opts   mirror.Options
 }
 
-// newPairSetup reads --primary, --mirror, --exclude, --retain-logs and --bdb-utils and checks them
+// newPairSetup reads --primary, --mirror, --engine, --exclude, --retain-logs and --bdb-utils and checks them
 // before anything is written.
 func newPairSetup(c *cli.Context) (pairSetup, error) {
 	var s pairSetup
@@ -81,13 +83,16 @@ func newPairSetup(c *cli.Context) (pairSetup, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.eng, err = engineFor(c); err != nil {
+	if s.pair, err = mirror.CheckPair(primary, target); err != nil {
+		return s, err
+	}
+	if s.kind, err = resolveEngine(c, s.pair, c.StringSlice("exclude")); err != nil {
+		return s, err
+	}
+	if s.eng, err = engineOf(c, s.kind); err != nil {
 		return s, err
 	}
 	if s.policy, err = policyFor(c, s.eng); err != nil {
-		return s, err
-	}
-	if s.pair, err = mirror.CheckPair(primary, target); err != nil {
 		return s, err
 	}
 	if w := excludedEngineFiles(s.eng, s.policy.Globs, s.pair.Primary); w != "" {

@@ -31,7 +31,7 @@ func syncCommand() *cli.Command {
 				"mirrorctl sync --primary /disk1/env --mirror /disk2/env --files --json", "copy a stopped tree as files; report as JSON",
 			),
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
+			primaryFlag, mirrorFlag, engineFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
 			&cli.BoolFlag{Name: "checkpoint", Usage: "force a checkpoint first (db_checkpoint -1)"},
 			&cli.BoolFlag{Name: "keep-primary-logs", Usage: "copy the inactive log files instead of moving them off the primary"},
 			&cli.BoolFlag{Name: "recover", Usage: "run catastrophic recovery on the mirror afterwards, so that it is ready to open"},
@@ -94,6 +94,7 @@ func runSync(c *cli.Context) error {
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   lock.Holder{PID: os.Getpid(), Command: "sync"},
 		Full:     c.Bool("full"),
+		Engine:   string(ps.kind),
 		Policy:   policy,
 		Progress: task.Update,
 		Mirror:   mo,
