@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -26,15 +27,31 @@ var engineFlag = &cli.StringFlag{
 	Usage: "the engine of the primary's files: `auto` (the mirror's record, else detected from the files), bdb, sqlite or lmdb; a primary whose files belong to another engine, or to several, is refused",
 }
 
-// engineFor returns the Berkeley DB engine with the utilities the flags point at: the engine of the
-// commands that serve Berkeley DB only (archive, restore, drill).
-func engineFor(c *cli.Context) (engine.Engine, error) {
+// bdbEngine returns the Berkeley DB engine with the utilities the flags point at: the engine of the
+// commands that work from a log history only Berkeley DB keeps (archive, restore, drill).
+func bdbEngine(c *cli.Context) (engine.Engine, error) {
 	return bdb.New(c.String("bdb-utils"))
 }
 
-// engineOf returns the engine of kind.
-func engineOf(c *cli.Context, kind detect.Kind) (engine.Engine, error) {
-	return engineFor(c)
+// engineFor returns the engine that the record of mirrorDir names (Berkeley DB for a record without
+// one, or no record).
+func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
+	rec, _, err := meta.ReadRecord(mirrorDir)
+	if err != nil {
+		return nil, err
+	}
+	return engineOf(c, detect.Kind(rec.EngineName()))
+}
+
+// engineOf returns the engine of kind. LMDB is mirrored as plain files (every file, like data),
+// with nothing of its own yet: it answers as Berkeley DB's classification does, which knows none of
+// its files, and promote refuses it (no Restart).
+func engineOf(c *cli.Context, kind detect.Kind) (engine.Core, error) {
+	switch kind {
+	case detect.LMDB:
+		return lmdbPending{}, nil
+	}
+	return bdbEngine(c)
 }
 
 // engineFlagKind is --engine, checked; commands without the flag take auto.
@@ -110,3 +127,18 @@ func recordMismatch(pair mirror.Pair, recorded detect.Kind, r detect.Result) str
 	return fmt.Sprintf("the files of %s are %s, but the record of mirror %s (%s) says it mirrors %s: give the %s environment's directory with --primary, or start a new mirror of this one with --rebuild-mirror",
 		pair.Primary, r, pair.Mirror, meta.Path(pair.Mirror, meta.RecordFile), recorded.Title(), recorded.Title())
 }
+
+// lmdbPending is LMDB until it has an engine of its own: its files are mirrored as they are, and
+// promote says it cannot recover them yet.
+type lmdbPending struct{}
+
+func (lmdbPending) Name() string                           { return "LMDB" }
+func (lmdbPending) Available() error                       { return nil }
+func (lmdbPending) Classify(string) engine.Class           { return engine.ClassOther }
+func (lmdbPending) RemoveRegions(string) ([]string, error) { return nil, nil }
+func (lmdbPending) Verify(context.Context, string) error   { return errLMDB }
+func (lmdbPending) Restart(context.Context, string) (engine.RecoveryReport, error) {
+	return engine.RecoveryReport{}, errLMDB
+}
+
+var errLMDB = errors.New("this mirrorctl mirrors LMDB's files but cannot promote them yet: copy the mirror's data.mdb into place yourself (mdb_copy -c checks it)")

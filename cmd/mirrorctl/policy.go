@@ -27,7 +27,7 @@ var retainFlag = &cli.StringFlag{
 }
 
 // policyFor is the mirroring policy: everything but the engine's region files and --exclude globs.
-func policyFor(c *cli.Context, eng engine.Engine) (*mirror.Exclusions, error) {
+func policyFor(c *cli.Context, eng engine.Core) (*mirror.Exclusions, error) {
 	p, err := mirror.NewExclusions(c.StringSlice("exclude"), func(name string) bool {
 		return eng.Classify(name) == engine.ClassRegion
 	})
@@ -37,17 +37,23 @@ func policyFor(c *cli.Context, eng engine.Engine) (*mirror.Exclusions, error) {
 	return p, nil
 }
 
-// mirrorOptions are the core's options for an engine: its logs and the retention policy.
-func mirrorOptions(c *cli.Context, eng engine.Engine, mirrorDir string) (mirror.Options, error) {
+// mirrorOptions are the core's options for an engine: its logs and the retention policy. An engine
+// without rotating logs has none to seal or retain: a file its primary removes is removed from the
+// mirror too (SQLite's journals and WALs must never outlive the primary's).
+func mirrorOptions(c *cli.Context, eng engine.Core, mirrorDir string) (mirror.Options, error) {
 	ret, err := mirror.ParseRetention(c.String("retain-logs"))
 	if err != nil {
 		return mirror.Options{}, usageError("%v", err)
 	}
+	lg, ok := eng.(engine.RotatingLogs)
+	if !ok {
+		return mirror.Options{}, nil
+	}
 	return mirror.Options{
-		Logs:      eng.LogNumber,
+		Logs:      lg.LogNumber,
 		Retention: ret,
 		NeededFrom: func(ctx context.Context) (uint32, error) {
-			tail, err := eng.Tail(ctx, mirrorDir)
+			tail, err := lg.Tail(ctx, mirrorDir)
 			return tail.Start.File, err // on an error the core keeps every log
 		},
 	}, nil
@@ -65,7 +71,7 @@ func requireDir(c *cli.Context, name string) (string, error) {
 // mirroring policy and the core's options for it.
 type pairSetup struct {
 	kind   detect.Kind // the engine the record names, or will name
-	eng    engine.Engine
+	eng    engine.Core
 	policy *mirror.Exclusions
 	pair   mirror.Pair
 	opts   mirror.Options
@@ -111,7 +117,7 @@ func needed(c engine.Class) bool {
 // databases, logs, configuration) off the mirror: such a mirror says "in sync" and cannot be promoted
 // to a whole environment. It looks at the primary's files and at each glob read as a name ("*.db"
 // is itself a database's name), so a new, empty environment is warned too. "": none.
-func excludedEngineFiles(eng engine.Engine, globs []string, primary string) string {
+func excludedEngineFiles(eng engine.Core, globs []string, primary string) string {
 	type match struct {
 		class   engine.Class
 		example string // a file of the primary's; "": the glob itself reads as such a name

@@ -46,7 +46,7 @@ func runPromote(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engineFor(c)
+	eng, err := engineFor(c, target)
 	if err != nil {
 		return err
 	}
