@@ -8,6 +8,7 @@ import (
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/engine/bdb"
 	"github.com/mirrorctl/mirrorctl/engine/detect"
+	"github.com/mirrorctl/mirrorctl/engine/sqlite"
 	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
@@ -48,6 +49,8 @@ func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
 // its files, and promote refuses it (no Restart).
 func engineOf(c *cli.Context, kind detect.Kind) (engine.Core, error) {
 	switch kind {
+	case detect.SQLite:
+		return sqlite.New(), nil
 	case detect.LMDB:
 		return lmdbPending{}, nil
 	}
