@@ -68,8 +68,11 @@ type DatabaseRecovery struct {
 	// FramesReplayed is how many WAL frames the restart checkpointed into the database (0: no WAL).
 	FramesReplayed int64 `json:"wal_frames_replayed"`
 	// HotJournal says a rollback journal was rolled back.
-	HotJournal bool          `json:"hot_journal_rolled_back,omitempty"`
-	Duration   time.Duration `json:"duration_ns"`
+	HotJournal bool `json:"hot_journal_rolled_back,omitempty"`
+	// InertJournalRemoved says a journal the library did not take for hot was left beside the
+	// checked database, and removed.
+	InertJournalRemoved bool          `json:"inert_journal_removed,omitempty"`
+	Duration            time.Duration `json:"duration_ns"`
 }
 
 // Core is what every engine has, and all that the mirror's core and promote need of one. Paths

@@ -138,7 +138,7 @@ func recordedEngine(t *testing.T, mirrorDir string) string {
 }
 
 // TestSync_RecordNamesTheEngine: the first sync records the engine (--engine, else the primary's
-// files, else Berkeley DB), and a later sync or mount whose primary's files are another engine's
+// files; an empty primary's stays undecided, "auto", until its first database files decide), and a later sync or mount whose primary's files are another engine's
 // than the record says (a record without an engine says Berkeley DB) is refused with one line
 // naming the files and the record, exit 2, nothing changed.
 func TestSync_RecordNamesTheEngine(t *testing.T) {
@@ -158,7 +158,7 @@ func TestSync_RecordNamesTheEngine(t *testing.T) {
 		}{
 			{"SQLite files, auto", true, nil, "sqlite"},
 			{"empty, --engine lmdb", false, []string{"--engine", "lmdb"}, "lmdb"},
-			{"empty, auto", false, nil, "bdb"},
+			{"empty, auto", false, nil, "auto"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				primary, mirrorDir, _ := dirs(t)
@@ -175,6 +175,15 @@ func TestSync_RecordNamesTheEngine(t *testing.T) {
 					t.Errorf("after a second sync the record names engine %q, want %q", got, c.want)
 				}
 			})
+		}
+	})
+	t.Run("an empty primary's first database decides", func(t *testing.T) {
+		primary, mirrorDir, _ := dirs(t)
+		mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+		sqliteDB(t, primary, "app.db")
+		mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+		if got := recordedEngine(t, mirrorDir); got != "sqlite" {
+			t.Errorf("record names engine %q after the first database appeared, want sqlite", got)
 		}
 	})
 	cases := []struct {

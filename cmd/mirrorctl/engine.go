@@ -35,13 +35,25 @@ func bdbEngine(c *cli.Context) (engine.Engine, error) {
 }
 
 // engineFor returns the engine that the record of mirrorDir names (Berkeley DB for a record without
-// one, or no record).
+// one, or no record; for a record whose engine is undecided, the engine of the files it holds).
 func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
 	rec, _, err := meta.ReadRecord(mirrorDir)
 	if err != nil {
 		return nil, err
 	}
-	return engineOf(c, detect.Kind(rec.EngineName()))
+	kind := detect.Kind(rec.EngineName())
+	if rec.Engine == meta.EngineUndecided { // decided by the files the mirror holds now
+		r, err := detect.Detect(mirrorDir, nil)
+		switch {
+		case err != nil:
+			return nil, err
+		case r.Kind == detect.None:
+			kind = detect.BDB
+		default:
+			kind = r.Kind
+		}
+	}
+	return engineOf(c, kind)
 }
 
 // engineOf returns the engine of kind. LMDB is mirrored as plain files (every file, like data),
@@ -73,49 +85,50 @@ func engineFlagKind(c *cli.Context) (detect.Kind, error) {
 // record names (Berkeley DB for a record without one), else --engine, else the primary's files,
 // else Berkeley DB. It refuses a primary whose files belong to several engines, or to another engine
 // than --engine or the record names, and an --engine that contradicts the record. A primary with no
-// engine's files yet (a new environment) passes. With --rebuild-mirror the record is not looked at:
-// it is about to be replaced.
-func resolveEngine(c *cli.Context, pair mirror.Pair, excludes []string) (detect.Kind, error) {
+// engine's files yet (a new environment) passes; when --engine is auto too, record is
+// meta.EngineUndecided, so that its first database files decide at a later start. With
+// --rebuild-mirror the record is not looked at: it is about to be replaced.
+func resolveEngine(c *cli.Context, pair mirror.Pair, excludes []string) (kind detect.Kind, record string, err error) {
 	want, err := engineFlagKind(c)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	globs := &mirror.Exclusions{Globs: excludes}
 	r, err := detect.Detect(pair.Primary, func(rel string) bool { return !globs.Mirrored(rel) })
 	var mixed *detect.MixedError
 	switch {
 	case errors.As(err, &mixed):
-		return "", usageError("%v", err)
+		return "", "", usageError("%v", err)
 	case err != nil:
-		return "", err
+		return "", "", err
 	}
 	if want != "auto" && r.Kind != detect.None && r.Kind != want {
-		return "", usageError("%s", mismatch(pair.Primary, want, r))
+		return "", "", usageError("%s", mismatch(pair.Primary, want, r))
 	}
 	if !c.Bool("rebuild-mirror") {
 		rec, ok, err := meta.ReadRecord(pair.Mirror)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
-		if ok {
+		if ok && rec.Engine != meta.EngineUndecided {
 			recorded := detect.Kind(rec.EngineName())
 			if r.Kind != detect.None && r.Kind != recorded {
-				return "", usageError("%s", recordMismatch(pair, recorded, r))
+				return "", "", usageError("%s", recordMismatch(pair, recorded, r))
 			}
 			if want != "auto" && want != recorded {
-				return "", usageError("--engine %s, but the record of mirror %s (%s) says it mirrors %s: give --engine %s (or auto), or start a new mirror with --rebuild-mirror",
+				return "", "", usageError("--engine %s, but the record of mirror %s (%s) says it mirrors %s: give --engine %s (or auto), or start a new mirror with --rebuild-mirror",
 					want, pair.Mirror, meta.Path(pair.Mirror, meta.RecordFile), recorded.Title(), recorded)
 			}
-			return recorded, nil
+			return recorded, string(recorded), nil
 		}
 	}
 	switch {
 	case want != "auto":
-		return want, nil
+		return want, string(want), nil
 	case r.Kind != detect.None:
-		return r.Kind, nil
+		return r.Kind, string(r.Kind), nil
 	}
-	return detect.BDB, nil
+	return detect.BDB, meta.EngineUndecided, nil
 }
 
 // mismatch is the refusal of a primary whose files are engine r's when --engine said want.

@@ -188,7 +188,7 @@ func (m *mountRun) bringUpToDate(ctx context.Context) error {
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   lock.Holder{PID: os.Getpid(), Command: "mount", MountPoint: m.mp},
 		Serve:    true,
-		Engine:   string(m.ps.kind),
+		Engine:   m.ps.record,
 		Full:     c.Bool("full"),
 		Policy:   m.ps.policy,
 		Progress: m.metrics.progress(func(done, total int64) { task.Update(done, total) }),

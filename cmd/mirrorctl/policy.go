@@ -70,7 +70,8 @@ func requireDir(c *cli.Context, name string) (string, error) {
 // pairSetup is what mount, sync and verify all start from: the checked pair, the engine, its
 // mirroring policy and the core's options for it.
 type pairSetup struct {
-	kind   detect.Kind // the engine the record names, or will name
+	kind   detect.Kind // the engine that serves the pair
+	record string      // what the record will name: kind, or meta.EngineUndecided
 	eng    engine.Core
 	policy *mirror.Exclusions
 	pair   mirror.Pair
@@ -92,7 +93,7 @@ func newPairSetup(c *cli.Context) (pairSetup, error) {
 	if s.pair, err = mirror.CheckPair(primary, target); err != nil {
 		return s, err
 	}
-	if s.kind, err = resolveEngine(c, s.pair, c.StringSlice("exclude")); err != nil {
+	if s.kind, s.record, err = resolveEngine(c, s.pair, c.StringSlice("exclude")); err != nil {
 		return s, err
 	}
 	if s.eng, err = engineOf(c, s.kind); err != nil {

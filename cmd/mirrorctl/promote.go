@@ -112,6 +112,9 @@ func printDatabases(w io.Writer, r recovery.Report) {
 		if d.HotJournal {
 			hot = ", hot journal rolled back"
 		}
+		if d.InertJournalRemoved {
+			hot = ", a journal SQLite did not take for hot removed"
+		}
 		fmt.Fprintf(w, "           %s: %d pages, %d WAL frames replayed%s, %s\n", d.File, d.Pages, d.FramesReplayed, hot, d.Duration.Round(time.Millisecond))
 	}
 }

@@ -99,7 +99,7 @@ func runSync(c *cli.Context) error {
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   lock.Holder{PID: os.Getpid(), Command: "sync"},
 		Full:     c.Bool("full"),
-		Engine:   string(ps.kind),
+		Engine:   ps.record,
 		Policy:   policy,
 		Progress: task.Update,
 		Mirror:   mo,

@@ -159,11 +159,46 @@ func (e Engine) Restart(ctx context.Context, envDir string) (engine.RecoveryRepo
 	return engine.RecoveryReport{Duration: time.Since(start), Databases: out}, err
 }
 
-// restart is Restart of one database.
+// restart is Restart of one database. A rollback journal still beside the database once the library
+// has read, checked and checkpointed it, and closed it, is one the library does not take for hot (it
+// rolls a hot one back at its first read): it is inert, and removed, so that the promoted directory
+// holds the database file alone.
 func restart(ctx context.Context, envDir, rel string) (engine.DatabaseRecovery, error) {
 	start := time.Now()
-	r := engine.DatabaseRecovery{File: rel}
 	p := filepath.Join(envDir, filepath.FromSlash(rel))
+	r, err := restartOpen(ctx, rel, p)
+	if err != nil {
+		return r, err
+	}
+	if _, err := os.Lstat(p + "-journal"); err == nil {
+		if err := os.Remove(p + "-journal"); err != nil {
+			return r, fmt.Errorf("remove the inert journal of SQLite database %s: %w", rel, err)
+		}
+		r.HotJournal, r.InertJournalRemoved = false, true
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			return r, err
+		}
+	}
+	r.Duration = time.Since(start)
+	return r, nil
+}
+
+// syncDir makes the entries of a directory durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// restartOpen opens, checks and checkpoints one database, and closes it.
+func restartOpen(ctx context.Context, rel, p string) (engine.DatabaseRecovery, error) {
+	r := engine.DatabaseRecovery{File: rel}
 	r.HotJournal = hotJournal(p + "-journal")
 	db, err := open(p)
 	if err != nil {
@@ -195,7 +230,6 @@ func restart(ctx context.Context, envDir, rel string) (engine.DatabaseRecovery, 
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&r.Pages); err != nil {
 		return r, fmt.Errorf("read the page count of SQLite database %s: %w", rel, err)
 	}
-	r.Duration = time.Since(start)
 	return r, nil
 }
 
