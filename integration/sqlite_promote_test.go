@@ -208,3 +208,36 @@ func TestSQLite_PromoteAfterAFault(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLite_NoLogHistory: what needs a log history is refused for a SQLite mirror, with one line
+// that says so, and nothing changed: promote --catastrophic, and mount --archive; and promote
+// --primary salvages nothing and says why.
+func TestSQLite_NoLogHistory(t *testing.T) {
+	needFUSE(t)
+	primary, mirrorDir, mp := dirs(t)
+	createSQLite(t, primary, "app.db", "WAL")
+	mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+	t.Cleanup(func() {
+		if isMountPoint(mp) {
+			lazyUnmount(mp)
+		}
+	})
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"promote", "--catastrophic", "--mirror", mirrorDir}, "SQLite keeps no log history, so there is no catastrophic recovery of " + mirrorDir},
+		{[]string{"mount", "--primary", primary, "--mirror", mirrorDir, "--archive", "s3://bucket/app", mp}, "--archive keeps a log history, and SQLite has none"},
+	} {
+		before := snapshots(t, filepath.Dir(primary))
+		r := mirrorctlWithin(t, 30*time.Second, c.args...)
+		if r.Code != 2 || !strings.Contains(r.Stderr, c.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 {
+			t.Errorf("mirrorctl %s: want exit 2 and one line saying %q: %s", strings.Join(c.args, " "), c.want, r)
+		}
+		sameSnapshot(t, "after the refusal", before, snapshots(t, filepath.Dir(primary)))
+	} // A readable old primary has no log tail to give: the dry run says so and succeeds.
+	p, r := promoteJSON(t, "--dry-run", "--primary", primary, "--mirror", mirrorDir)
+	if r.Code != 0 || !p.OK || !strings.Contains(r.Stdout, "SQLite has no rotating log whose tail could be salvaged: nothing salvaged") {
+		t.Errorf("promote --dry-run --primary of a SQLite mirror: want ok and a salvage note that nothing is salvaged: %s", r)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/recovery"
 	"github.com/urfave/cli/v2"
 )
@@ -49,6 +50,9 @@ func runPromote(c *cli.Context) error {
 	eng, err := engineFor(c, target)
 	if err != nil {
 		return err
+	}
+	if _, ok := eng.(engine.Catastrophic); c.Bool("catastrophic") && !ok {
+		return usageError("%s keeps no log history, so there is no catastrophic recovery of %s: promote without --catastrophic", eng.Name(), target)
 	}
 	abs, err := filepath.Abs(target)
 	if err != nil {
