@@ -172,6 +172,13 @@ func TestSQLite_PromoteAfterAFault(t *testing.T) {
 			if _, err := os.Lstat(filepath.Join(mirrorDir, "wal.db-shm")); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("wal.db-shm is on the mirror (%v): it is a region, served, never mirrored", err)
 			}
+			// status tells the WAL bytes a promote would replay.
+			var st map[string]any
+			if r := mirrorctl(t, "status", "--json", "--mirror", mirrorDir); json.Unmarshal([]byte(r.Stdout), &st) != nil {
+				t.Fatalf("status --json: %s", r)
+			} else if _, ok := st["log_bytes_since_checkpoint"]; !ok {
+				t.Errorf("status --json of a SQLite mirror lacks log_bytes_since_checkpoint: %s", r.Stdout)
+			}
 			before := snapshots(t, mirrorDir)
 			if p, r := promoteJSON(t, "--dry-run", "--mirror", mirrorDir); r.Code != 0 || !p.OK {
 				t.Fatalf("promote --dry-run: %s", r)

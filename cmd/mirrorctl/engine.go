@@ -100,7 +100,8 @@ func resolveEngine(c *cli.Context, pair mirror.Pair, excludes []string) (kind de
 	case errors.As(err, &mixed):
 		return "", "", usageError("%v", err)
 	case err != nil:
-		return "", "", err
+		// An unreadable primary is the sync's to report, with its fix; nothing is detected here.
+		r = detect.Result{Kind: detect.None}
 	}
 	if want != "auto" && r.Kind != detect.None && r.Kind != want {
 		return "", "", usageError("%s", mismatch(pair.Primary, want, r))

@@ -106,6 +106,7 @@ func newPairSetup(c *cli.Context) (pairSetup, error) {
 		fmt.Fprintln(c.App.ErrWriter, "warning: "+w)
 	}
 	s.opts, err = mirrorOptions(c, s.eng, s.pair.Mirror)
+	s.opts.Engine = s.record
 	return s, err
 }
 

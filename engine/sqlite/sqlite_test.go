@@ -155,3 +155,34 @@ func TestEngine_Databases(t *testing.T) {
 		t.Errorf("Databases = %v, want [app.db tenants/acme]", got)
 	}
 }
+
+// TestEngine_BytesSinceCheckpoint: the committed frames of a WAL count, whole frames only, and none
+// once the restart checkpointed them.
+func TestEngine_BytesSinceCheckpoint(t *testing.T) {
+	dir := walCopy(t, 50)
+	ctx := context.Background()
+	n, err := New().BytesSinceCheckpoint(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "app.db-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || n > st.Size()-32 || n%(24+4096) != 0 {
+		t.Fatalf("BytesSinceCheckpoint = %d; want whole 4 KiB frames, at most the WAL's %d bytes after its header", n, st.Size())
+	}
+	// A torn last frame does not count.
+	if err := os.Truncate(filepath.Join(dir, "app.db-wal"), 32+n-100); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := New().BytesSinceCheckpoint(ctx, dir); err != nil || m >= n {
+		t.Errorf("after tearing the last frame: %d, %v; want less than %d", m, err, n)
+	}
+	if _, err := New().Restart(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := New().BytesSinceCheckpoint(ctx, dir); err != nil || m != 0 {
+		t.Errorf("after the restart: %d, %v; want 0", m, err)
+	}
+}
