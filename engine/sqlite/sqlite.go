@@ -162,7 +162,8 @@ func (e Engine) Restart(ctx context.Context, envDir string) (engine.RecoveryRepo
 // restart is Restart of one database. A rollback journal still beside the database once the library
 // has read, checked and checkpointed it, and closed it, is one the library does not take for hot (it
 // rolls a hot one back at its first read): it is inert, and removed, so that the promoted directory
-// holds the database file alone.
+// holds the database file alone. Seen in tests: an empty -journal, created by a writer that the fault
+// stopped before it wrote the journal's header (SQLite, its shell too, leaves such a file alone).
 func restart(ctx context.Context, envDir, rel string) (engine.DatabaseRecovery, error) {
 	start := time.Now()
 	p := filepath.Join(envDir, filepath.FromSlash(rel))
