@@ -55,32 +55,90 @@ type RecoveryReport struct {
 	LastLSN string `json:"last_lsn,omitempty"`
 	// Output is the utility's combined output, for the operator when something fails.
 	Output string `json:"-"`
+	// Databases is what a restart did to each database, for engines that recover database by
+	// database (SQLite); empty for the others.
+	Databases []DatabaseRecovery `json:"databases,omitempty"`
 }
 
-// Engine is what mirrorctl needs from a database engine. Paths handed to it are absolute directories;
-// rel paths are slash-separated and relative to the environment directory.
-type Engine interface {
+// DatabaseRecovery is the restart of one database file.
+type DatabaseRecovery struct {
+	File string `json:"file"` // relative to the environment directory
+	// Pages is the database's size in pages after the restart.
+	Pages int64 `json:"pages"`
+	// FramesReplayed is how many WAL frames the restart checkpointed into the database (0: no WAL).
+	FramesReplayed int64 `json:"wal_frames_replayed"`
+	// HotJournal says a rollback journal was rolled back.
+	HotJournal bool `json:"hot_journal_rolled_back,omitempty"`
+	// InertJournalRemoved says a journal the library did not take for hot was left beside the
+	// checked database, and removed.
+	InertJournalRemoved bool          `json:"inert_journal_removed,omitempty"`
+	Duration            time.Duration `json:"duration_ns"`
+}
+
+// Core is what every engine has, and all that the mirror's core and promote need of one. Paths
+// handed to it are absolute directories; rel paths are slash-separated and relative to the
+// environment directory. What only some engines have is an optional capability below (RotatingLogs,
+// Catastrophic, Pending, Archiver, PointInTime): callers type-assert for the capability they need,
+// never for an engine by name.
+type Core interface {
 	Name() string
-	// Available checks that the engine's utilities are installed, with an error that says how to
-	// install them or point at them.
+	// Available checks that the engine's utilities or library are usable, with an error that says
+	// how to install them or point at them.
 	Available() error
 	// Classify says what a file is from its path relative to the environment directory.
 	Classify(rel string) Class
-	// Logs lists the environment's log files in sequence order.
-	Logs(envDir string) ([]LogFile, error)
-	// Recover runs the engine's recovery on envDir: normal (from the last checkpoint) or catastrophic.
-	Recover(ctx context.Context, envDir string, catastrophic bool) (RecoveryReport, error)
-	// Verify checks every database file of envDir and returns an error naming the first that fails.
-	Verify(ctx context.Context, envDir string) error
-	// LogNumber says whether rel is a log file and gives its sequence number (name-based, no I/O).
-	LogNumber(rel string) (uint32, bool)
 	// RemoveRegions deletes the files of envDir that recovery rebuilds and returns their names.
 	RemoveRegions(envDir string) ([]string, error)
+	// Restart recovers envDir as the engine does when it opens an environment after a crash
+	// (Berkeley DB: normal recovery from the last checkpoint; SQLite: hot journals rolled back, WALs
+	// replayed and checkpointed), leaving it consistent and ready to open.
+	Restart(ctx context.Context, envDir string) (RecoveryReport, error)
+	// Verify checks every database file of envDir and returns an error naming the first that fails.
+	Verify(ctx context.Context, envDir string) error
+}
+
+// RotatingLogs is implemented by engines whose write-ahead log is a numbered sequence of files,
+// each complete once the next is created, that recovery reads as a history (Berkeley DB). The
+// mirror seals each complete log, retains logs the primary removes, and promote salvages the tail
+// of a readable old primary and checks the sequence for gaps.
+type RotatingLogs interface {
+	// Logs lists the environment's log files in sequence order.
+	Logs(envDir string) ([]LogFile, error)
+	// LogNumber says whether rel is a log file and gives its sequence number (name-based, no I/O).
+	LogNumber(rel string) (uint32, bool)
 	// Tail says where the last checkpoint of envDir is and where normal recovery will start reading,
 	// found cheaply, without reading the whole log history.
 	Tail(ctx context.Context, envDir string) (Tail, error)
-	// BytesSinceCheckpoint is how many log bytes normal recovery of envDir would replay.
+}
+
+// Catastrophic is implemented by engines that can rebuild an environment from its whole log
+// history (Berkeley DB's db_recover -c), not only from the last checkpoint.
+type Catastrophic interface {
+	// Recover runs the engine's recovery on envDir: normal (from the last checkpoint) or catastrophic.
+	Recover(ctx context.Context, envDir string, catastrophic bool) (RecoveryReport, error)
+}
+
+// Pending is implemented by engines that can tell how much log a restart of an environment would
+// replay (Berkeley DB: the log since the last checkpoint; SQLite: the WAL bytes not checkpointed).
+type Pending interface {
+	// BytesSinceCheckpoint is how many log bytes a restart of envDir would replay.
 	BytesSinceCheckpoint(ctx context.Context, envDir string) (int64, error)
+}
+
+// DatabaseLister is implemented by engines whose database files are known by their content, not
+// by their names (SQLite: the 16-byte header).
+type DatabaseLister interface {
+	// Databases lists the database files of envDir, relative to it, sorted.
+	Databases(envDir string) ([]string, error)
+}
+
+// Engine is an engine with every capability Berkeley DB has: what the archive, restore and drill
+// commands take, which work from the log history.
+type Engine interface {
+	Core
+	RotatingLogs
+	Catastrophic
+	Pending
 }
 
 // LSN is a position in the log: a log file number and an offset in it.

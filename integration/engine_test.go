@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,4 +102,125 @@ func TestMount_EngineMustMatchThePrimarysFiles(t *testing.T) {
 func mirrorctlWithin(t *testing.T, d time.Duration, args ...string) result {
 	t.Helper()
 	return runMirrorctl(t, d, "", nil, args...)
+}
+
+// recordedEngine is the engine the mirror's record names ("" when it names none).
+func recordedEngine(t *testing.T, mirrorDir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(mirrorDir, ".mirrorctl", "mirror.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Engine string `json:"engine"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec.Engine
+}
+
+// TestSync_RecordNamesTheEngine: the first sync records the engine (--engine, else the primary's
+// files; an empty primary's stays undecided, "auto", until its first database files decide), and a later sync or mount whose primary's files are another engine's
+// than the record says (a record without an engine says Berkeley DB) is refused with one line
+// naming the files and the record, exit 2, nothing changed.
+func TestSync_RecordNamesTheEngine(t *testing.T) {
+	needFUSE(t)
+	needTool(t, "sqlite3")
+	sqliteDB := func(t *testing.T, dir, name string) {
+		if out, err := exec.Command("sqlite3", filepath.Join(dir, name), "CREATE TABLE t(k);").CombinedOutput(); err != nil {
+			t.Fatalf("sqlite3: %v: %s", err, out)
+		}
+	}
+	t.Run("recorded at the first sync", func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			db   bool
+			args []string
+			want string
+		}{
+			{"SQLite files, auto", true, nil, "sqlite"},
+			{"empty, --engine lmdb", false, []string{"--engine", "lmdb"}, "lmdb"},
+			{"empty, auto", false, nil, "auto"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				primary, mirrorDir, _ := dirs(t)
+				if c.db {
+					sqliteDB(t, primary, "app.db")
+				}
+				mustRun(t, append([]string{"sync", "--primary", primary, "--mirror", mirrorDir}, c.args...)...)
+				if got := recordedEngine(t, mirrorDir); got != c.want {
+					t.Errorf("record names engine %q, want %q", got, c.want)
+				}
+				// A later sync keeps it.
+				mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+				if got := recordedEngine(t, mirrorDir); got != c.want {
+					t.Errorf("after a second sync the record names engine %q, want %q", got, c.want)
+				}
+			})
+		}
+	})
+	t.Run("an empty primary's first database decides", func(t *testing.T) {
+		primary, mirrorDir, _ := dirs(t)
+		mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+		sqliteDB(t, primary, "app.db")
+		mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+		if got := recordedEngine(t, mirrorDir); got != "sqlite" {
+			t.Errorf("record names engine %q after the first database appeared, want sqlite", got)
+		}
+	})
+	cases := []struct {
+		name   string
+		setup  func(t *testing.T, primary, mirrorDir string) // after a first sync of an empty primary with --engine sqlite
+		args   []string
+		mount  bool
+		refuse string
+	}{
+		{"a record of an earlier version means Berkeley DB", func(t *testing.T, primary, mirrorDir string) {
+			p := filepath.Join(mirrorDir, ".mirrorctl", "mirror.json")
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec map[string]any
+			if err := json.Unmarshal(b, &rec); err != nil {
+				t.Fatal(err)
+			}
+			delete(rec, "engine")
+			if b, err = json.Marshal(rec); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, p, string(b))
+			sqliteDB(t, primary, "app.db")
+		}, nil, false, "the files of PRIMARY are SQLite (app.db), but the record of mirror MIRROR (MIRROR/.mirrorctl/mirror.json) says it mirrors Berkeley DB"},
+		{"Berkeley DB files under a SQLite record, mount", func(t *testing.T, primary, _ string) {
+			writeFile(t, filepath.Join(primary, "DB_CONFIG"), "set_lg_max 65536\n")
+		}, nil, true, "the files of PRIMARY are Berkeley DB (DB_CONFIG), but the record of mirror MIRROR (MIRROR/.mirrorctl/mirror.json) says it mirrors SQLite"},
+		{"--engine against the record", func(t *testing.T, _, _ string) {}, []string{"--engine", "lmdb"}, false,
+			"--engine lmdb, but the record of mirror MIRROR (MIRROR/.mirrorctl/mirror.json) says it mirrors SQLite"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			primary, mirrorDir, mp := dirs(t)
+			mustRun(t, "sync", "--engine", "sqlite", "--primary", primary, "--mirror", mirrorDir)
+			c.setup(t, primary, mirrorDir)
+			before := snapshots(t, filepath.Dir(primary))
+			args := append([]string{"sync", "--primary", primary, "--mirror", mirrorDir}, c.args...)
+			if c.mount {
+				args = append([]string{"mount", "--primary", primary, "--mirror", mirrorDir}, c.args...)
+				args = append(args, mp)
+				t.Cleanup(func() {
+					if isMountPoint(mp) {
+						lazyUnmount(mp)
+					}
+				})
+			}
+			r := mirrorctlWithin(t, 30*time.Second, args...)
+			want := strings.NewReplacer("PRIMARY", primary, "MIRROR", mirrorDir).Replace(c.refuse)
+			if r.Code != 2 || !strings.Contains(r.Stderr, want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 {
+				t.Errorf("mirrorctl %s: want exit 2 and one line saying %q: %s", strings.Join(args, " "), want, r)
+			}
+			sameSnapshot(t, "after the refusal", before, snapshots(t, filepath.Dir(primary)))
+		})
+	}
 }

@@ -59,6 +59,25 @@ type Record struct {
 	NeedsRecovery bool `json:"needs_recovery,omitempty"`
 	// Sealed maps a complete log file (relative path) to its SHA-256, recorded when it was sealed.
 	Sealed map[string]string `json:"sealed,omitempty"`
+	// Engine names the engine of the mirrored files (bdb, sqlite, lmdb), set at the first sync or
+	// mount; EngineUndecided while the primary holds no engine's files and none was given (its first
+	// database files decide); absent in records written before mirrorctl knew other engines, which
+	// mirrored Berkeley DB.
+	Engine string `json:"engine,omitempty"`
+}
+
+// EngineBDB is the engine a record without Engine names: the only one earlier versions knew.
+const EngineBDB = "bdb"
+
+// EngineUndecided is the Engine of a record whose primary held no engine's files at the last start.
+const EngineUndecided = "auto"
+
+// EngineName is the engine the record names, Berkeley DB when it names none.
+func (r Record) EngineName() string {
+	if r.Engine == "" {
+		return EngineBDB
+	}
+	return r.Engine
 }
 
 // Degraded is kept on the primary side while the mirror misses changes: the mirror may be unwritable.

@@ -70,6 +70,7 @@ type Mirror struct {
 	logs       LogNamer
 	retention  Retention
 	neededFrom func(ctx context.Context) (uint32, error)
+	engine     string        // Options.Engine
 	sealQueue  chan string   // logs to seal, in order; the sealer goroutine receives, logCreated sends
 	sealDone   chan struct{} // closed when the sealer goroutine has ended
 	// sealMu guards sending on sealQueue and sealStopped: once Drain set sealStopped and closed the
@@ -144,6 +145,9 @@ type Options struct {
 	// drops that log or a later one, and drops none when NeededFrom fails (its context has a timeout).
 	// It is called off the request path, once per retention pass.
 	NeededFrom func(ctx context.Context) (uint32, error)
+	// Engine is the engine the mirror's record names (meta.Record.Engine): a record written anew
+	// after the mirror's disk was replaced names it too. "": the record's is kept as it is.
+	Engine string
 }
 
 // Open prepares a Mirror between two existing directories.
@@ -164,7 +168,7 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	m := &Mirror{
 		Primary: p.root, Target: q.root, primary: p, mirror: q, policy: policy,
 		onError: o.OnError, log: lg,
-		logs: o.Logs, retention: o.Retention, neededFrom: o.NeededFrom, sealed: map[string]string{},
+		logs: o.Logs, retention: o.Retention, neededFrom: o.NeededFrom, engine: o.Engine, sealed: map[string]string{},
 		open: map[*File]struct{}{}, intent: openIntents{openers: map[string]int{}, written: -1},
 	}
 	m.targetMount, _ = host.MountPointOf(q.root)

@@ -360,6 +360,9 @@ func (m *Mirror) recordServing() error {
 		rec.State, rec.Clean, rec.PID, rec.BootID = meta.StateServing, false, os.Getpid(), host.BootID()
 		rec.LastSync = time.Now().UTC()
 		rec.Sealed = m.Sealed()
+		if m.engine != "" {
+			rec.Engine = m.engine
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("record the resynced mirror: %w", err)

@@ -29,6 +29,9 @@ type StartOptions struct {
 	Claimed func()
 	Mirror  Options
 	Policy  Policy
+	// Engine is the engine of the primary's files, written in the record at every start (the caller
+	// decided it from the previous record, --engine or the files); "" keeps the record's.
+	Engine string
 }
 
 // Session is a mirror claimed, locked and brought up to date: what a mount serves, or what a sync
@@ -134,7 +137,10 @@ func (s *Session) bringUp(ctx context.Context, o StartOptions) error {
 	}
 	contentOf := s.decideComparison(o, degraded)
 	syncing := meta.Record{PrimaryID: s.Identity.ID, PrimaryPath: s.Pair.Primary, Generation: s.Identity.Generation,
-		State: meta.StateSyncing, Sealed: s.Previous.Sealed, LastSync: s.Previous.LastSync}
+		State: meta.StateSyncing, Sealed: s.Previous.Sealed, LastSync: s.Previous.LastSync, Engine: s.Previous.Engine}
+	if o.Engine != "" {
+		syncing.Engine = o.Engine
+	}
 	if s.Mirror, err = Open(s.Pair.Primary, s.Pair.Mirror, o.Policy, o.Mirror); err != nil {
 		return err
 	}

@@ -12,8 +12,10 @@
 //   - A dry run works on a throwaway copy-on-write view (overlayfs) and never writes to the mirror.
 //
 // What it needs of the other packages, and nothing more:
-//   - engine, through the engine.Engine interface: log files, the log tail, region files, recovery,
-//     verification;
+//   - engine, through the engine.Core interface (region files, restart, verification) and the
+//     capabilities asked of it where they apply: engine.RotatingLogs (salvage, the log sequence),
+//     engine.Catastrophic (--catastrophic), engine.DatabaseLister (a mirror with no database is
+//     refused). Promote never asks for an engine by name;
 //   - meta: the metadata of the mirror and of the old primary: the record, the identity, the degraded
 //     mark, and SyncDir, to make a salvaged log file's directory entry durable;
 //   - lock: the mirror's lock, taken for the whole promotion;

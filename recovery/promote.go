@@ -25,8 +25,10 @@ type Options struct {
 	// DryRun rehearses the promotion on a throwaway copy-on-write view; the mirror is not touched.
 	DryRun bool
 	// Force promotes a mirror that is degraded or was never in sync; the report says what may be missing.
-	Force  bool
-	Engine engine.Engine
+	Force bool
+	// Engine is the engine the mirror's record names. What only some engines have (rotating logs:
+	// salvage and the log sequence; catastrophic recovery) is asked of it as a capability.
+	Engine engine.Core
 	// Step, if set, is told what promote is doing, for progress output.
 	Step func(format string, args ...any)
 }
@@ -100,6 +102,9 @@ func (p *promotion) run(ctx context.Context) error {
 	}
 	if err := p.o.Engine.Available(); err != nil {
 		return err
+	}
+	if _, ok := p.o.Engine.(engine.Catastrophic); p.o.Catastrophic && !ok {
+		return refuse("%s keeps no log history, so there is no catastrophic recovery of %s: promote without --catastrophic", p.o.Engine.Name(), p.o.Mirror)
 	}
 	release, err := p.take()
 	if err != nil {
@@ -182,8 +187,13 @@ func (p *promotion) salvageTail(ctx context.Context) error {
 		p.r.SalvageNote = why
 		return nil
 	}
+	logs, ok := p.o.Engine.(engine.RotatingLogs)
+	if !ok {
+		p.r.SalvageNote = p.o.Engine.Name() + " has no rotating log whose tail could be salvaged: nothing salvaged"
+		return nil
+	}
 	var err error
-	p.r.Salvaged, p.r.SalvageNote, err = salvage(ctx, p.o.Engine, p.o.Primary, p.dir, p.o.Catastrophic)
+	p.r.Salvaged, p.r.SalvageNote, err = salvage(ctx, logs, p.o.Primary, p.dir, p.o.Catastrophic)
 	return err
 }
 
@@ -199,15 +209,18 @@ func (p *promotion) removeRegions() error {
 // recover runs the engine's normal or catastrophic recovery; a failed normal recovery is reported,
 // never followed by another one.
 func (p *promotion) recover(ctx context.Context) error {
-	if p.o.Catastrophic {
-		p.step("running catastrophic recovery: it replays every log file%s", logsToReplay(p.o.Engine, p.dir))
-	} else {
-		p.step("running normal recovery")
-	}
 	var err error
-	if p.r.Recovery, err = p.o.Engine.Recover(ctx, p.dir, p.o.Catastrophic); err != nil {
-		if p.o.Catastrophic {
+	if cat, ok := p.o.Engine.(engine.Catastrophic); ok && p.o.Catastrophic { // run checked the capability
+		p.step("running catastrophic recovery: it replays every log file%s", logsToReplay(p.o.Engine, p.dir))
+		if p.r.Recovery, err = cat.Recover(ctx, p.dir, true); err != nil {
 			return fmt.Errorf("catastrophic recovery of %s failed: %w", p.o.Mirror, err)
+		}
+		return nil
+	}
+	p.step("running normal recovery")
+	if p.r.Recovery, err = p.o.Engine.Restart(ctx, p.dir); err != nil {
+		if _, ok := p.o.Engine.(engine.Catastrophic); !ok {
+			return fmt.Errorf("recovery of %s failed (%w): the mirror is not promoted", p.o.Mirror, err)
 		}
 		return fmt.Errorf("normal recovery of %s failed (%w): the mirror is not promoted; try mirrorctl promote --catastrophic, which replays every retained log", p.o.Mirror, err)
 	}
@@ -217,8 +230,16 @@ func (p *promotion) recover(ctx context.Context) error {
 // checkResult checks the recovered environment: its log sequence has no gap, and its databases
 // verify. It records which log files recovery replayed.
 func (p *promotion) checkResult(ctx context.Context) error {
+	lg, ok := p.o.Engine.(engine.RotatingLogs)
+	if !ok {
+		p.step("checking databases")
+		if err := p.o.Engine.Verify(ctx, p.dir); err != nil {
+			return fmt.Errorf("after recovery of %s: %w", p.o.Mirror, err)
+		}
+		return nil
+	}
 	p.step("checking databases and the log sequence")
-	logs, err := p.o.Engine.Logs(p.dir)
+	logs, err := lg.Logs(p.dir)
 	if err != nil {
 		return err
 	}
@@ -242,8 +263,12 @@ func (p *promotion) checkResult(ctx context.Context) error {
 // logsToReplay says how many log files and bytes dir holds, for the step of a catastrophic recovery:
 // a directory listing, cheap. (The tail a normal recovery replays takes a db_printlog run to find,
 // which a failover should not wait for.)
-func logsToReplay(eng engine.Engine, dir string) string {
-	logs, err := eng.Logs(dir)
+func logsToReplay(eng engine.Core, dir string) string {
+	lg, ok := eng.(engine.RotatingLogs)
+	if !ok {
+		return ""
+	}
+	logs, err := lg.Logs(dir)
 	if err != nil {
 		return ""
 	}
@@ -310,14 +335,32 @@ func check(o Options, r *Report) (meta.Record, error) {
 			r.MayBeMissing = append(r.MayBeMissing, fmt.Sprintf("the mirror was degraded since %s: %d paths changed since then", d.Since.Format(time.RFC3339), len(d.Dirty)))
 		}
 	}
-	logs, err := o.Engine.Logs(o.Mirror)
-	if err != nil {
-		return rec, fmt.Errorf("list log files of %s: %w", o.Mirror, err)
+	return rec, checkContent(o)
+}
+
+// checkContent refuses a mirror that holds nothing the engine could recover: for an engine with
+// rotating logs, no log file; for one that lists its databases, no database.
+func checkContent(o Options) error {
+	if lg, ok := o.Engine.(engine.RotatingLogs); ok {
+		logs, err := lg.Logs(o.Mirror)
+		if err != nil {
+			return fmt.Errorf("list log files of %s: %w", o.Mirror, err)
+		}
+		if len(logs) == 0 {
+			return refuse("%s holds no %s log files: it is not a database environment, nothing to recover", o.Mirror, o.Engine.Name())
+		}
+		return nil
 	}
-	if len(logs) == 0 {
-		return rec, refuse("%s holds no %s log files: it is not a database environment, nothing to recover", o.Mirror, o.Engine.Name())
+	if dl, ok := o.Engine.(engine.DatabaseLister); ok {
+		dbs, err := dl.Databases(o.Mirror)
+		if err != nil {
+			return fmt.Errorf("list the %s databases of %s: %w", o.Engine.Name(), o.Mirror, err)
+		}
+		if len(dbs) == 0 {
+			return refuse("%s holds no %s database: nothing to recover", o.Mirror, o.Engine.Name())
+		}
 	}
-	return rec, nil
+	return nil
 }
 
 // degradedMarkerSide is the primary whose degraded marker tells whether the mirror misses changes:

@@ -27,7 +27,7 @@ type Salvaged struct {
 // Normal recovery starts at the last checkpoint and trusts that the database files hold every change
 // before it. A checkpoint inside the salvaged tail would be a promise the mirror's database files
 // cannot keep, so such a tail is only taken for a catastrophic recovery, which replays every log.
-func salvage(ctx context.Context, eng engine.Engine, primary, mirrorDir string, catastrophic bool) ([]Salvaged, string, error) {
+func salvage(ctx context.Context, eng engine.RotatingLogs, primary, mirrorDir string, catastrophic bool) ([]Salvaged, string, error) {
 	plogs, err := eng.Logs(primary)
 	if err != nil {
 		return nil, fmt.Sprintf("primary unreadable (%v): nothing salvaged", err), nil

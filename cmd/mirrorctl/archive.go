@@ -160,7 +160,7 @@ func runArchivePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engineFor(c)
+	eng, err := bdbEngine(c)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/archive"
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -38,6 +39,10 @@ func newArchivePush(c *cli.Context, ps pairSetup, logger *slog.Logger) (*archive
 	if err != nil {
 		return nil, usageError("--archive: %v", err)
 	}
+	eng, ok := ps.eng.(engine.Engine)
+	if !ok {
+		return nil, usageError("--archive keeps a log history, and %s has none: mount without --archive", ps.eng.Name())
+	}
 	o, err := pushOptions(c)
 	if err != nil {
 		return nil, err
@@ -50,7 +55,7 @@ func newArchivePush(c *cli.Context, ps pairSetup, logger *slog.Logger) (*archive
 	if err != nil {
 		return nil, fmt.Errorf("--archive: %w", err)
 	}
-	return &archivePush{logger: logger, p: &archive.Pusher{Store: s, Mirror: ps.pair.Mirror, Engine: ps.eng,
+	return &archivePush{logger: logger, p: &archive.Pusher{Store: s, Mirror: ps.pair.Mirror, Engine: eng,
 		Interval: c.Duration("archive-interval"), Options: o, Retention: r, Logger: logger}}, nil
 }
 

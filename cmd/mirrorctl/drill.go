@@ -87,7 +87,7 @@ func runDrill(c *cli.Context) error {
 			return usageError("--duration %s: with --trials it must be longer than %s", c.Duration("duration"), torture.MinMoment)
 		}
 	}
-	if o.Engine, err = engineFor(c); err != nil {
+	if o.Engine, err = bdbEngine(c); err != nil {
 		return err
 	}
 	if err := o.Engine.Available(); err != nil {

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/engine/bdb"
 	"github.com/mirrorctl/mirrorctl/engine/detect"
+	"github.com/mirrorctl/mirrorctl/engine/sqlite"
+	"github.com/mirrorctl/mirrorctl/meta"
+	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,41 +20,116 @@ var bdbUtilsFlag = &cli.StringFlag{
 	EnvVars: []string{"MIRRORCTL_BDB_UTILS"},
 }
 
-// engineFlag says which engine the primary's files must belong to. For now it only refuses a
-// primary whose files are another engine's, or several engines': the mirror serves every engine
-// the same way.
+// engineFlag says which engine the primary's files belong to. The mirror's record keeps the engine
+// decided at the first sync or mount; later ones must agree with it.
 var engineFlag = &cli.StringFlag{
 	Name:  "engine",
 	Value: "auto",
-	Usage: "the engine of the primary's files: `auto` (detected from them), bdb, sqlite or lmdb; a primary whose files belong to another engine, or to several, is refused",
+	Usage: "the engine of the primary's files: `auto` (the mirror's record, else detected from the files), bdb, sqlite or lmdb; a primary whose files belong to another engine, or to several, is refused",
 }
 
-// engineFor returns the Berkeley DB engine with the utilities the flags point at.
-func engineFor(c *cli.Context) (engine.Engine, error) {
+// bdbEngine returns the Berkeley DB engine with the utilities the flags point at: the engine of the
+// commands that work from a log history only Berkeley DB keeps (archive, restore, drill).
+func bdbEngine(c *cli.Context) (engine.Engine, error) {
 	return bdb.New(c.String("bdb-utils"))
 }
 
-// checkEngine refuses, before anything is written, a primary whose mirrored files belong to
-// several engines, or to another engine than --engine names. A primary with no engine's files yet
-// (a new environment) passes whatever --engine says.
-func checkEngine(c *cli.Context, ps pairSetup) error {
+// engineFor returns the engine that the record of mirrorDir names (Berkeley DB for a record without
+// one, or no record; for a record whose engine is undecided, the engine of the files it holds).
+func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
+	rec, _, err := meta.ReadRecord(mirrorDir)
+	if err != nil {
+		return nil, err
+	}
+	kind := detect.Kind(rec.EngineName())
+	if rec.Engine == meta.EngineUndecided { // decided by the files the mirror holds now
+		r, err := detect.Detect(mirrorDir, nil)
+		switch {
+		case err != nil:
+			return nil, err
+		case r.Kind == detect.None:
+			kind = detect.BDB
+		default:
+			kind = r.Kind
+		}
+	}
+	return engineOf(c, kind)
+}
+
+// engineOf returns the engine of kind. LMDB is mirrored as plain files (every file, like data),
+// with nothing of its own yet: it answers as Berkeley DB's classification does, which knows none of
+// its files, and promote refuses it (no Restart).
+func engineOf(c *cli.Context, kind detect.Kind) (engine.Core, error) {
+	switch kind {
+	case detect.SQLite:
+		return sqlite.New(), nil
+	case detect.LMDB:
+		return lmdbPending{}, nil
+	}
+	return bdbEngine(c)
+}
+
+// engineFlagKind is --engine, checked; commands without the flag take auto.
+func engineFlagKind(c *cli.Context) (detect.Kind, error) {
 	want := detect.Kind(c.String("engine"))
 	switch want {
+	case "":
+		return "auto", nil
 	case "auto", detect.BDB, detect.SQLite, detect.LMDB:
-	default:
-		return usageError("--engine %q is not an engine: give auto, bdb, sqlite or lmdb", want)
+		return want, nil
 	}
-	r, err := detect.Detect(ps.pair.Primary, func(rel string) bool { return !ps.policy.Mirrored(rel) })
+	return "", usageError("--engine %q is not an engine: give auto, bdb, sqlite or lmdb", want)
+}
+
+// resolveEngine decides, before anything is written, the engine of a pair: the one the mirror's
+// record names (Berkeley DB for a record without one), else --engine, else the primary's files,
+// else Berkeley DB. It refuses a primary whose files belong to several engines, or to another engine
+// than --engine or the record names, and an --engine that contradicts the record. A primary with no
+// engine's files yet (a new environment) passes; when --engine is auto too, record is
+// meta.EngineUndecided, so that its first database files decide at a later start. With
+// --rebuild-mirror the record is not looked at: it is about to be replaced.
+func resolveEngine(c *cli.Context, pair mirror.Pair, excludes []string) (kind detect.Kind, record string, err error) {
+	want, err := engineFlagKind(c)
+	if err != nil {
+		return "", "", err
+	}
+	globs := &mirror.Exclusions{Globs: excludes}
+	r, err := detect.Detect(pair.Primary, func(rel string) bool { return !globs.Mirrored(rel) })
 	var mixed *detect.MixedError
 	switch {
 	case errors.As(err, &mixed):
-		return usageError("%v", err)
+		return "", "", usageError("%v", err)
 	case err != nil:
-		return err
-	case want == "auto" || r.Kind == detect.None || r.Kind == want:
-		return nil
+		// An unreadable primary is the sync's to report, with its fix; nothing is detected here.
+		r = detect.Result{Kind: detect.None}
 	}
-	return usageError("%s", mismatch(ps.pair.Primary, want, r))
+	if want != "auto" && r.Kind != detect.None && r.Kind != want {
+		return "", "", usageError("%s", mismatch(pair.Primary, want, r))
+	}
+	if !c.Bool("rebuild-mirror") {
+		rec, ok, err := meta.ReadRecord(pair.Mirror)
+		if err != nil {
+			return "", "", err
+		}
+		if ok && rec.Engine != meta.EngineUndecided {
+			recorded := detect.Kind(rec.EngineName())
+			if r.Kind != detect.None && r.Kind != recorded {
+				return "", "", usageError("%s", recordMismatch(pair, recorded, r))
+			}
+			if want != "auto" && want != recorded {
+				return "", "", usageError("--engine %s, but the record of mirror %s (%s) says it mirrors %s: give --engine %s (or auto), or start a new mirror with --rebuild-mirror",
+					want, pair.Mirror, meta.Path(pair.Mirror, meta.RecordFile), recorded.Title(), recorded)
+			}
+			return recorded, string(recorded), nil
+		}
+	}
+	switch {
+	case want != "auto":
+		return want, string(want), nil
+	case r.Kind != detect.None:
+		return r.Kind, string(r.Kind), nil
+	}
+	return detect.BDB, meta.EngineUndecided, nil
 }
 
 // mismatch is the refusal of a primary whose files are engine r's when --engine said want.
@@ -58,3 +137,25 @@ func mismatch(primary string, want detect.Kind, r detect.Result) string {
 	return fmt.Sprintf("--engine %s, but the files of %s are %s: give --engine %s (or auto), or the directory of the %s environment with --primary",
 		want, primary, r, r.Kind, want.Title())
 }
+
+// recordMismatch is the refusal of a primary whose files are engine r's when the mirror's record
+// says it mirrors recorded.
+func recordMismatch(pair mirror.Pair, recorded detect.Kind, r detect.Result) string {
+	return fmt.Sprintf("the files of %s are %s, but the record of mirror %s (%s) says it mirrors %s: give the %s environment's directory with --primary, or start a new mirror of this one with --rebuild-mirror",
+		pair.Primary, r, pair.Mirror, meta.Path(pair.Mirror, meta.RecordFile), recorded.Title(), recorded.Title())
+}
+
+// lmdbPending is LMDB until it has an engine of its own: its files are mirrored as they are, and
+// promote says it cannot recover them yet.
+type lmdbPending struct{}
+
+func (lmdbPending) Name() string                           { return "LMDB" }
+func (lmdbPending) Available() error                       { return nil }
+func (lmdbPending) Classify(string) engine.Class           { return engine.ClassOther }
+func (lmdbPending) RemoveRegions(string) ([]string, error) { return nil, nil }
+func (lmdbPending) Verify(context.Context, string) error   { return errLMDB }
+func (lmdbPending) Restart(context.Context, string) (engine.RecoveryReport, error) {
+	return engine.RecoveryReport{}, errLMDB
+}
+
+var errLMDB = errors.New("this mirrorctl mirrors LMDB's files but cannot promote them yet: copy the mirror's data.mdb into place yourself (mdb_copy -c checks it)")

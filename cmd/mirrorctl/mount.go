@@ -141,9 +141,6 @@ func prepareMount(c *cli.Context, onErr mirror.ErrorPolicy, metrics *metricsServ
 	if err != nil {
 		return nil, err
 	}
-	if err := checkEngine(c, ps); err != nil {
-		return nil, err
-	}
 	mp, err := checkMountPoint(c.Args().First(), ps.pair.Primary, ps.pair.Mirror)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err} // a mount point that cannot be used: bad input
@@ -191,6 +188,7 @@ func (m *mountRun) bringUpToDate(ctx context.Context) error {
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   lock.Holder{PID: os.Getpid(), Command: "mount", MountPoint: m.mp},
 		Serve:    true,
+		Engine:   m.ps.record,
 		Full:     c.Bool("full"),
 		Policy:   m.ps.policy,
 		Progress: m.metrics.progress(func(done, total int64) { task.Update(done, total) }),

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/engine/detect"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
@@ -26,7 +27,7 @@ var retainFlag = &cli.StringFlag{
 }
 
 // policyFor is the mirroring policy: everything but the engine's region files and --exclude globs.
-func policyFor(c *cli.Context, eng engine.Engine) (*mirror.Exclusions, error) {
+func policyFor(c *cli.Context, eng engine.Core) (*mirror.Exclusions, error) {
 	p, err := mirror.NewExclusions(c.StringSlice("exclude"), func(name string) bool {
 		return eng.Classify(name) == engine.ClassRegion
 	})
@@ -36,17 +37,23 @@ func policyFor(c *cli.Context, eng engine.Engine) (*mirror.Exclusions, error) {
 	return p, nil
 }
 
-// mirrorOptions are the core's options for an engine: its logs and the retention policy.
-func mirrorOptions(c *cli.Context, eng engine.Engine, mirrorDir string) (mirror.Options, error) {
+// mirrorOptions are the core's options for an engine: its logs and the retention policy. An engine
+// without rotating logs has none to seal or retain: a file its primary removes is removed from the
+// mirror too (SQLite's journals and WALs must never outlive the primary's).
+func mirrorOptions(c *cli.Context, eng engine.Core, mirrorDir string) (mirror.Options, error) {
 	ret, err := mirror.ParseRetention(c.String("retain-logs"))
 	if err != nil {
 		return mirror.Options{}, usageError("%v", err)
 	}
+	lg, ok := eng.(engine.RotatingLogs)
+	if !ok {
+		return mirror.Options{}, nil
+	}
 	return mirror.Options{
-		Logs:      eng.LogNumber,
+		Logs:      lg.LogNumber,
 		Retention: ret,
 		NeededFrom: func(ctx context.Context) (uint32, error) {
-			tail, err := eng.Tail(ctx, mirrorDir)
+			tail, err := lg.Tail(ctx, mirrorDir)
 			return tail.Start.File, err // on an error the core keeps every log
 		},
 	}, nil
@@ -63,13 +70,15 @@ func requireDir(c *cli.Context, name string) (string, error) {
 // pairSetup is what mount, sync and verify all start from: the checked pair, the engine, its
 // mirroring policy and the core's options for it.
 type pairSetup struct {
-	eng    engine.Engine
+	kind   detect.Kind // the engine that serves the pair
+	record string      // what the record will name: kind, or meta.EngineUndecided
+	eng    engine.Core
 	policy *mirror.Exclusions
 	pair   mirror.Pair
 	opts   mirror.Options
 }
 
-// newPairSetup reads --primary, --mirror, --exclude, --retain-logs and --bdb-utils and checks them
+// newPairSetup reads --primary, --mirror, --engine, --exclude, --retain-logs and --bdb-utils and checks them
 // before anything is written.
 func newPairSetup(c *cli.Context) (pairSetup, error) {
 	var s pairSetup
@@ -81,19 +90,23 @@ func newPairSetup(c *cli.Context) (pairSetup, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.eng, err = engineFor(c); err != nil {
+	if s.pair, err = mirror.CheckPair(primary, target); err != nil {
+		return s, err
+	}
+	if s.kind, s.record, err = resolveEngine(c, s.pair, c.StringSlice("exclude")); err != nil {
+		return s, err
+	}
+	if s.eng, err = engineOf(c, s.kind); err != nil {
 		return s, err
 	}
 	if s.policy, err = policyFor(c, s.eng); err != nil {
-		return s, err
-	}
-	if s.pair, err = mirror.CheckPair(primary, target); err != nil {
 		return s, err
 	}
 	if w := excludedEngineFiles(s.eng, s.policy.Globs, s.pair.Primary); w != "" {
 		fmt.Fprintln(c.App.ErrWriter, "warning: "+w)
 	}
 	s.opts, err = mirrorOptions(c, s.eng, s.pair.Mirror)
+	s.opts.Engine = s.record
 	return s, err
 }
 
@@ -106,7 +119,7 @@ func needed(c engine.Class) bool {
 // databases, logs, configuration) off the mirror: such a mirror says "in sync" and cannot be promoted
 // to a whole environment. It looks at the primary's files and at each glob read as a name ("*.db"
 // is itself a database's name), so a new, empty environment is warned too. "": none.
-func excludedEngineFiles(eng engine.Engine, globs []string, primary string) string {
+func excludedEngineFiles(eng engine.Core, globs []string, primary string) string {
 	type match struct {
 		class   engine.Class
 		example string // a file of the primary's; "": the glob itself reads as such a name

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/recovery"
 	"github.com/urfave/cli/v2"
 )
@@ -46,9 +47,12 @@ func runPromote(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := engineFor(c)
+	eng, err := engineFor(c, target)
 	if err != nil {
 		return err
+	}
+	if _, ok := eng.(engine.Catastrophic); c.Bool("catastrophic") && !ok {
+		return usageError("%s keeps no log history, so there is no catastrophic recovery of %s: promote without --catastrophic", eng.Name(), target)
 	}
 	abs, err := filepath.Abs(target)
 	if err != nil {
@@ -95,6 +99,32 @@ func printPromote(w io.Writer, r recovery.Report) {
 	} else {
 		fmt.Fprintf(w, "promoted %s in %s: generation %d; open the environment there, or mount it as the new primary\n", r.Mirror, r.Duration.Round(time.Millisecond), r.Generation)
 	}
+	if len(r.Recovery.Databases) > 0 { // an engine that recovers database by database (SQLite)
+		printDatabases(w, r)
+	} else {
+		printLogRecovery(w, r)
+	}
+	printSalvage(w, r)
+}
+
+// printDatabases is the recovery of each database: its pages, the WAL frames replayed into it.
+func printDatabases(w io.Writer, r recovery.Report) {
+	fmt.Fprintf(w, "recovery:  %d databases in %s, each opened, checked (integrity_check) and checkpointed\n",
+		len(r.Recovery.Databases), r.Recovery.Duration.Round(time.Millisecond))
+	for _, d := range r.Recovery.Databases {
+		hot := ""
+		if d.HotJournal {
+			hot = ", hot journal rolled back"
+		}
+		if d.InertJournalRemoved {
+			hot = ", a journal SQLite did not take for hot removed"
+		}
+		fmt.Fprintf(w, "           %s: %d pages, %d WAL frames replayed%s, %s\n", d.File, d.Pages, d.FramesReplayed, hot, d.Duration.Round(time.Millisecond))
+	}
+}
+
+// printLogRecovery is the recovery of an engine with a log history (Berkeley DB).
+func printLogRecovery(w io.Writer, r recovery.Report) {
 	kind := "normal"
 	if r.Recovery.Catastrophic {
 		kind = "catastrophic"
@@ -108,6 +138,10 @@ func printPromote(w io.Writer, r recovery.Report) {
 	if r.Recovery.LastLSN != "" {
 		fmt.Fprintf(w, "last LSN:  %s\n", r.Recovery.LastLSN)
 	}
+}
+
+// printSalvage is what was salvaged from the old primary, and the warnings.
+func printSalvage(w io.Writer, r recovery.Report) {
 	if len(r.Salvaged) > 0 {
 		for _, s := range r.Salvaged {
 			what := "tail of"

@@ -46,7 +46,7 @@ func runRestore(c *cli.Context) error {
 		}
 		o.Until = t
 	}
-	eng, err := engineFor(c)
+	eng, err := bdbEngine(c)
 	if err != nil {
 		return err
 	}

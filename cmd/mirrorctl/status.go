@@ -78,11 +78,12 @@ func (r *statusReport) health() (int, string) {
 }
 
 // addTail fills in the log bytes that a promote would replay, when the engine can tell.
-func (r *statusReport) addTail(ctx context.Context, eng engine.Engine) {
-	if eng == nil || eng.Available() != nil || r.Mirror == "" {
+func (r *statusReport) addTail(ctx context.Context, eng engine.Core) {
+	p, ok := eng.(engine.Pending)
+	if !ok || eng.Available() != nil || r.Mirror == "" {
 		return
 	}
-	if n, err := eng.BytesSinceCheckpoint(ctx, r.Mirror); err == nil {
+	if n, err := p.BytesSinceCheckpoint(ctx, r.Mirror); err == nil {
 		r.SinceCheckpoint = &n
 	}
 }
@@ -262,8 +263,10 @@ func runStatus(c *cli.Context) error {
 	default:
 		return usageError("status needs a MOUNTPOINT argument or --mirror DIR")
 	}
-	if eng, err := engineFor(c); err == nil {
-		r.addTail(c.Context, eng)
+	if r.Mirror != "" {
+		if eng, err := engineFor(c, r.Mirror); err == nil {
+			r.addTail(c.Context, eng)
+		}
 	}
 	code, problem := r.health()
 	r.Healthy, r.Problem = code == exitOK, problem

@@ -31,7 +31,7 @@ func syncCommand() *cli.Command {
 				"mirrorctl sync --primary /disk1/env --mirror /disk2/env --files --json", "copy a stopped tree as files; report as JSON",
 			),
 		Flags: []cli.Flag{
-			primaryFlag, mirrorFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
+			primaryFlag, mirrorFlag, engineFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
 			&cli.BoolFlag{Name: "checkpoint", Usage: "force a checkpoint first (db_checkpoint -1)"},
 			&cli.BoolFlag{Name: "keep-primary-logs", Usage: "copy the inactive log files instead of moving them off the primary"},
 			&cli.BoolFlag{Name: "recover", Usage: "run catastrophic recovery on the mirror afterwards, so that it is ready to open"},
@@ -71,9 +71,14 @@ func runSync(c *cli.Context) error {
 		}
 	}
 	out := c.App.Writer
-	logs, _ := eng.Logs(pair.Primary)
+	// The hot-backup routine is for an engine with a log history and its archiver (Berkeley DB).
+	full, isFull := eng.(engine.Engine)
 	archiver, isArchiver := eng.(engine.Archiver)
-	routine := isArchiver && len(logs) > 0 && !c.Bool("files")
+	var logs []engine.LogFile
+	if isFull {
+		logs, _ = full.Logs(pair.Primary)
+	}
+	routine := isFull && isArchiver && len(logs) > 0 && !c.Bool("files")
 	if (c.Bool("recover") || c.Bool("checkpoint")) && !routine {
 		return usageError("--recover and --checkpoint need a %s environment (log files in %s)", eng.Name(), pair.Primary)
 	}
@@ -87,13 +92,14 @@ func runSync(c *cli.Context) error {
 	}
 	var skip func(string) bool // the routine copies the logs after the database files
 	if routine {
-		skip = hotbackup.SkipLogs(eng)
+		skip = hotbackup.SkipLogs(full)
 	}
 	task := progressReporter(c).Start("bringing the mirror up to date", 0, progress.Bytes)
 	s, err := mirror.Start(c.Context, pair, mirror.StartOptions{
 		Claim:    mirror.ClaimOptions{Rebuild: c.Bool("rebuild-mirror")},
 		Holder:   lock.Holder{PID: os.Getpid(), Command: "sync"},
 		Full:     c.Bool("full"),
+		Engine:   ps.record,
 		Policy:   policy,
 		Progress: task.Update,
 		Mirror:   mo,
@@ -105,7 +111,7 @@ func runSync(c *cli.Context) error {
 	}
 	rep := syncReport{SyncReport: s.Report, Routine: routine}
 	if routine {
-		err = hotRoutine(c, s, eng, archiver, &rep)
+		err = hotRoutine(c, s, full, archiver, &rep)
 	}
 	if serr := s.Stop(); err == nil {
 		err = serr

@@ -164,6 +164,18 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " / ")
 }
 
+// Berkeley DB has every capability: numbered rotating logs, catastrophic recovery, the replay a
+// restart would do, and the hot-backup routine.
+var (
+	_ engine.Engine   = (*BDB)(nil)
+	_ engine.Archiver = (*BDB)(nil)
+)
+
+// Restart is normal recovery: from the last checkpoint.
+func (b *BDB) Restart(ctx context.Context, envDir string) (engine.RecoveryReport, error) {
+	return b.Recover(ctx, envDir, false)
+}
+
 // Recover implements engine.Engine with db_recover -v (and -c when catastrophic).
 func (b *BDB) Recover(ctx context.Context, envDir string, catastrophic bool) (engine.RecoveryReport, error) {
 	args := []string{"-h", envDir, "-v"}
