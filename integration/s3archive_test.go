@@ -72,6 +72,19 @@ func (c *archiveCase) mustPush(t *testing.T, extra ...string) result {
 }
 
 // restore runs mirrorctl restore from the archive (or from the local mirror with local) into dir.
+// restoreAll restores the newest state from the archive into a new directory and requires want
+// commits of the ledger there; what names the restore in a failure.
+func (c *archiveCase) restoreAll(t *testing.T, what string, want int) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "restored")
+	if r := c.restore(t, c.url, dir); r.Code != 0 {
+		t.Fatalf("%s: %s", what, r)
+	}
+	if got := workloadCheck(t, dir, c.acked); got.Found != want {
+		t.Fatalf("%s: restored %d of %d commits", what, got.Found, want)
+	}
+}
+
 func (c *archiveCase) restore(t *testing.T, from, dir string, extra ...string) result {
 	t.Helper()
 	args := append([]string{"restore", "--from", from, "--to", dir, "--s3-endpoint", c.srv.Endpoint()}, extra...)
@@ -409,13 +422,7 @@ func TestArchive_ServerKilledMidPushCatchesUp(t *testing.T) {
 	}
 	c.srv.Restart()
 	c.mustPush(t)
-	dir := filepath.Join(t.TempDir(), "restored")
-	if r := c.restore(t, c.url, dir); r.Code != 0 {
-		t.Fatalf("restore after the catch-up: %s", r)
-	}
-	if got := workloadCheck(t, dir, c.acked); got.Found != 3000 {
-		t.Fatalf("restored %d of 3000 commits", got.Found)
-	}
+	c.restoreAll(t, "restore after the catch-up", 3000)
 }
 
 // archiveStatus is the archive part of a live mount's status --json.
@@ -503,13 +510,7 @@ func TestMount_ArchivesInTheBackground(t *testing.T) {
 	if last := snaps.Snapshots[len(snaps.Snapshots)-1]; last.FirstLog <= snaps.Snapshots[0].FirstLog {
 		t.Fatalf("the last snapshot needs logs from %d, as the first: %s", last.FirstLog, list)
 	}
-	dir := filepath.Join(t.TempDir(), "restored")
-	if r := c.restore(t, c.url, dir); r.Code != 0 {
-		t.Fatalf("restore: %s", r)
-	}
-	if got := workloadCheck(t, dir, c.acked); got.Found != 500 {
-		t.Fatalf("restored %d of 500 commits", got.Found)
-	}
+	c.restoreAll(t, "restore", 500)
 }
 
 // TestMount_ArchiveRefusedAtMount: wrong credentials or a missing bucket stop the mount before it

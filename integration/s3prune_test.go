@@ -212,13 +212,7 @@ func TestMount_ArchivePrunes(t *testing.T) {
 	if ms := c.objects(t, "manifests"); len(ms) > 3 {
 		t.Fatalf("after the mount's last prune, %d manifests are in the bucket: %v", len(ms), ms)
 	}
-	dir := filepath.Join(t.TempDir(), "restored")
-	if r := c.restore(t, c.url, dir); r.Code != 0 {
-		t.Fatalf("restore: %s", r)
-	}
-	if got := workloadCheck(t, dir, c.acked); got.Found != 400 {
-		t.Fatalf("restored %d of 400 commits", got.Found)
-	}
+	c.restoreAll(t, "restore", 400)
 }
 
 // TestArchive_SnapshotsByTime: with --snapshot-interval, a push takes a new snapshot once that long
@@ -246,11 +240,5 @@ func TestArchive_SnapshotsByTime(t *testing.T) {
 	if r := mirrorctl(t, "archive", "push", "--mirror", c.mirror, "--snapshot-interval", "often", c.url); r.Code != 2 || !strings.Contains(r.Stderr, "is not a duration above zero") {
 		t.Fatalf("a bad --snapshot-interval: %s", r)
 	}
-	dir := filepath.Join(t.TempDir(), "restored")
-	if r := c.restore(t, c.url, dir); r.Code != 0 {
-		t.Fatalf("restore: %s", r)
-	}
-	if got := workloadCheck(t, dir, c.acked); got.Found != 150 {
-		t.Fatalf("restored %d of 150 commits", got.Found)
-	}
+	c.restoreAll(t, "restore", 150)
 }
