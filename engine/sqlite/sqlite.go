@@ -19,6 +19,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // the driver "sqlite3", with libsqlite3 bundled
 	"github.com/mirrorctl/mirrorctl/engine"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -176,25 +177,12 @@ func restart(ctx context.Context, envDir, rel string) (engine.DatabaseRecovery, 
 			return r, fmt.Errorf("remove the inert journal of SQLite database %s: %w", rel, err)
 		}
 		r.HotJournal, r.InertJournalRemoved = false, true
-		if err := syncDir(filepath.Dir(p)); err != nil {
+		if err := meta.SyncDir(filepath.Dir(p)); err != nil {
 			return r, err
 		}
 	}
 	r.Duration = time.Since(start)
 	return r, nil
-}
-
-// syncDir makes the entries of a directory durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 // restartOpen opens, checks and checkpoints one database, and closes it.
