@@ -105,11 +105,17 @@ func archiveBench(ctx context.Context, bin string, g *regime) (*archiveResult, e
 	os.Setenv("AWS_REGION", "us-east-1")
 	endpoint := "http://" + addr
 	if err := archiveCommits(ctx, bin, g, endpoint, res); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, err
 	}
 	for _, mib := range sizes {
 		row, err := restoreBench(ctx, bin, g, endpoint, mib)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err() // a signal, not the failure of a child it killed
+			}
 			return nil, err
 		}
 		res.Restores = append(res.Restores, row)
