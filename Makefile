@@ -118,7 +118,7 @@ torture: build
 
 # bench runs every configuration side by side (needs root: loop devices) and writes bench/results.md
 # and bench/results.svg. btrfs-progs is optional: without it the kernel-mirror reference is skipped.
-bench: build
+bench: build versitygw
 	@dpkg -s btrfs-progs >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends btrfs-progs >/dev/null || echo "btrfs-progs unavailable: btrfs raid1 is skipped"
 	$(GO) build -o bin/bench ./bench
 	./bin/bench -mirrorctl ./$(BIN) -out bench

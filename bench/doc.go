@@ -15,8 +15,13 @@
 //   - A ratio compares figures of the same round: in each round and regime every configuration is
 //     mounted at once and each workload runs on each in turn, so the two figures are seconds apart.
 //     Ratios are taken round by round and then summarised as median (min–max), like the figures.
-//   - Everything it makes (loop devices, mounts, mount processes, scratch files) is removed at exit,
-//     also after an error or a signal.
+//   - Everything it makes (loop devices, mounts, mount processes, the versitygw server, scratch
+//     files) is removed at exit, also after an error or a signal.
+//
+// The archive's benchmarks (-archive, archive.go) start a versitygw on loopback (make versitygw; without
+// it they are skipped with one line) and measure 256 B one-thread commits through a mount without and
+// with --archive, and `mirrorctl restore` from the archive and from the local mirror against the
+// environment's size (-archive-sizes), on the first regime's disks.
 //
 // It prints the tables and writes bench/results.md and bench/results.svg. Run it with `make bench`
 // as root: it makes loop-backed xfs file systems and mounts.

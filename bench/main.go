@@ -210,7 +210,13 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	return report(regimes, workloads, threads, res, cpu, rec, copies, resyncs, unlinks)
+	var arch *archiveResult
+	if *archiveOn {
+		if arch, err = archiveBench(ctx, bin, regimes[0]); err != nil {
+			return err
+		}
+	}
+	return report(regimes, workloads, threads, res, cpu, rec, copies, resyncs, unlinks, arch)
 }
 
 func intList(s, flagName string) ([]int, error) {
@@ -423,7 +429,7 @@ func loopbackConfig(name, base string, d *loopFS, passthrough bool) *config {
 // directories and mount point are named after the options, so that several can be mounted at once.
 func mirrorctlConfig(name, bin, base string, d1, d2 *loopFS, extra ...string) *config {
 	c := &config{name: name}
-	tag := strings.NewReplacer("--", "", "=", "-", " ", "").Replace("mirrorctl" + strings.Join(extra, "-"))
+	tag := strings.NewReplacer("--", "", "=", "-", " ", "", "/", "-", ":", "-").Replace("mirrorctl" + strings.Join(extra, "-"))
 	c.setup = func() (string, func(), error) {
 		p, rmp, err := mkdirFresh(d1, tag+"-primary")
 		if err != nil {
@@ -527,6 +533,12 @@ func bdbTxns(bin, dir string, valueSize, threads int) (float64, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(env)
+	return bdbRun(bin, env, valueSize, threads)
+}
+
+// bdbRun runs the commit workload for -seconds in the environment directory env (made if new) and
+// returns its commits per second.
+func bdbRun(bin, env string, valueSize, threads int) (float64, error) {
 	cmd := exec.Command(bin, "workload", "run", "--dir", env, "--duration", fmt.Sprintf("%ds", *seconds), "--value-size", strconv.Itoa(valueSize), "--checkpoint-every", "1000", "--threads", strconv.Itoa(threads))
 	var errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &errb

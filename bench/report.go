@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-func report(regimes []*regime, workloads []workload, threads []int, res, cpu results, rec []recoveryRow, copies []copyRow, resyncs []resyncRow, unlinks []unlinkRow) error {
+func report(regimes []*regime, workloads []workload, threads []int, res, cpu results, rec []recoveryRow, copies []copyRow, resyncs []resyncRow, unlinks []unlinkRow, arch *archiveResult) error {
 	var md strings.Builder
 	host, _ := os.Hostname()
 	kernel, _ := exec.Command("uname", "-r").Output()
@@ -72,6 +72,7 @@ func report(regimes []*regime, workloads []workload, threads []int, res, cpu res
 		}
 		fmt.Fprintf(&md, "\nA Berkeley DB environment with 64 KiB logs and a checkpoint every 50 commits was written through the mount, then its oldest logs unlinked one by one. Retention asks the engine what recovery needs in a background pass: the application's unlink does not wait for it.\n\n")
 	}
+	archiveTables(&md, arch)
 	for _, g := range regimes {
 		for name, why := range g.notes {
 			fmt.Fprintf(&md, "Not measured in regime %s: %s (%s).\n", g.key, name, why)
