@@ -49,3 +49,32 @@ func TestFaults_PrimaryFullUnderLargeWrites(t *testing.T) {
 		t.Fatal("mirror's file differs from the primary's after the primary filled up")
 	}
 }
+
+// TestFaults_LargeWriteAfterThePrimaryDied: a large write reaches the mirror while the dead primary
+// refuses it; the primary cannot give its bytes back, so the mirror keeps them, as after a torn
+// write that was never acknowledged. The mirror is not behind: it must not be marked degraded (a
+// degraded mirror is one promote must not trust).
+func TestFaults_LargeWriteAfterThePrimaryDied(t *testing.T) {
+	disk := newDisk(t, 300<<20)
+	primary := disk.sub(t, "env")
+	_, mirrorDir, mp := dirs(t)
+	m := startMount(t, primary, mirrorDir, mp)
+	p := filepath.Join(mp, "big.db")
+	if err := os.WriteFile(p, bytes.Repeat([]byte("a"), 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	disk.Shutdown(t)
+	if _, err := f.WriteAt(bytes.Repeat([]byte("b"), 1<<20), 1<<20); err == nil {
+		t.Fatal("a write to the dead primary succeeded")
+	}
+	if s, r := status(t, mp); s.State == "degraded" {
+		t.Fatalf("after a large write the dead primary refused, the mirror is marked degraded: %s", r)
+	}
+	f.Close()
+	m.Kill(t)
+}

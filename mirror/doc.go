@@ -6,8 +6,9 @@
 //     operation returns: so the mirror always holds an ordered prefix of the primary's changes, and a
 //     change that the primary refused never reaches the mirror. The one exception is a large write
 //     (File.writeBoth), given to both sides at once: what the primary refused of it is undone on the
-//     mirror before the operation returns. Only a crash inside that window can leave the mirror with
-//     bytes of a write that was never acknowledged, in a file the intent record names, which the next
+//     mirror before the operation returns. Only a crash inside that window, or a primary too broken
+//     to read its bytes back, can leave the mirror with bytes of a write that was never acknowledged
+//     (as a torn write would); after a crash the file is one the intent record names, which the next
 //     start compares by content.
 //   - Sync (fsync, fdatasync, directory fsync) returns success only when the data, and the directory
 //     entries created or renamed before it, are durable on both sides; or, with the degrade policy,

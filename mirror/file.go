@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -239,7 +240,14 @@ func (f *File) writeBoth(data []byte, off int64) (int, error) {
 		n = 0
 	}
 	if qerr == nil && n < len(data) {
-		if err := f.restoreMirrorRange(q, off+int64(n), off+int64(len(data))); err != nil {
+		err := f.restoreMirrorRange(q, off+int64(n), off+int64(len(data)))
+		var unreadable primaryUnreadable
+		switch {
+		case errors.As(err, &unreadable):
+			// The primary cannot give its bytes back: it is failing, and its error is the answer.
+			// The mirror keeps bytes of a write never acknowledged, as after a torn write; it is
+			// not behind, so not degraded.
+		case err != nil:
 			qerr = fmt.Errorf("restoring the range the primary did not write: %w", err)
 		}
 	}
@@ -270,13 +278,13 @@ func (f *File) writeBoth(data []byte, off int64) (int, error) {
 func (f *File) restoreMirrorRange(q int, from, to int64) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(f.P, &st); err != nil {
-		return err
+		return primaryUnreadable{err}
 	}
 	if end := min(to, st.Size); end > from {
 		buf := make([]byte, end-from)
 		n, err := unix.Pread(f.P, buf, from)
 		if err != nil {
-			return err
+			return primaryUnreadable{err}
 		}
 		if err := pwriteAll(q, buf[:n], from); err != nil {
 			return err
@@ -291,6 +299,12 @@ func (f *File) restoreMirrorRange(q int, from, to int64) error {
 	}
 	return nil
 }
+
+// primaryUnreadable is restoreMirrorRange failing on the primary's side.
+type primaryUnreadable struct{ err error }
+
+func (e primaryUnreadable) Error() string { return "reading the primary: " + e.err.Error() }
+func (e primaryUnreadable) Unwrap() error { return e.err }
 
 // Truncate sets the size on both sides.
 func (f *File) Truncate(size int64) error {
