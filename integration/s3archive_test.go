@@ -72,6 +72,20 @@ func (c *archiveCase) mustPush(t *testing.T, extra ...string) result {
 }
 
 // restore runs mirrorctl restore from the archive (or from the local mirror with local) into dir.
+// mount serves a new primary with --archive to the case's server, pushing every 100 ms; the case's
+// primary and mirror become the mount's.
+func (c *archiveCase) mount(t *testing.T, extra ...string) (*Mount, string) {
+	t.Helper()
+	primary, mirrorDir, mp := dirs(t)
+	c.primary, c.mirror = primary, mirrorDir
+	args := append([]string{"--archive", c.url, "--s3-endpoint", c.srv.Endpoint(), "--archive-interval", "100ms"}, extra...)
+	m, err := tryMountEnv(t, c.srv.Env(), primary, mirrorDir, mp, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, mp
+}
+
 // restoreAll restores the newest state from the archive into a new directory and requires want
 // commits of the ledger there; what names the restore in a failure.
 func (c *archiveCase) restoreAll(t *testing.T, what string, want int) {
@@ -452,13 +466,7 @@ func mountArchiveStatus(t *testing.T, mp string) archiveStatus {
 func TestMount_ArchivesInTheBackground(t *testing.T) {
 	needFUSE(t)
 	c := newArchiveCase(t)
-	primary, mirrorDir, mp := dirs(t)
-	c.primary, c.mirror = primary, mirrorDir
-	m, err := tryMountEnv(t, c.srv.Env(), primary, mirrorDir, mp, "--archive", c.url, "--s3-endpoint", c.srv.Endpoint(),
-		"--archive-interval", "100ms", "--snapshot-every", "128KiB", "--metrics-addr", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, mp := c.mount(t, "--snapshot-every", "128KiB", "--metrics-addr", ":0")
 	found := metricsURL.FindStringSubmatch(m.Output())
 	if found == nil {
 		t.Fatalf("the mount does not say where its metrics are:\n%s", m.Output())

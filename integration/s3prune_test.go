@@ -196,13 +196,7 @@ func TestArchive_PruneUsageErrors(t *testing.T) {
 func TestMount_ArchivePrunes(t *testing.T) {
 	needFUSE(t)
 	c := newArchiveCase(t)
-	primary, mirrorDir, mp := dirs(t)
-	c.primary, c.mirror = primary, mirrorDir
-	m, err := tryMountEnv(t, c.srv.Env(), primary, mirrorDir, mp, "--archive", c.url, "--s3-endpoint", c.srv.Endpoint(),
-		"--archive-interval", "100ms", "--snapshot-every", "64KiB", "--archive-keep-snapshots", "1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, mp := c.mount(t, "--snapshot-every", "64KiB", "--archive-keep-snapshots", "1")
 	workloadRun(t, mp, c.acked, "--txns", "400", "--log-size", "65536", "--checkpoint-every", "50")
 	m.Stop(t)
 	got := c.manifest(t)
