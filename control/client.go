@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/user"
 	"strconv"
@@ -67,8 +68,15 @@ func QueryStatus(mountPoint string, v any) error {
 
 // RequestResync asks the mount process serving mountPoint to resync its mirror and waits for the
 // end; on a failed resync it returns the attempt the mount reported as well as the error.
-func RequestResync(mountPoint string) (map[string]any, error) {
-	resp, err := do(mountPoint, 0, http.MethodPost, "/resync")
+//
+// With newMirror (a mount whose primary was lost), the mount first attaches that directory as its new
+// mirror, which the resync then fills.
+func RequestResync(mountPoint, newMirror string) (map[string]any, error) {
+	p := "/resync"
+	if newMirror != "" {
+		p += "?mirror=" + url.QueryEscape(newMirror)
+	}
+	resp, err := do(mountPoint, 0, http.MethodPost, p)
 	if err != nil {
 		return nil, err
 	}

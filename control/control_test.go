@@ -54,7 +54,7 @@ func TestServe_PrivateFilesAndPeerCredentials(t *testing.T) {
 	info := Info{PID: os.Getpid(), MountPoint: "/srv/env", Primary: "/disk1/env", Mirror: "/disk2/env"}
 	stop, err := serve(dir, os.Geteuid(), info, Handlers{
 		Status: func() any { return map[string]string{"state": "serving"} },
-		Resync: func(context.Context) (any, error) { return nil, nil },
+		Resync: func(context.Context, string) (any, error) { return nil, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestServe_PeerCredentialsOfRealUsers(t *testing.T) {
 	}
 	stop, err := serve(dir, owner, Info{MountPoint: "/srv/env"}, Handlers{
 		Status: func() any { return map[string]string{"primary": "/disk1/secret"} },
-		Resync: func(context.Context) (any, error) { return map[string]int{"paths": 0}, nil },
+		Resync: func(context.Context, string) (any, error) { return map[string]int{"paths": 0}, nil },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,9 @@ type Info struct {
 // Handlers are what the mount process answers with.
 type Handlers struct {
 	Status func() any
-	Resync func(context.Context) (any, error)
+	// Resync resyncs the mirror; given a directory (after the primary was lost), it first attaches
+	// that directory as the new mirror.
+	Resync func(ctx context.Context, newMirror string) (any, error)
 }
 
 // Serve opens the control socket of the mount described by info in this user's runtime directory;
@@ -112,7 +114,7 @@ func routes(h Handlers) http.Handler {
 			http.Error(w, "POST only", http.StatusMethodNotAllowed)
 			return
 		}
-		res, err := h.Resync(r.Context())
+		res, err := h.Resync(r.Context(), r.URL.Query().Get("mirror"))
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
 			w.WriteHeader(http.StatusConflict)

@@ -97,6 +97,14 @@ type Core interface {
 	Verify(ctx context.Context, envDir string) error
 }
 
+// Staged is implemented by engines that create some files under a region's kind of name and then
+// rename them into databases (Berkeley DB creates a database as __db.TXNID.RANDOM): such a file is
+// rebuilt-named while it is written, but it is no region, and must live where the databases live.
+type Staged interface {
+	// IsStaged says whether a base name is such a file.
+	IsStaged(base string) bool
+}
+
 // RotatingLogs is implemented by engines whose write-ahead log is a numbered sequence of files,
 // each complete once the next is created, that recovery reads as a history (Berkeley DB). The
 // mirror seals each complete log, retains logs the primary removes, and promote salvages the tail

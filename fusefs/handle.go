@@ -7,7 +7,6 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"github.com/mirrorctl/mirrorctl/mirror"
-	"golang.org/x/sys/unix"
 )
 
 // mirroredFile is the handle of a mirrored file. It deliberately does not implement
@@ -32,6 +31,15 @@ var (
 )
 
 func (h *mirroredFile) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if h.f.FailoverEnabled() {
+		// Read here, not by the kernel's splice after the reply: a read the dying primary fails
+		// is then served by the mirror instead.
+		n, err := h.f.ReadAt(dest, off)
+		if err != nil {
+			return nil, toErrno(err)
+		}
+		return fuse.ReadResultData(dest[:n]), 0
+	}
 	return fuse.ReadResultFd(uintptr(h.f.P), off, len(dest)), 0
 }
 
@@ -50,14 +58,7 @@ func (h *mirroredFile) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // Flush is called at every close(2) of a descriptor; like the loopback, close a dup of the primary
 // descriptor so that errors of a network file system show, and keep the handle open.
 func (h *mirroredFile) Flush(ctx context.Context) syscall.Errno {
-	if err := h.f.CaptureNow(); err != nil { // a log served by passthrough (logpass.go)
-		return toErrno(err)
-	}
-	fd, err := unix.Dup(h.f.P)
-	if err != nil {
-		return toErrno(err)
-	}
-	return toErrno(unix.Close(fd))
+	return toErrno(h.f.Flush())
 }
 
 func (h *mirroredFile) Release(ctx context.Context) syscall.Errno {
@@ -69,8 +70,8 @@ func (h *mirroredFile) Release(ctx context.Context) syscall.Errno {
 }
 
 func (h *mirroredFile) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(h.f.P, &st); err != nil {
+	st, err := h.f.Stat()
+	if err != nil {
 		return toErrno(err)
 	}
 	out.FromStat(&st)
@@ -82,7 +83,7 @@ func (h *mirroredFile) Allocate(ctx context.Context, off uint64, size uint64, mo
 }
 
 func (h *mirroredFile) Lseek(ctx context.Context, off uint64, whence uint32) (uint64, syscall.Errno) {
-	n, err := unix.Seek(h.f.P, int64(off), int(whence))
+	n, err := h.f.Seek(int64(off), int(whence))
 	return uint64(n), toErrno(err)
 }
 

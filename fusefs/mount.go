@@ -80,7 +80,10 @@ func Mount(mountpoint string, m *mirror.Mirror, o Options) (*fuse.Server, error)
 	// go-fuse registers backing files only as root, and only if the kernel offered passthrough.
 	offered := server.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH != 0
 	usable := !o.DisablePassthrough && offered && syscall.Geteuid() == 0
-	modes.enabled.Store(o.PassthroughReads && usable)
-	modes.logs.Store(o.LogPassthrough && usable)
+	// With failover the daemon must see every read and write of a mirrored file: the kernel's own
+	// would go to the primary's descriptor, which a switch to the mirror cannot take back.
+	mirroredUsable := usable && !m.FailoverEnabled()
+	modes.enabled.Store(o.PassthroughReads && mirroredUsable)
+	modes.logs.Store(o.LogPassthrough && mirroredUsable)
 	return server, nil
 }

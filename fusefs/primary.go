@@ -69,7 +69,16 @@ func (n *node) lookupNew(ctx context.Context, name string, out *fuse.EntryOut) (
 	st := statFromStatx(&x)
 	out.Attr.FromStat(&st)
 	child := &fs.LoopbackNode{RootData: n.RootData} // WrapChild makes it a node
-	return n.NewInode(ctx, child, n.stableAttr(&x)), 0
+	id := n.stableAttr(&x)
+	if n.m.PrimaryLost() != nil {
+		// The mirror serves now, whose inodes have other numbers. Every change of a name comes
+		// through this mount, so a name it knows still names the file it knew: keep that inode,
+		// and its number, which an application may have noted (SQLite compares it).
+		if known := n.GetChild(name); known != nil && known.StableAttr().Mode&syscall.S_IFMT == id.Mode&syscall.S_IFMT {
+			id = known.StableAttr()
+		}
+	}
+	return n.NewInode(ctx, child, id), 0
 }
 
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -133,7 +142,36 @@ func (n *node) dirStream() (fs.DirStream, syscall.Errno) {
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	return fs.NewLoopbackDirStreamFd(fd)
+	ds, errno := fs.NewLoopbackDirStreamFd(fd)
+	if errno != 0 || !n.m.HasRebuiltDir() {
+		return ds, errno
+	}
+	return n.withRebuilt(ds)
+}
+
+// withRebuilt lists this directory as the mount shows it with a rebuilt-files directory: the
+// primary's entries but for rebuilt names, which are listed from the rebuilt-files directory.
+func (n *node) withRebuilt(ds fs.DirStream) (fs.DirStream, syscall.Errno) {
+	defer ds.Close()
+	var list []fuse.DirEntry
+	for ds.HasNext() {
+		e, errno := ds.Next()
+		if errno != 0 {
+			return nil, errno
+		}
+		if e.Name != "." && e.Name != ".." && n.m.IsRebuilt(n.rel(e.Name)) {
+			continue
+		}
+		list = append(list, e)
+	}
+	extra, err := n.m.RebuiltEntries(n.self())
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	for _, e := range extra {
+		list = append(list, fuse.DirEntry{Name: e.Name, Mode: e.Mode, Ino: e.Ino})
+	}
+	return fs.NewListDirStream(list), 0
 }
 
 func (n *node) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) { return n.dirStream() }

@@ -22,6 +22,10 @@ const (
 	StateServing  State = "serving"  // a mount keeps it equal to the primary
 	StateDegraded State = "degraded" // the mirror missed changes; resync needed
 	StatePromoted State = "promoted" // turned into a production environment; no longer a mirror
+	// StatePrimaryLost is a live mount's state after its primary was lost (--on-primary-error=failover):
+	// it serves from the mirror alone. Status reports it; no record stores it (the mirror that took
+	// over records promoted).
+	StatePrimaryLost State = "primary-lost"
 )
 
 // Identity names a tree as a primary environment: an id that survives restarts and a generation that
@@ -38,19 +42,22 @@ type Identity struct {
 
 // Record is the mirror's own metadata: whom it mirrors and in what state.
 type Record struct {
-	Version      int       `json:"version"`
-	PrimaryID    string    `json:"primary_id"`
-	PrimaryPath  string    `json:"primary_path"`
-	Generation   uint64    `json:"generation"`
-	State        State     `json:"state"`
-	Clean        bool      `json:"clean"` // the last writer stopped cleanly
-	MountPoint   string    `json:"mount_point,omitempty"`
-	BootID       string    `json:"boot_id,omitempty"` // the boot on which a mount served it
-	PID          int       `json:"pid,omitempty"`
-	Updated      time.Time `json:"updated"`
-	LastSync     time.Time `json:"last_sync,omitempty"`
-	PromotedAt   time.Time `json:"promoted_at,omitempty"`
-	DegradedNote string    `json:"degraded_note,omitempty"`
+	Version     int       `json:"version"`
+	PrimaryID   string    `json:"primary_id"`
+	PrimaryPath string    `json:"primary_path"`
+	Generation  uint64    `json:"generation"`
+	State       State     `json:"state"`
+	Clean       bool      `json:"clean"` // the last writer stopped cleanly
+	MountPoint  string    `json:"mount_point,omitempty"`
+	BootID      string    `json:"boot_id,omitempty"` // the boot on which a mount served it
+	PID         int       `json:"pid,omitempty"`
+	Updated     time.Time `json:"updated"`
+	LastSync    time.Time `json:"last_sync,omitempty"`
+	PromotedAt  time.Time `json:"promoted_at,omitempty"`
+	// PrimaryLost is the primary's error that made a mount switch to this mirror while it served
+	// (--on-primary-error=failover): the promotion happened online, at PromotedAt.
+	PrimaryLost  string `json:"primary_lost,omitempty"`
+	DegradedNote string `json:"degraded_note,omitempty"`
 	// SyncFailed is what the last sync failed with (state syncing: the mirror is incomplete); the
 	// next sync that completes clears it.
 	SyncFailed string `json:"sync_failed,omitempty"`

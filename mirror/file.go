@@ -16,7 +16,8 @@ import (
 type File struct {
 	m     *Mirror
 	Rel   string // the name at open time, for messages and the dirty record
-	P     int    // primary descriptor; reads use it
+	P     int    // primary descriptor (the mirror's, once the primary was lost); reads use it
+	dead  []int  // descriptors of a lost primary, closed at Close
 	q     int    // mirror descriptor; -1 when not mirrored or the mirror could not open it
 	lock  *sync.Mutex
 	ino   uint64 // the primary's inode number
@@ -34,9 +35,9 @@ func openFlags(flags int) int {
 	return flags &^ (unix.O_APPEND | unix.O_DIRECT | unix.O_EXCL)
 }
 
-// OpenFile opens rel on the primary and, when it is mirrored and opened for writing, on the mirror.
+// openFile opens rel on the primary and, when it is mirrored and opened for writing, on the mirror.
 // With O_CREAT the file is created on both sides with the owner o.
-func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, error) {
+func (m *Mirror) openFile(rel string, flags int, mode uint32, o Owner) (*File, error) {
 	if IsMeta(rel) {
 		return nil, fmt.Errorf("open %s: %w", rel, unix.EPERM)
 	}
@@ -52,7 +53,15 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	f.isLog = isLog
 	writable := flags&(unix.O_WRONLY|unix.O_RDWR) != 0 || flags&unix.O_TRUNC != 0
 	f.want = (writable || create) && m.policy.Mirrored(rel)
-	if !f.want || m.skipMirror(rel) {
+	if !f.want {
+		if m.failover.on && m.policy.Mirrored(rel) && !m.degradedFlag.Load() {
+			f.openReaderMirror()
+		}
+		m.track(f)
+		return f, nil
+	}
+	if m.skipMirror(rel) {
+		m.track(f)
 		return f, nil
 	}
 	// Named in the intent record before any change through this handle can happen.
@@ -61,6 +70,7 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 			unix.Close(f.P)
 			return nil, err
 		}
+		m.track(f)
 		return f, nil // degraded: served by the primary alone, like a file opened while degraded
 	}
 	f.intent = true
@@ -74,8 +84,29 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 	}
 	m.mu.Lock()
 	m.open[f] = struct{}{}
+	if m.failover.on {
+		m.handles[f] = struct{}{}
+	}
 	m.mu.Unlock()
 	return f, nil
+}
+
+// track registers f for a switch to the mirror (PrimaryFailover only).
+func (m *Mirror) track(f *File) {
+	if !m.failover.on {
+		return
+	}
+	m.mu.Lock()
+	m.handles[f] = struct{}{}
+	m.mu.Unlock()
+}
+
+// openReaderMirror gives a read-only handle a descriptor of the mirror's file too, for the mirror to
+// serve it should the primary be lost. Best effort: without one, the handle fails with the primary.
+func (f *File) openReaderMirror() {
+	if q, err := f.m.mirror.open(f.Rel, unix.O_RDONLY|unix.O_NOFOLLOW, 0); err == nil {
+		f.q = q
+	}
 }
 
 // openPrimary opens rel on the primary (creating it with owner o under O_CREAT) and returns the
@@ -83,7 +114,13 @@ func (m *Mirror) OpenFile(rel string, flags int, mode uint32, o Owner) (*File, e
 func (m *Mirror) openPrimary(rel string, flags int, mode uint32, o Owner) (*File, unix.Stat_t, error) {
 	var st unix.Stat_t
 	pflags := flags &^ (unix.O_APPEND | unix.O_DIRECT)
-	p, err := m.primary.open(rel, pflags|unix.O_NOFOLLOW, mode)
+	t := m.side(rel)
+	if flags&unix.O_CREAT != 0 && t == m.rebuilt {
+		if err := m.rebuiltParents(rel); err != nil {
+			return nil, st, err
+		}
+	}
+	p, err := t.open(rel, pflags|unix.O_NOFOLLOW, mode)
 	if err != nil {
 		return nil, st, m.primaryFailed("open", rel, err)
 	}
@@ -94,7 +131,7 @@ func (m *Mirror) openPrimary(rel string, flags int, mode uint32, o Owner) (*File
 	f := &File{m: m, Rel: rel, P: p, q: -1, ino: st.Ino, lock: &m.locks[st.Ino%uint64(len(m.locks))]}
 	if flags&unix.O_CREAT != 0 {
 		m.dirChanged(rel)
-		if err := o.apply(m.primary, rel); err != nil {
+		if err := o.apply(t, rel); err != nil {
 			unix.Close(p)
 			return nil, st, err
 		}
@@ -192,8 +229,8 @@ func pwriteAll(fd int, data []byte, off int64) error {
 	return nil
 }
 
-// WriteAt writes data at off on the primary, then the same bytes at the same offset on the mirror.
-func (f *File) WriteAt(data []byte, off int64) (int, error) {
+// writeAt writes data at off on the primary, then the same bytes at the same offset on the mirror.
+func (f *File) writeAt(data []byte, off int64) (int, error) {
 	f.lock.Lock()
 	defer f.lock.Unlock()
 	f.reopenMirror()
@@ -306,8 +343,8 @@ type primaryUnreadable struct{ err error }
 func (e primaryUnreadable) Error() string { return "reading the primary: " + e.err.Error() }
 func (e primaryUnreadable) Unwrap() error { return e.err }
 
-// Truncate sets the size on both sides.
-func (f *File) Truncate(size int64) error {
+// truncate sets the size on both sides.
+func (f *File) truncate(size int64) error {
 	f.lock.Lock()
 	defer f.lock.Unlock()
 	f.reopenMirror()
@@ -318,8 +355,8 @@ func (f *File) Truncate(size int64) error {
 	return f.mirrorHalf("truncate", func(q int) error { return unix.Ftruncate(q, size) })
 }
 
-// Allocate runs fallocate (including hole punching) on both sides.
-func (f *File) Allocate(mode uint32, off, length int64) error {
+// allocate runs fallocate (including hole punching) on both sides.
+func (f *File) allocate(mode uint32, off, length int64) error {
 	f.lock.Lock()
 	defer f.lock.Unlock()
 	f.reopenMirror()
@@ -329,10 +366,10 @@ func (f *File) Allocate(mode uint32, off, length int64) error {
 	return f.mirrorHalf("fallocate", func(q int) error { return unix.Fallocate(q, mode, off, length) })
 }
 
-// Setattr changes attributes through the open descriptors, so it works on unlinked files too.
-func (f *File) Setattr(a SetAttr) error {
+// setattr changes attributes through the open descriptors, so it works on unlinked files too.
+func (f *File) setattr(a SetAttr) error {
 	if a.Size != nil {
-		if err := f.Truncate(*a.Size); err != nil {
+		if err := f.truncate(*a.Size); err != nil {
 			return err
 		}
 	}
@@ -372,14 +409,14 @@ func (f *File) copyTimes() error {
 	return f.mirrorHalf("utimens", func(q int) error { return unix.UtimesNanoAt(q, "", ts, unix.AT_EMPTY_PATH) })
 }
 
-// Sync makes the file durable on both sides (fdatasync when datasync), together with every directory
+// sync makes the file durable on both sides (fdatasync when datasync), together with every directory
 // entry created or renamed since the last sync. The two sides are synced in parallel; what the kernel
 // wrote directly (a captured log) is copied to the mirror while the primary syncs.
 //
 // The mirror's times are copied at Close, not here: they only serve the size-and-time comparison of a
 // later start, and a file open when the mount stopped uncleanly is compared by content anyway (the
 // intent record names it), which sets its times. Two syscalls and an inode update less per commit.
-func (f *File) Sync(datasync bool) error {
+func (f *File) sync(datasync bool) error {
 	if c := f.m.captureOf(f.ino); c != nil {
 		// The kernel wrote the file directly: copy what it gained to the mirror while the primary
 		// syncs, then sync the mirror through the capture's descriptor (f may be a reader, which has
@@ -457,15 +494,19 @@ func (f *File) dropMirror() {
 	}
 }
 
-// Close gives the mirror the primary's timestamps and closes both descriptors.
-func (f *File) Close() error {
+// close gives the mirror the primary's timestamps and closes both descriptors.
+func (f *File) close() error {
 	if f.closed {
 		return nil
 	}
 	f.closed = true
 	f.m.mu.Lock()
 	delete(f.m.open, f)
+	delete(f.m.handles, f)
 	f.m.mu.Unlock()
+	for _, fd := range f.dead {
+		unix.Close(fd) // a lost primary's: nothing to report
+	}
 	if f.intent {
 		defer f.m.intentDone(f.Rel)
 	}
@@ -473,7 +514,9 @@ func (f *File) Close() error {
 	if f.capture != nil {
 		err = f.endCapture()
 	}
-	if f.q >= 0 {
+	if f.q >= 0 && !f.want { // a reader's mirror descriptor, kept for a switch only
+		unix.Close(f.q)
+	} else if f.q >= 0 {
 		if terr := f.copyTimes(); err == nil {
 			err = terr
 		}

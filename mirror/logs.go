@@ -233,6 +233,8 @@ func (m *Mirror) previousLog(rel string, n uint32) string {
 
 // seal makes a complete log file durable on the mirror and records its checksum.
 func (m *Mirror) seal(rel string) error {
+	m.ns.RLock() // the mirror's tree is not switched (reopenTarget, a lost primary) under the seal
+	defer m.ns.RUnlock()
 	m.mu.Lock()
 	_, done := m.sealed[rel]
 	m.mu.Unlock()

@@ -57,6 +57,7 @@ type Mirror struct {
 	// The two sides and how a change reaches them, set by Open. mirror is replaced (ReleaseTarget,
 	// Resync) only with ns held exclusively.
 	primary, mirror *tree
+	rebuilt         *tree // Options.RebuiltDir; nil without
 	policy          Policy
 	onError         ErrorPolicy
 	log             *slog.Logger
@@ -91,6 +92,11 @@ type Mirror struct {
 	mu sync.Mutex
 	degradedState
 	open map[*File]struct{} // files open for writing on the mirror
+	// handles are all open files, with PrimaryFailover only: the switch gives each its mirror
+	// descriptor.
+	handles map[*File]struct{}
+
+	failover failoverState // PrimaryFailover (failover.go)
 
 	captures    captureSet  // files the kernel writes directly (capture.go); own mutex
 	captureHook CaptureHook // set before serving, then read-only
@@ -145,6 +151,11 @@ type Options struct {
 	// drops that log or a later one, and drops none when NeededFrom fails (its context has a timeout).
 	// It is called off the request path, once per retention pass.
 	NeededFrom func(ctx context.Context) (uint32, error)
+	// OnPrimaryError says what a dead primary does: PrimaryFailover lets the mirror take over online.
+	OnPrimaryError PrimaryPolicy
+	// RebuiltDir, when set, holds the files the engine rebuilds (the Policy's RebuiltPolicy names
+	// them), instead of the primary: they are served from there at their own names (rebuilt.go).
+	RebuiltDir string
 	// Engine is the engine the mirror's record names (meta.Record.Engine): a record written anew
 	// after the mirror's disk was replaced names it too. "": the record's is kept as it is.
 	Engine string
@@ -170,6 +181,14 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 		onError: o.OnError, log: lg,
 		logs: o.Logs, retention: o.Retention, neededFrom: o.NeededFrom, engine: o.Engine, sealed: map[string]string{},
 		open: map[*File]struct{}{}, intent: openIntents{openers: map[string]int{}, written: -1},
+		handles: map[*File]struct{}{}, failover: failoverState{on: o.OnPrimaryError == PrimaryFailover},
+	}
+	if o.RebuiltDir != "" {
+		if m.rebuilt, err = openRebuilt(o.RebuiltDir, p.root, q.root); err != nil {
+			p.close()
+			q.close()
+			return nil, err
+		}
 	}
 	m.targetMount, _ = host.MountPointOf(q.root)
 	m.record = keepRecord(q.root)
@@ -196,10 +215,10 @@ func Open(primary, target string, policy Policy, o Options) (*Mirror, error) {
 	return m, nil
 }
 
-// Close waits for pending seals and releases the trees' descriptors.
+// close waits for pending seals and releases the trees' descriptors.
 func (m *Mirror) Close() error {
 	m.Drain()
-	return errors.Join(m.primary.close(), m.mirror.close())
+	return errors.Join(m.primary.close(), m.mirror.close(), m.rebuilt.close())
 }
 
 // Mirrored reports whether rel reaches the mirror.
@@ -297,7 +316,7 @@ func (m *Mirror) apply(op, rel string, fn func(t *tree) error) error {
 	}
 	m.stats.inFlight.Add(1)
 	defer m.stats.inFlight.Add(-1)
-	if err := fn(m.primary); err != nil {
+	if err := fn(m.side(rel)); err != nil {
 		return m.primaryFailed(op, rel, err)
 	}
 	if !m.policy.Mirrored(rel) || m.skipMirror(rel) {
@@ -330,8 +349,8 @@ func (o Owner) apply(t *tree, rel string) error {
 	return t.lchown(rel, o.UID, o.GID)
 }
 
-// Mkdir creates directory rel on both sides.
-func (m *Mirror) Mkdir(rel string, mode uint32, o Owner) error {
+// mkdir creates directory rel on both sides.
+func (m *Mirror) mkdir(rel string, mode uint32, o Owner) error {
 	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("mkdir", rel, func(t *tree) error {
@@ -342,8 +361,8 @@ func (m *Mirror) Mkdir(rel string, mode uint32, o Owner) error {
 	})
 }
 
-// Mknod creates a special file on both sides.
-func (m *Mirror) Mknod(rel string, mode uint32, dev int, o Owner) error {
+// mknod creates a special file on both sides.
+func (m *Mirror) mknod(rel string, mode uint32, dev int, o Owner) error {
 	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("mknod", rel, func(t *tree) error {
@@ -354,9 +373,9 @@ func (m *Mirror) Mknod(rel string, mode uint32, dev int, o Owner) error {
 	})
 }
 
-// Symlink creates symbolic link rel pointing at target on both sides. The target is stored as text and
+// symlink creates symbolic link rel pointing at target on both sides. The target is stored as text and
 // never followed by mirrorctl.
-func (m *Mirror) Symlink(target, rel string, o Owner) error {
+func (m *Mirror) symlink(target, rel string, o Owner) error {
 	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("symlink", rel, func(t *tree) error {
@@ -367,8 +386,8 @@ func (m *Mirror) Symlink(target, rel string, o Owner) error {
 	})
 }
 
-// Unlink removes file rel on both sides.
-func (m *Mirror) Unlink(rel string) error {
+// unlink removes file rel on both sides.
+func (m *Mirror) unlink(rel string) error {
 	defer m.nsShared()()
 	if _, ok := m.isLog(rel); ok && m.policy.Mirrored(rel) {
 		return m.unlinkLog(rel)
@@ -377,21 +396,24 @@ func (m *Mirror) Unlink(rel string) error {
 	return m.apply("unlink", rel, func(t *tree) error { return t.unlink(rel) })
 }
 
-// Rmdir removes directory rel on both sides.
-func (m *Mirror) Rmdir(rel string) error {
+// rmdir removes directory rel on both sides.
+func (m *Mirror) rmdir(rel string) error {
 	defer m.nsShared()()
 	defer m.dirChanged(rel)
 	return m.apply("rmdir", rel, func(t *tree) error { return t.rmdir(rel) })
 }
 
-// Rename renames oldRel to newRel with renameat2 flags on both sides. When the two names fall on
+// rename renames oldRel to newRel with renameat2 flags on both sides. When the two names fall on
 // different sides of the policy, the mirror drops the old name or receives a fresh copy of the new;
 // such a rename is refused with EXDEV when what it moves has other hard links (crossPolicy), and so is
 // a rename of a directory between mirrored names that changes the side of what lies below it
 // (keepsSides).
-func (m *Mirror) Rename(oldRel, newRel string, flags uint) error {
+func (m *Mirror) rename(oldRel, newRel string, flags uint) error {
 	if IsMeta(newRel) || IsMeta(oldRel) {
 		return unix.EPERM
+	}
+	if err := m.sameSide("rename", oldRel, newRel); err != nil {
+		return err
 	}
 	oldIn, newIn := m.policy.Mirrored(oldRel), m.policy.Mirrored(newRel)
 	var check func(oldRel, newRel string, flags uint) error
@@ -591,12 +613,15 @@ func (m *Mirror) linkedOutside(rel string) (string, error) {
 	return outside[0], nil
 }
 
-// Link makes newRel a hard link of oldRel on both sides. A link whose two names lie on different sides
+// link makes newRel a hard link of oldRel on both sides. A link whose two names lie on different sides
 // of the policy is refused with EXDEV, as between two file systems: the inode would be mirrored under
 // one name and not under the other, so writes through the excluded name would reach the primary alone.
-func (m *Mirror) Link(oldRel, newRel string) error {
+func (m *Mirror) link(oldRel, newRel string) error {
 	if IsMeta(oldRel) || IsMeta(newRel) {
 		return fmt.Errorf("link %s to %s: the metadata area is not writable through the mount: %w", oldRel, newRel, unix.EPERM)
+	}
+	if err := m.sameSide("link", oldRel, newRel); err != nil {
+		return err
 	}
 	if m.policy.Mirrored(oldRel) != m.policy.Mirrored(newRel) {
 		err := fmt.Errorf("link %s to %s: only one of the two names is mirrored; a mirrored file must stay mirrored "+
@@ -662,8 +687,8 @@ func ownerArgs(a SetAttr) (int, int) {
 	return uid, gid
 }
 
-// Setattr changes rel's attributes on both sides by path.
-func (m *Mirror) Setattr(rel string, a SetAttr) error {
+// setattr changes rel's attributes on both sides by path.
+func (m *Mirror) setattr(rel string, a SetAttr) error {
 	defer m.nsShared()()
 	return m.apply("setattr", rel, func(t *tree) error {
 		if a.Mode != nil {
@@ -695,21 +720,21 @@ func (m *Mirror) Setattr(rel string, a SetAttr) error {
 	})
 }
 
-// Setxattr sets an extended attribute on both sides.
-func (m *Mirror) Setxattr(rel, attr string, data []byte, flags int) error {
+// setxattr sets an extended attribute on both sides.
+func (m *Mirror) setxattr(rel, attr string, data []byte, flags int) error {
 	defer m.nsShared()()
 	return m.apply("setxattr", rel, func(t *tree) error { return t.setxattr(rel, attr, data, flags) })
 }
 
-// Removexattr removes an extended attribute on both sides.
-func (m *Mirror) Removexattr(rel, attr string) error {
+// removexattr removes an extended attribute on both sides.
+func (m *Mirror) removexattr(rel, attr string) error {
 	defer m.nsShared()()
 	return m.apply("removexattr", rel, func(t *tree) error { return t.removexattr(rel, attr) })
 }
 
-// SyncDir makes directory rel, and every directory whose entries changed since its last fsync, durable
+// syncDir makes directory rel, and every directory whose entries changed since its last fsync, durable
 // on both sides.
-func (m *Mirror) SyncDir(rel string) error {
+func (m *Mirror) syncDir(rel string) error {
 	m.dirChanged(path.Join(rel, "x"))
 	return m.syncDirtyDirs()
 }

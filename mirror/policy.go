@@ -34,6 +34,9 @@ type Exclusions struct {
 	Globs []string
 	// Rebuilt is given a base name (never a path): what recovery rebuilds is known by its name.
 	Rebuilt func(name string) bool
+	// Staged, if set, picks out of Rebuilt's names those of files the engine renames into databases
+	// (engine.Staged): not mirrored either, but never kept apart from the databases (IsRebuilt).
+	Staged func(name string) bool
 }
 
 // NewExclusions checks the globs and returns the policy.
@@ -44,6 +47,22 @@ func NewExclusions(globs []string, rebuilt func(name string) bool) (*Exclusions,
 		}
 	}
 	return &Exclusions{Globs: globs, Rebuilt: rebuilt}, nil
+}
+
+// RebuiltPolicy is a Policy that also tells which of the paths it does not mirror are files the engine
+// rebuilds (as opposed to paths excluded by a glob).
+type RebuiltPolicy interface {
+	Policy
+	IsRebuilt(rel string) bool
+}
+
+// IsRebuilt implements RebuiltPolicy: rel's own name is one the engine rebuilds.
+func (e *Exclusions) IsRebuilt(rel string) bool {
+	if e.Rebuilt == nil || IsMeta(rel) || rel == "." {
+		return false
+	}
+	base := path.Base(rel)
+	return e.Rebuilt(base) && (e.Staged == nil || !e.Staged(base))
 }
 
 // Mirrored implements Policy. What lies below an excluded directory is excluded too: the mirror has no

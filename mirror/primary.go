@@ -14,9 +14,9 @@ import (
 // statxFlags are the statx(2) flags a caller may choose; the final symbolic link is never followed.
 const statxFlags = unix.AT_STATX_FORCE_SYNC | unix.AT_STATX_DONT_SYNC
 
-// PrimaryStatx returns the attributes of rel on the primary (mask as for statx(2)), not following a
+// primaryStatx returns the attributes of rel on the primary (mask as for statx(2)), not following a
 // symbolic link at rel itself.
-func (m *Mirror) PrimaryStatx(rel string, flags, mask int) (unix.Statx_t, error) {
+func (m *Mirror) primaryStatx(rel string, flags, mask int) (unix.Statx_t, error) {
 	var st unix.Statx_t
 	flags = flags&statxFlags | unix.AT_SYMLINK_NOFOLLOW
 	c, err := cleanRel(rel)
@@ -26,17 +26,17 @@ func (m *Mirror) PrimaryStatx(rel string, flags, mask int) (unix.Statx_t, error)
 	if c == "." {
 		return st, unix.Statx(m.primary.fd, "", flags|unix.AT_EMPTY_PATH, mask, &st)
 	}
-	err = m.primary.at(c, func(d int, n string) error { return unix.Statx(d, n, flags, mask, &st) })
+	err = m.side(c).at(c, func(d int, n string) error { return unix.Statx(d, n, flags, mask, &st) })
 	return st, err
 }
 
-// PrimaryLstat is lstat(2) of rel on the primary.
-func (m *Mirror) PrimaryLstat(rel string) (unix.Stat_t, error) { return m.primary.lstat(rel) }
+// primaryLstat is lstat(2) of rel on the primary.
+func (m *Mirror) primaryLstat(rel string) (unix.Stat_t, error) { return m.side(rel).lstat(rel) }
 
-// PrimaryOpen opens rel on the primary (never following a symbolic link at rel) for a caller that
+// primaryOpen opens rel on the primary (never following a symbolic link at rel) for a caller that
 // owns the descriptor: directory listings and files that are not mirrored. With O_CREAT the new file
 // gets owner o, and its directory counts as changed for the next directory fsync.
-func (m *Mirror) PrimaryOpen(rel string, flags int, mode uint32, o Owner) (int, error) {
+func (m *Mirror) primaryOpen(rel string, flags int, mode uint32, o Owner) (int, error) {
 	if IsMeta(rel) {
 		return -1, fmt.Errorf("open %s: %w", rel, unix.EPERM)
 	}
@@ -48,19 +48,19 @@ func (m *Mirror) PrimaryOpen(rel string, flags int, mode uint32, o Owner) (int, 
 		}
 		return f.P, nil
 	}
-	fd, err := m.primary.open(rel, flags|unix.O_NOFOLLOW, 0)
+	fd, err := m.side(rel).open(rel, flags|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return -1, m.primaryFailed("open", rel, err)
 	}
 	return fd, nil
 }
 
-// PrimaryReadlink returns the target of the symbolic link rel on the primary.
-func (m *Mirror) PrimaryReadlink(rel string) (string, error) { return m.primary.readlink(rel) }
+// primaryReadlink returns the target of the symbolic link rel on the primary.
+func (m *Mirror) primaryReadlink(rel string) (string, error) { return m.side(rel).readlink(rel) }
 
-// PrimaryGetxattr reads extended attribute attr of rel on the primary into dest (its size, with an
+// primaryGetxattr reads extended attribute attr of rel on the primary into dest (its size, with an
 // empty dest); rel itself is not followed if it is a symbolic link.
-func (m *Mirror) PrimaryGetxattr(rel, attr string, dest []byte) (int, error) {
+func (m *Mirror) primaryGetxattr(rel, attr string, dest []byte) (int, error) {
 	var sz int
 	err := m.primaryEntry(rel, func(p string) (err error) {
 		sz, err = unix.Lgetxattr(p, attr, dest)
@@ -69,8 +69,8 @@ func (m *Mirror) PrimaryGetxattr(rel, attr string, dest []byte) (int, error) {
 	return sz, err
 }
 
-// PrimaryListxattr lists the extended attribute names of rel on the primary into dest.
-func (m *Mirror) PrimaryListxattr(rel string, dest []byte) (int, error) {
+// primaryListxattr lists the extended attribute names of rel on the primary into dest.
+func (m *Mirror) primaryListxattr(rel string, dest []byte) (int, error) {
 	var sz int
 	err := m.primaryEntry(rel, func(p string) (err error) {
 		sz, err = unix.Llistxattr(p, dest)
@@ -79,8 +79,8 @@ func (m *Mirror) PrimaryListxattr(rel string, dest []byte) (int, error) {
 	return sz, err
 }
 
-// PrimaryStatfs describes the primary's file system.
-func (m *Mirror) PrimaryStatfs() (unix.Statfs_t, error) {
+// primaryStatfs describes the primary's file system.
+func (m *Mirror) primaryStatfs() (unix.Statfs_t, error) {
 	var st unix.Statfs_t
 	return st, unix.Fstatfs(m.primary.fd, &st)
 }
@@ -95,5 +95,5 @@ func (m *Mirror) primaryEntry(rel string, fn func(p string) error) error {
 	if c == "." {
 		return fn(procPath(m.primary.fd, ""))
 	}
-	return m.primary.at(c, func(d int, n string) error { return fn(procPath(d, n)) })
+	return m.side(c).at(c, func(d int, n string) error { return fn(procPath(d, n)) })
 }

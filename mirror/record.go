@@ -75,6 +75,15 @@ func (k *recordKeeper) Reload() (meta.Record, bool, error) {
 	return k.rec.Clone(), k.ok, k.err
 }
 
+// retarget makes the keeper keep the record of another directory: the new mirror after the primary
+// was lost (the old mirror serves now, its record written for the last time by the switch).
+func (k *recordKeeper) retarget(dir string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.dir = dir
+	k.read()
+}
+
 // UpdateRecord applies change to the mirror's record and writes it durably (see recordKeeper.Update):
 // while a Mirror is open on a directory, every change of that directory's record goes through it.
 func (m *Mirror) UpdateRecord(change func(*meta.Record)) error { return m.record.Update(change) }

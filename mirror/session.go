@@ -50,8 +50,11 @@ type Session struct {
 	lock    *lock.Lock // the mirror's; let go while the mirror's disk is released
 	// primaryLock is held from Start to Stop: one primary, one mount (or sync).
 	primaryLock *lock.Lock
-	holder      lock.Holder
-	serve       bool
+	// attachedLock is the lock of a mirror attached after the primary was lost (the old mirror,
+	// which serves now, keeps lock).
+	attachedLock *lock.Lock
+	holder       lock.Holder
+	serve        bool
 }
 
 // Start claims the mirror for the primary, takes the primary's lock and the mirror's, and brings it
@@ -282,12 +285,17 @@ func (s *Session) finish(o StartOptions, degraded bool, next meta.Record) error 
 // stopped cleanly, and releases the lock.
 func (s *Session) Stop() error {
 	s.Mirror.Drain()
+	served, target := s.Mirror.Serving(), s.Mirror.Target
+	var errs []error
+	if s.Mirror.PrimaryLost() != nil {
+		errs = append(errs, recordServedStop(served), s.attachedLock.Unlock())
+	}
 	if s.Mirror.Released() {
 		// The mirror's disk was let go (and may be unmounted): nothing to write there. The degraded
 		// marker on the primary's side says what the next sync or resync must copy.
-		return errors.Join(syncfs(s.Pair.Primary), s.Mirror.Close(), s.lock.Unlock(), s.primaryLock.Unlock())
+		return errors.Join(append(errs, syncfs(served), s.Mirror.Close(), s.lock.Unlock(), s.primaryLock.Unlock())...)
 	}
-	errs := []error{syncfs(s.Pair.Primary), syncfs(s.Pair.Mirror)}
+	errs = append(errs, syncfs(served), syncfs(target))
 	d := s.Mirror.Degraded()
 	err := s.Mirror.record.Update(func(rec *meta.Record) {
 		rec.Clean = true
@@ -304,6 +312,20 @@ func (s *Session) Stop() error {
 	}
 	errs = append(errs, err, s.Mirror.Close(), s.lock.Unlock(), s.primaryLock.Unlock())
 	return errors.Join(errs...)
+}
+
+// recordServedStop marks the record of a mirror that took over from a lost primary (promoted, online)
+// as stopped cleanly.
+func recordServedStop(dir string) error {
+	rec, ok, err := meta.ReadRecord(dir)
+	if err != nil || !ok {
+		return err
+	}
+	rec.Clean, rec.PID, rec.MountPoint = true, 0, ""
+	if err := meta.WriteRecord(dir, rec); err != nil {
+		return fmt.Errorf("record the stop of %s, which took over from the lost primary: %w", dir, err)
+	}
+	return nil
 }
 
 func syncfs(dir string) error {
@@ -328,6 +350,18 @@ func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
 		s.ReleaseTarget() // a failed attempt may have opened the dead disk again
 		return a, err
 	}
+	if s.Mirror.PrimaryLost() != nil {
+		// A mirror attached after the primary was lost: the served directory keeps its lock.
+		target := s.Mirror.Target
+		h, _ := lock.ReadHolder(target)
+		if l, lerr := lock.TryLock(target, s.holder); lerr == nil {
+			s.attachedLock.Unlock()
+			s.attachedLock = l
+		} else {
+			err = fmt.Errorf("resynced, but cannot lock the new mirror (held by pid %d): %w", h.PID, lerr)
+		}
+		return a, err
+	}
 	if a.Fresh || relock {
 		h, _ := lock.ReadHolder(s.Pair.Mirror)
 		if l, lerr := lock.TryLock(s.Pair.Mirror, s.holder); lerr == nil {
@@ -346,6 +380,11 @@ func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
 func (s *Session) ReleaseTarget() bool {
 	if !s.Mirror.ReleaseTarget() {
 		return false
+	}
+	if s.Mirror.PrimaryLost() != nil {
+		_ = s.attachedLock.Unlock() // the served directory keeps its lock
+		s.attachedLock = nil
+		return true
 	}
 	_ = s.lock.Unlock()
 	return true

@@ -22,6 +22,7 @@ type counters struct {
 	mirrorErrors atomic.Int64
 	primaryErrs  atomic.Int64 // I/O errors of the primary (EIO, EROFS, ENOSPC, EDQUOT)
 	primaryLast  atomic.Value // string: the last of them
+	failovers    atomic.Int64 // switches to the mirror after the primary was lost
 	primarySync  latency
 	mirrorSync   latency
 	foreign      foreignCounters // writes made to the primary behind the mount's back (foreign.go)
@@ -109,6 +110,9 @@ type Stats struct {
 	// the latest of them.
 	ForeignWrites    int64         `json:"foreign_writes"`
 	LastForeignWrite *ForeignWrite `json:"last_foreign_write,omitempty"`
+	// PrimaryLost is the switch to the mirror after the primary was lost (--on-primary-error=failover).
+	PrimaryLost *PrimaryLoss `json:"primary_lost,omitempty"`
+	Failovers   int64        `json:"failovers"`
 }
 
 // Stats returns the current figures.
@@ -129,6 +133,7 @@ func (m *Mirror) Stats() Stats {
 		MirrorFsync:   c.mirrorSync.snapshot(),
 		Logs:          m.logStats(),
 		ForeignWrites: foreign, LastForeignWrite: lastForeign,
+		PrimaryLost: m.PrimaryLost(), Failovers: c.failovers.Load(),
 	}
 }
 

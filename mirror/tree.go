@@ -33,7 +33,7 @@ func openTree(root string) (*tree, error) {
 }
 
 func (t *tree) close() error {
-	if t.fd < 0 { // a released tree (see ReleaseTarget)
+	if t == nil || t.fd < 0 { // none, or a released tree (see ReleaseTarget)
 		return nil
 	}
 	return unix.Close(t.fd)

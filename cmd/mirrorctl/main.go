@@ -108,6 +108,7 @@ func commands() []*cli.Command {
 		syncCommand(),
 		verifyCommand(),
 		resyncCommand(),
+		attachMirrorCommand(),
 		promoteCommand(),
 		archiveCommand(),
 		restoreCommand(),

@@ -47,6 +47,8 @@ func mountCommand() *cli.Command {
 			primaryFlag, mirrorFlag, engineFlag, excludeFlag, rebuildFlag, fullFlag, retainFlag, bdbUtilsFlag, noProgressFlag,
 			metricsAddrFlag, metricsRemoteFlag, watchForeignFlag,
 			&cli.StringFlag{Name: "on-mirror-error", Value: "degrade", Usage: "what a failing mirror does: `degrade` (keep serving, record what changed) or fail (return the error to the application)"},
+			&cli.StringFlag{Name: "on-primary-error", Value: "fail", Usage: "what a dead primary disk does: `fail` (return the error to the application) or failover (serve from the mirror alone, without telling the application; turns kernel passthrough off for mirrored files)"},
+			&cli.StringFlag{Name: "rebuilt-files-dir", Usage: "keep the files the engine rebuilds (Berkeley DB's regions, SQLite's -shm, LMDB's lock.mdb) in `DIR` (e.g. in RAM: /dev/shm/env) instead of on the primary, served at their names through the mount: an application that maps them then survives the primary's death (with --on-primary-error=failover)", TakesFile: true},
 			&cli.BoolFlag{Name: "allow-other", Value: os.Geteuid() == 0, Usage: "let other users in, with the kernel checking permissions (needs root or user_allow_other)"},
 			&cli.BoolFlag{Name: "no-passthrough", Usage: "never use kernel passthrough, even for unmirrored files"},
 			&cli.BoolFlag{Name: "passthrough-reads", Usage: "serve read-only opens of mirrored files by kernel passthrough (reads at disk speed); a writer that opens a file while such a reader has it open gets direct I/O and cannot mmap it shared"},
@@ -83,12 +85,19 @@ func runMount(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	onPrimary, err := mirror.ParsePrimaryPolicy(c.String("on-primary-error"))
+	if err != nil {
+		return usageError("%v", err)
+	}
 	metrics, err := startMetrics(c)
 	if err != nil {
 		return err
 	}
 	defer metrics.Close()
 	m, err := prepareMount(c, onErr, metrics)
+	if m != nil {
+		m.onPrimary = onPrimary
+	}
 	if err != nil {
 		return err
 	}
@@ -120,18 +129,19 @@ func runMount(c *cli.Context) error {
 
 // mountRun is what the steps of one mount process share.
 type mountRun struct {
-	c       *cli.Context
-	out     io.Writer
-	onErr   mirror.ErrorPolicy
-	ps      pairSetup
-	mp      string
-	metrics *metricsServer
-	notify  *notifier
-	shown   *progress.Reporter
-	logger  *slog.Logger
-	s       *mirror.Session // set by bringUpToDate
-	foreign *foreignWatch   // writes to the primary behind the mount's back
-	archive *archivePush    // --archive: the background pusher; nil without
+	c         *cli.Context
+	out       io.Writer
+	onErr     mirror.ErrorPolicy
+	onPrimary mirror.PrimaryPolicy
+	ps        pairSetup
+	mp        string
+	metrics   *metricsServer
+	notify    *notifier
+	shown     *progress.Reporter
+	logger    *slog.Logger
+	s         *mirror.Session // set by bringUpToDate
+	foreign   *foreignWatch   // writes to the primary behind the mount's back
+	archive   *archivePush    // --archive: the background pusher; nil without
 }
 
 // prepareMount checks the pair, the mount point and FUSE, and sets up systemd's notifier, the
@@ -192,7 +202,7 @@ func (m *mountRun) bringUpToDate(ctx context.Context) error {
 		Full:     c.Bool("full"),
 		Policy:   m.ps.policy,
 		Progress: m.metrics.progress(func(done, total int64) { task.Update(done, total) }),
-		Mirror:   withPolicy(m.ps.opts, m.onErr, m.logger),
+		Mirror:   m.mirrorOptions(),
 	})
 	task.Done()
 	if err != nil {
@@ -225,7 +235,15 @@ func (m *mountRun) serve() (*fuse.Server, func(), error) {
 			Status: func() any {
 				return liveStatus(m.s, m.mp, c.Duration("resync-interval"), m.foreign.state, m.archive.status())
 			},
-			Resync: func(ctx context.Context) (any, error) { return m.s.Resync(ctx) },
+			Resync: func(ctx context.Context, newMirror string) (any, error) {
+				if newMirror != "" {
+					if err := m.s.AttachMirror(newMirror); err != nil {
+						return nil, err
+					}
+					m.logger.Info("a new mirror is attached; resync copies everything to it", "mirror", newMirror)
+				}
+				return m.s.Resync(ctx)
+			},
 		})
 	if err != nil {
 		server.Unmount()
@@ -367,8 +385,15 @@ func reportStart(out io.Writer, s *mirror.Session) {
 	}
 }
 
-func withPolicy(o mirror.Options, onErr mirror.ErrorPolicy, logger *slog.Logger) mirror.Options {
-	o.OnError, o.Logger = onErr, logger
+// mirrorOptions are the mirror's options of this mount.
+func (m *mountRun) mirrorOptions() mirror.Options {
+	o := withPolicy(m.ps.opts, m.onErr, m.onPrimary, m.logger)
+	o.RebuiltDir = m.c.String("rebuilt-files-dir")
+	return o
+}
+
+func withPolicy(o mirror.Options, onErr mirror.ErrorPolicy, onPrimary mirror.PrimaryPolicy, logger *slog.Logger) mirror.Options {
+	o.OnError, o.OnPrimaryError, o.Logger = onErr, onPrimary, logger
 	return o
 }
 

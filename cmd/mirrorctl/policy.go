@@ -34,6 +34,9 @@ func policyFor(c *cli.Context, eng engine.Core) (*mirror.Exclusions, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
+	if st, ok := eng.(engine.Staged); ok {
+		p.Staged = st.IsStaged
+	}
 	return p, nil
 }
 

@@ -59,6 +59,8 @@ type statusReport struct {
 // missing path or a directory that is not a mirror, is refused before there is a report.)
 func (r *statusReport) health() (int, string) {
 	switch {
+	case r.State == meta.StatePrimaryLost:
+		return exitDegraded, "the PRIMARY WAS LOST: the mount serves from the mirror alone, the only copy now; attach a new mirror: mirrorctl attach-mirror " + r.MountPoint + " /disk3/env"
 	case r.State == meta.StateDegraded:
 		fix := "run mirrorctl sync (or mount) once its disk works"
 		if r.Live {
@@ -92,9 +94,24 @@ func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration, foreign
 	st := s.Stats()
 	r := statusReport{State: meta.StateServing, Live: true, MountPoint: mp, PID: os.Getpid(),
 		Primary: s.Pair.Primary, Mirror: s.Pair.Mirror, Generation: s.Identity.Generation, Stats: &st, ForeignWatch: foreignWatch, Archive: arch}
+	loss := st.PrimaryLost
+	if loss != nil {
+		// The mirror took over: it is the primary now, and the mirror is the one attached since.
+		r.Primary, r.Mirror = loss.Serving, s.Mirror.Target
+		if r.Mirror == loss.Primary {
+			r.Mirror = "" // none until one is attached
+		}
+		if id, ok, err := meta.ReadIdentity(loss.Serving); err == nil && ok {
+			r.Generation = id.Generation
+		}
+	}
 	if d := s.Degraded(); d != nil {
 		r.State, r.Degraded = meta.StateDegraded, d
-		if s.Mirror.Released() {
+		if loss != nil {
+			r.State = meta.StatePrimaryLost
+			r.Note = "serving from the mirror alone since " + loss.At.Local().Format(time.RFC3339) + ": the primary " + loss.Primary +
+				" failed (" + loss.Cause + "); attach a new mirror with mirrorctl attach-mirror " + mp + " DIR, or replace the lost disk and run mirrorctl resync " + mp
+		} else if s.Mirror.Released() {
 			r.Note = "the mount let go of the mirror's disk: unmount it, repair or replace it, mount it at the same place, then run mirrorctl resync " + mp
 		}
 	}
@@ -102,7 +119,7 @@ func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration, foreign
 		r.Resync = &a
 	}
 	r.ResyncEvery = resyncEvery
-	if rec, ok, err := meta.ReadRecord(s.Pair.Mirror); err == nil && ok {
+	if rec, ok, err := meta.ReadRecord(r.Mirror); r.Mirror != "" && err == nil && ok {
 		r.LastSync = rec.LastSync
 	}
 	return r
@@ -286,8 +303,11 @@ func runStatus(c *cli.Context) error {
 
 func printStatus(w io.Writer, r statusReport) {
 	state := string(r.State)
-	if r.State == meta.StateDegraded {
+	switch r.State {
+	case meta.StateDegraded:
 		state = "DEGRADED"
+	case meta.StatePrimaryLost:
+		state = "PRIMARY LOST: serving from the mirror alone"
 	}
 	if r.MountDead {
 		state += " (the record says so; the MOUNT IS DEAD)"
@@ -300,7 +320,16 @@ func printStatus(w io.Writer, r statusReport) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "primary:     %s\nmirror:      %s\n", r.Primary, r.Mirror)
+	mirrorDir := r.Mirror
+	if mirrorDir == "" {
+		mirrorDir = "none"
+	}
+	fmt.Fprintf(w, "primary:     %s\nmirror:      %s\n", r.Primary, mirrorDir)
+	if s := r.Stats; s != nil && s.PrimaryLost != nil {
+		l := s.PrimaryLost
+		fmt.Fprintf(w, "lost:        %s since %s (%s): %s; the switch paused the application %s\n", l.Primary,
+			l.At.Local().Format(time.RFC3339), humanize.Time(l.At), l.Cause, l.Pause.Round(time.Microsecond))
+	}
 	if r.Generation != 0 {
 		fmt.Fprintf(w, "generation:  %d\n", r.Generation)
 	}
@@ -345,7 +374,7 @@ func printStatus(w io.Writer, r statusReport) {
 			fmt.Fprintf(w, "logs:        current %s, %d sealed, %d retained on the mirror, %s written (%s/s)\n",
 				cur, l.Sealed, l.Retained, humanize.IBytes(uint64(l.BytesWritten)), humanize.IBytes(uint64(l.BytesPerSec)))
 		}
-		if s.PrimaryErrors > 0 {
+		if s.PrimaryErrors > 0 && s.PrimaryLost == nil {
 			fmt.Fprintf(w, "PRIMARY:     FAILING: %d I/O errors returned to the application; last: %s. Consider failing over: mirrorctl unmount, then mirrorctl promote\n", s.PrimaryErrors, s.PrimaryError)
 		}
 		if s.MirrorErrors > 0 {

@@ -53,6 +53,9 @@ func (b *BDB) Name() string { return "Berkeley DB" }
 // Available implements engine.Engine.
 func (b *BDB) Available() error { return b.toolsErr }
 
+// IsStaged implements engine.Staged: a database being created under a temporary name.
+func (b *BDB) IsStaged(base string) bool { return IsStagedName(base) }
+
 // Classify implements engine.Engine.
 func (b *BDB) Classify(rel string) engine.Class {
 	base := path.Base(rel)

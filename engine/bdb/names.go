@@ -34,5 +34,26 @@ func FormatLogName(n uint32) string { return fmt.Sprintf("%s%010d", logPrefix, n
 // IsRegionName reports whether a base name is a region file that recovery rebuilds.
 func IsRegionName(base string) bool { return strings.HasPrefix(base, "__db.") }
 
+// IsStagedName reports whether a base name is a database Berkeley DB is creating, which it then
+// renames to its real name: __db. followed by the creating transaction's id and a random part, both
+// in hex (__db.80000001.ce8c044d).
+func IsStagedName(base string) bool {
+	rest, ok := strings.CutPrefix(base, "__db.")
+	if !ok {
+		return false
+	}
+	txn, rnd, ok := strings.Cut(rest, ".")
+	return ok && len(txn) == 8 && len(rnd) == 8 && isHex(txn) && isHex(rnd)
+}
+
+func isHex(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // logNumber is ParseLogName of a relative path's last element.
 func logNumber(rel string) (uint32, bool) { return ParseLogName(path.Base(rel)) }
