@@ -3,7 +3,9 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,4 +92,52 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(mirrorDir, "accounts.db")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFailover_KilledRightAfterTheSwitch: the mount is SIGKILLed just after the mirror took over. The
+// mirror's record says what happened (promoted online, the primary's error); promote and a sync from
+// the old primary are refused; mounting the mirror as the primary of a new mirror serves every
+// acknowledged commit.
+func TestFailover_KilledRightAfterTheSwitch(t *testing.T) {
+	disk, primary, mirrorDir, mp, acked := primaryOnDisk(t)
+	m := startMount(t, primary, mirrorDir, mp, "--on-primary-error=failover", "--rebuilt-files-dir", filepath.Join(t.TempDir(), "regions"))
+	wait := startWorkload(t, mp, acked, "--txns", "100000", "--log-size", "65536", "--checkpoint-every", "200")
+	eventually(t, time.Minute, "commits before the disk dies", func() bool { return ackedCount(t, acked) > 300 })
+	disk.Shutdown(t)
+	eventually(t, time.Minute, "the switch to the mirror", func() bool {
+		s, _ := readFailoverStatus(t, mp)
+		return s.State == "primary-lost"
+	})
+	m.Kill(t)
+	_ = wait() // the mount is gone: the workload fails now, which is the crash under test
+	var rec struct {
+		State       string `json:"state"`
+		PrimaryLost string `json:"primary_lost"`
+	}
+	b, err := os.ReadFile(filepath.Join(mirrorDir, ".mirrorctl", "mirror.json"))
+	if err != nil || json.Unmarshal(b, &rec) != nil || rec.State != "promoted" || rec.PrimaryLost == "" {
+		t.Fatalf("the record of the mirror that took over does not say so: %s (%v)", b, err)
+	}
+	if r := mirrorctl(t, "promote", "--mirror", mirrorDir); r.Code == 0 || !strings.Contains(r.Stderr, "took over") {
+		t.Errorf("promote of a mirror that took over online is not refused as such: %s", r)
+	}
+	disk.Remount(t)
+	if r := mirrorctl(t, "sync", "--primary", primary, "--mirror", mirrorDir); r.Code == 0 {
+		t.Errorf("the lost primary was synced onto the mirror that took over from it: %s", r)
+	}
+	// The next start: the mirror that took over is the primary of a new mirror.
+	newMirror := filepath.Join(t.TempDir(), "env")
+	mp2 := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mp2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m2 := startMount(t, mirrorDir, newMirror, mp2)
+	// The application's next open runs normal recovery, as after any crash.
+	if out, err := exec.Command("db_recover", "-h", mp2).CombinedOutput(); err != nil {
+		t.Fatalf("db_recover through the new mount: %v: %s", err, out)
+	}
+	c := workloadCheck(t, mp2, acked)
+	t.Logf("%d commits acknowledged before the SIGKILL, %d found", c.Acked, c.Found)
+	m2.Stop(t)
+	verifyClean(t, mirrorDir, newMirror)
 }

@@ -311,6 +311,9 @@ func check(o Options, r *Report) (meta.Record, error) {
 	}
 	switch rec.State {
 	case meta.StatePromoted:
+		if rec.PrimaryLost != "" {
+			return rec, refuse("%s took over online at %s, when a mount lost its primary %s (%s): it is the production environment now, no mirror to promote. Mount it as the primary (--primary %s) with a new mirror; the application's next open runs normal recovery", o.Mirror, rec.PromotedAt.Format(time.RFC3339), rec.PrimaryPath, rec.PrimaryLost, o.Mirror)
+		}
 		return rec, refuse("%s was already promoted at %s: open it directly, or mount it as the new primary", o.Mirror, rec.PromotedAt.Format(time.RFC3339))
 	case meta.StateNew, meta.StateSyncing:
 		if !o.Force {

@@ -36,14 +36,19 @@ func IsRegionName(base string) bool { return strings.HasPrefix(base, "__db.") }
 
 // IsStagedName reports whether a base name is a database Berkeley DB is creating, which it then
 // renames to its real name: __db. followed by the creating transaction's id and a random part, both
-// in hex (__db.80000001.ce8c044d).
+// in hex, printed without leading zeros (__db.80000001.ce8c044d, __db.80000003.2ca7090).
 func IsStagedName(base string) bool {
 	rest, ok := strings.CutPrefix(base, "__db.")
 	if !ok {
 		return false
 	}
 	txn, rnd, ok := strings.Cut(rest, ".")
-	return ok && len(txn) == 8 && len(rnd) == 8 && isHex(txn) && isHex(rnd)
+	return ok && isHex32(txn) && isHex32(rnd)
+}
+
+// isHex32 reports whether s is a 32-bit number in hex: 1 to 8 hex digits.
+func isHex32(s string) bool {
+	return len(s) >= 1 && len(s) <= 8 && isHex(s)
 }
 
 func isHex(s string) bool {

@@ -89,3 +89,25 @@ func TestCheckLogSequence_Gap(t *testing.T) {
 		t.Fatalf("gap: got %v", err)
 	}
 }
+
+// Invariant: only the names Berkeley DB creates a database under are staged; its regions are not,
+// whatever their suffix.
+func TestIsStagedName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"__db.80000001.ce8c044d":  true,
+		"__db.80000003.2ca7090":   true, // printed without leading zeros
+		"__db.1.a":                true,
+		"__db.001":                false,
+		"__db.register":           false,
+		"__db.rep.gen":            false,
+		"__db.rep.egen":           false,
+		"__db.80000001.ce8c044d0": false,
+		"__db.80000001.":          false,
+		"accounts.db":             false,
+		"__db.8000000g.ce8c044d":  false,
+	} {
+		if got := IsStagedName(name); got != want {
+			t.Errorf("IsStagedName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
