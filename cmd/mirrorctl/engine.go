@@ -1,13 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/engine/bdb"
 	"github.com/mirrorctl/mirrorctl/engine/detect"
+	"github.com/mirrorctl/mirrorctl/engine/lmdb"
 	"github.com/mirrorctl/mirrorctl/engine/sqlite"
 	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
@@ -56,15 +56,13 @@ func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
 	return engineOf(c, kind)
 }
 
-// engineOf returns the engine of kind. LMDB is mirrored as plain files (every file, like data),
-// with nothing of its own yet: it answers as Berkeley DB's classification does, which knows none of
-// its files, and promote refuses it (no Restart).
+// engineOf returns the engine of kind.
 func engineOf(c *cli.Context, kind detect.Kind) (engine.Core, error) {
 	switch kind {
 	case detect.SQLite:
 		return sqlite.New(), nil
 	case detect.LMDB:
-		return lmdbPending{}, nil
+		return lmdb.New(), nil
 	}
 	return bdbEngine(c)
 }
@@ -144,18 +142,3 @@ func recordMismatch(pair mirror.Pair, recorded detect.Kind, r detect.Result) str
 	return fmt.Sprintf("the files of %s are %s, but the record of mirror %s (%s) says it mirrors %s: give the %s environment's directory with --primary, or start a new mirror of this one with --rebuild-mirror",
 		pair.Primary, r, pair.Mirror, meta.Path(pair.Mirror, meta.RecordFile), recorded.Title(), recorded.Title())
 }
-
-// lmdbPending is LMDB until it has an engine of its own: its files are mirrored as they are, and
-// promote says it cannot recover them yet.
-type lmdbPending struct{}
-
-func (lmdbPending) Name() string                           { return "LMDB" }
-func (lmdbPending) Available() error                       { return nil }
-func (lmdbPending) Classify(string) engine.Class           { return engine.ClassOther }
-func (lmdbPending) RemoveRegions(string) ([]string, error) { return nil, nil }
-func (lmdbPending) Verify(context.Context, string) error   { return errLMDB }
-func (lmdbPending) Restart(context.Context, string) (engine.RecoveryReport, error) {
-	return engine.RecoveryReport{}, errLMDB
-}
-
-var errLMDB = errors.New("this mirrorctl mirrors LMDB's files but cannot promote them yet: copy the mirror's data.mdb into place yourself (mdb_copy -c checks it)")
