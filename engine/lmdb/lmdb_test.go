@@ -110,7 +110,7 @@ func TestEngine_RestartReadsEveryDatabase(t *testing.T) {
 // (the file cut short, or a branch page overwritten) fails the restart and the verify, naming it.
 func TestEngine_RestartRefusesABrokenTree(t *testing.T) {
 	for _, c := range []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, p string)
 	}{
 		{"leaf pages overwritten", func(t *testing.T, p string) {
