@@ -35,9 +35,15 @@ func bdbEngine(c *cli.Context) (engine.Engine, error) {
 }
 
 // engineFor returns the engine that the record of mirrorDir names (Berkeley DB for a record without
-// one, or no record; for a record whose engine is undecided, the engine of the files it holds).
+// one, or no record; for a record whose engine is undecided, the engine of the files it holds, else
+// --engine). An --engine other than auto (on the commands that have the flag) must agree with the
+// record and with the files: a mirror is never recovered as another engine's.
 func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
-	rec, _, err := meta.ReadRecord(mirrorDir)
+	want, err := engineFlagKind(c)
+	if err != nil {
+		return nil, err
+	}
+	rec, ok, err := meta.ReadRecord(mirrorDir)
 	if err != nil {
 		return nil, err
 	}
@@ -46,12 +52,23 @@ func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
 		r, err := detect.Detect(mirrorDir, nil)
 		switch {
 		case err != nil:
-			return nil, err
+			return nil, usageError("%v", err)
+		case r.Kind == detect.None && want != "auto":
+			kind = want
 		case r.Kind == detect.None:
 			kind = detect.BDB
+		case want != "auto" && r.Kind != want:
+			return nil, usageError("%s", mismatch(mirrorDir, want, r))
 		default:
 			kind = r.Kind
 		}
+	} else if want != "auto" && want != kind {
+		where := meta.Path(mirrorDir, meta.RecordFile)
+		if !ok {
+			where = "none: Berkeley DB"
+		}
+		return nil, usageError("--engine %s, but the record of mirror %s (%s) says it mirrors %s: give --engine %s (or auto)",
+			want, mirrorDir, where, kind.Title(), kind)
 	}
 	return engineOf(c, kind)
 }

@@ -121,6 +121,9 @@ func (e Engine) each(ctx context.Context, envDir string, flags mdb.Flags) (engin
 	if err != nil {
 		return engine.RecoveryReport{}, err
 	}
+	if len(dbs) == 0 {
+		return engine.RecoveryReport{}, fmt.Errorf("%s holds no LMDB environment (no %s): nothing to open", envDir, DataFile)
+	}
 	out := make([]engine.DatabaseRecovery, len(dbs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.NumCPU())

@@ -1,0 +1,173 @@
+package integration
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	lmdbworkload "github.com/mirrorctl/mirrorctl/engine/lmdb/workload"
+)
+
+// lmdbWriter is `mirrorctl workload lmdb run` on the mount, in a process of its own (its map is on
+// the mount: when the mount dies, a read of an uncached page is a SIGBUS, which must not end the
+// test). Its stdout is the ledger: a key per line, written after the key's commit returned.
+type lmdbWriter struct {
+	cmd    *exec.Cmd
+	ledger string
+	done   chan error
+}
+
+func startLMDBWriter(t *testing.T, dir string, writemap bool) *lmdbWriter {
+	t.Helper()
+	w := &lmdbWriter{ledger: filepath.Join(t.TempDir(), "acked"), done: make(chan error, 1)}
+	out, err := os.Create(w.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"workload", "lmdb", "run", "--dir", dir, "--value-size", "3000", "--map-size", "64000000"}
+	if writemap {
+		args = append(args, "--writemap")
+	}
+	w.cmd = exec.Command(bin, args...)
+	w.cmd.Stdout = out
+	var stderr strings.Builder
+	w.cmd.Stderr = &stderr
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	go func() { w.done <- w.cmd.Wait() }()
+	t.Cleanup(func() {
+		w.end(t)
+		if t.Failed() {
+			t.Logf("LMDB workload's stderr:\n%s", stderr.String())
+		}
+	})
+	return w
+}
+
+// acked reads the ledger.
+func (w *lmdbWriter) acked(t *testing.T) []int {
+	t.Helper()
+	f, err := os.Open(w.ledger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	keys, err := lmdbworkload.ReadAcked(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// end waits up to 30 seconds for the writer to end (a commit on a dead mount or disk fails), then
+// kills it; it returns the ledger.
+func (w *lmdbWriter) end(t *testing.T) []int {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		w.done <- err
+	case <-time.After(30 * time.Second):
+		_ = w.cmd.Process.Kill()
+	}
+	return w.acked(t)
+}
+
+// TestLMDB_PromoteAfterAFault: an LMDB environment written through the mount by the LMDB library,
+// with pwrite writes and with shared-map writes (MDB_WRITEMAP), one key into two named databases
+// per commit and a ledger of the acknowledged ones; the primary's disk dies (xfs shutdown) or the
+// mount process is SIGKILLed. The mirror never holds lock.mdb; a dry run leaves it as it was;
+// promote (the engine from the mirror's record, which the first mount took from the files) opens
+// the environment and reads it through; every acknowledged commit is there, and mdb_stat reads it.
+func TestLMDB_PromoteAfterAFault(t *testing.T) {
+	needFUSE(t)
+	needTool(t, "mdb_stat")
+	for _, mode := range []string{"pwrite", "writemap"} {
+		for _, fault := range []string{"SIGKILL", "primary disk dies"} {
+			t.Run(mode+"/"+fault, func(t *testing.T) {
+				primary, mirrorDir, mp := dirs(t)
+				var disk *Disk
+				if fault == "primary disk dies" {
+					disk = newDisk(t, 300<<20)
+					primary = disk.sub(t, "env")
+				}
+				// The first mount decides the engine from the files: an environment made beforehand.
+				if r := mirrorctl(t, "workload", "lmdb", "run", "--dir", primary, "--txns", "1", "--map-size", "64000000"); r.Code != 0 {
+					t.Fatalf("make the environment: %s", r)
+				}
+				m := startMount(t, primary, mirrorDir, mp)
+				if got := recordedEngine(t, mirrorDir); got != "lmdb" {
+					t.Fatalf("the first mount recorded engine %q, want lmdb (detected from the files)", got)
+				}
+				w := startLMDBWriter(t, mp, mode == "writemap")
+				eventually(t, time.Minute, "300 commits through the mount", func() bool { return len(w.acked(t)) > 300 })
+				var acked []int
+				switch fault {
+				case "SIGKILL":
+					m.KillProcess(t)
+					acked = w.end(t)
+					lazyUnmount(mp)
+				default:
+					disk.Shutdown(t)
+					acked = w.end(t)
+					m.Kill(t)
+				}
+				if _, err := os.Lstat(filepath.Join(mirrorDir, "lock.mdb")); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("lock.mdb is on the mirror (%v): it is a region, served, never mirrored", err)
+				}
+				if mode == "writemap" { // data.mdb is as large as the map, and sparse: so is the mirror's
+					var st syscall.Stat_t
+					if err := syscall.Stat(filepath.Join(mirrorDir, "data.mdb"), &st); err != nil {
+						t.Fatal(err)
+					}
+					if st.Size < 64000000 || st.Blocks*512 > st.Size/2 {
+						t.Errorf("the mirror's data.mdb: %d bytes, %d allocated; want the map's 64000000 bytes, sparse", st.Size, st.Blocks*512)
+					}
+				}
+				before := snapshots(t, mirrorDir)
+				if p, r := promoteJSON(t, "--dry-run", "--mirror", mirrorDir); r.Code != 0 || !p.OK {
+					t.Fatalf("promote --dry-run: %s", r)
+				}
+				sameSnapshot(t, "after the dry run", before, snapshots(t, mirrorDir))
+
+				r := mirrorctl(t, "promote", "--json", "--mirror", mirrorDir)
+				var rep struct {
+					OK       bool `json:"ok"`
+					Recovery struct {
+						Databases []struct {
+							File    string `json:"file"`
+							Pages   int64  `json:"pages"`
+							Entries int64  `json:"entries"`
+							Named   int    `json:"sub_databases"`
+							TxnID   int64  `json:"txn_id"`
+						} `json:"databases"`
+					} `json:"recovery"`
+				}
+				if err := json.Unmarshal([]byte(r.Stdout), &rep); r.Code != 0 || err != nil || !rep.OK {
+					t.Fatalf("promote: %v: %s", err, r)
+				}
+				if dbs := rep.Recovery.Databases; len(dbs) != 1 || dbs[0].File != "data.mdb" || dbs[0].Named != 2 ||
+					dbs[0].Entries < 2*int64(len(acked)) || dbs[0].TxnID < int64(len(acked)+1) || dbs[0].Pages < 2 {
+					// The first commit made the environment; the writer's first rewrote its key.
+					t.Errorf("promote reports %+v; want data.mdb with 2 named databases, at least %d entries and transaction %d: %s",
+						dbs, 2*len(acked), len(acked)+1, r.Stdout)
+				}
+				check := mirrorctl(t, "workload", "lmdb", "check", "--dir", mirrorDir, "--acked", w.ledger, "--value-size", "3000")
+				if check.Code != 0 || !strings.Contains(check.Stdout, `"lost":0,"wrong":0`) {
+					t.Errorf("the acknowledged commits on the promoted mirror: %s", check)
+				}
+				if out, err := exec.Command("mdb_stat", "-a", mirrorDir).CombinedOutput(); err != nil || !strings.Contains(string(out), "Status of accounts") {
+					t.Errorf("mdb_stat -a of the promoted mirror: %v: %s", err, out)
+				}
+				t.Logf("%s, %s: %d acknowledged commits; promote: %+v", mode, fault, len(acked), rep.Recovery.Databases)
+			})
+		}
+	}
+}
