@@ -1,7 +1,7 @@
 package workload
 
 /*
-#cgo LDFLAGS: -l:libdb-5.3.a -lpthread
+#cgo LDFLAGS: -ldb
 #include <stdlib.h>
 #include <string.h>
 #include <db.h>
