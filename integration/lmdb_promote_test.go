@@ -171,3 +171,56 @@ func TestLMDB_PromoteAfterAFault(t *testing.T) {
 		}
 	}
 }
+
+// TestStatus_SaysWhatDoesNotApply: status (and --json) of a stopped mirror names its engine and says
+// plainly what does not apply to it: nothing for Berkeley DB; for SQLite and LMDB no log history
+// (so no catastrophic recovery, no point-in-time restore), and for LMDB no log to replay at all.
+func TestStatus_SaysWhatDoesNotApply(t *testing.T) {
+	needTool(t, "sqlite3", "mdb_load")
+	cases := []struct {
+		engine, name string
+		make         func(t *testing.T, dir string)
+		want         []string // in not_applicable, in this order
+	}{
+		{"bdb", "Berkeley DB", func(*testing.T, string) {}, nil},
+		{"sqlite", "SQLite", func(t *testing.T, dir string) { sqlite(t, filepath.Join(dir, "app.db"), "CREATE TABLE t(k);") },
+			[]string{"SQLite keeps no log history: no log retention, no salvage of an old primary's log tail, no catastrophic recovery (promote --catastrophic), no archive or point-in-time restore", "no hot-backup routine"}},
+		{"lmdb", "LMDB", func(t *testing.T, dir string) {
+			cmd := exec.Command("mdb_load", "-T", dir)
+			cmd.Stdin = strings.NewReader("k\nv\n")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("mdb_load: %v: %s", err, out)
+			}
+		}, []string{"LMDB keeps no log history", "LMDB has no log to replay", "no hot-backup routine"}},
+	}
+	for _, c := range cases {
+		t.Run(c.engine, func(t *testing.T) {
+			primary, mirrorDir, _ := dirs(t)
+			c.make(t, primary)
+			mustRun(t, "sync", "--engine", c.engine, "--primary", primary, "--mirror", mirrorDir)
+			r := mirrorctl(t, "status", "--json", "--mirror", mirrorDir)
+			checkJSONContract(t, "status", r.Stdout)
+			var st struct {
+				Engine struct {
+					Name          string   `json:"name"`
+					NotApplicable []string `json:"not_applicable"`
+				} `json:"engine"`
+			}
+			if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+				t.Fatalf("status --json: %v: %s", err, r)
+			}
+			if st.Engine.Name != c.name || len(st.Engine.NotApplicable) != len(c.want) {
+				t.Fatalf("status --json says engine %q, not applicable %q; want %q and %d sentences", st.Engine.Name, st.Engine.NotApplicable, c.name, len(c.want))
+			}
+			for i, w := range c.want {
+				if !strings.HasPrefix(st.Engine.NotApplicable[i], w) {
+					t.Errorf("not_applicable[%d] = %q; want it to start %q", i, st.Engine.NotApplicable[i], w)
+				}
+			}
+			human := mirrorctl(t, "status", "--mirror", mirrorDir).Stdout
+			if !strings.Contains(human, "engine:      "+c.name+"\n") || len(c.want) > 0 && !strings.Contains(human, "not for it:  "+c.want[0]) {
+				t.Errorf("status says:\n%s\nwant the engine %s and what does not apply to it", human, c.name)
+			}
+		})
+	}
+}
