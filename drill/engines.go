@@ -85,4 +85,6 @@ func (d *drill) checkArgs(dir string) []string {
 
 // comparison says whether the drill times a catastrophic recovery: only an engine with a log
 // history (Berkeley DB) has one.
-func (o Options) comparison() bool { return !o.NoComparison && o.workload() == WorkloadBDB && o.Engine != nil }
+func (o Options) comparison() bool {
+	return !o.NoComparison && o.workload() == WorkloadBDB && o.Engine != nil
+}
