@@ -224,3 +224,39 @@ func TestStatus_SaysWhatDoesNotApply(t *testing.T) {
 		})
 	}
 }
+
+// TestLMDB_NoLogHistory: what needs a log history is refused for an LMDB mirror, with one line that
+// says so, and nothing changed: promote --catastrophic, mount --archive; promote --primary salvages
+// nothing and says why; and promote of an LMDB mirror as another engine is refused.
+func TestLMDB_NoLogHistory(t *testing.T) {
+	needFUSE(t)
+	primary, mirrorDir, mp := dirs(t)
+	if r := mirrorctl(t, "workload", "lmdb", "run", "--dir", primary, "--txns", "3"); r.Code != 0 {
+		t.Fatalf("make the environment: %s", r)
+	}
+	mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+	t.Cleanup(func() {
+		if isMountPoint(mp) {
+			lazyUnmount(mp)
+		}
+	})
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"promote", "--catastrophic", "--mirror", mirrorDir}, "LMDB keeps no log history, so there is no catastrophic recovery of " + mirrorDir},
+		{[]string{"mount", "--primary", primary, "--mirror", mirrorDir, "--archive", "s3://bucket/kv", mp}, "--archive keeps a log history, and LMDB has none"},
+		{[]string{"promote", "--engine", "bdb", "--mirror", mirrorDir}, "--engine bdb, but the record of mirror " + mirrorDir + " (" + mirrorDir + "/.mirrorctl/mirror.json) says it mirrors LMDB: give --engine lmdb (or auto)"},
+	} {
+		before := snapshots(t, filepath.Dir(primary))
+		r := mirrorctlWithin(t, 30*time.Second, c.args...)
+		if r.Code != 2 || !strings.Contains(r.Stderr, c.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0 {
+			t.Errorf("mirrorctl %s: want exit 2 and one line saying %q: %s", strings.Join(c.args, " "), c.want, r)
+		}
+		sameSnapshot(t, "after the refusal", before, snapshots(t, filepath.Dir(primary)))
+	}
+	p, r := promoteJSON(t, "--dry-run", "--engine", "lmdb", "--primary", primary, "--mirror", mirrorDir)
+	if r.Code != 0 || !p.OK || !strings.Contains(r.Stdout, "LMDB has no rotating log whose tail could be salvaged: nothing salvaged") {
+		t.Errorf("promote --dry-run --primary of an LMDB mirror: want ok and a salvage note that nothing is salvaged: %s", r)
+	}
+}
