@@ -164,6 +164,15 @@ func ReadThrough(dir string, flags mdb.Flags) (engine.DatabaseRecovery, error) {
 		return r, err
 	}
 	r.Pages, r.PageSize, r.TxnID = info.LastPage+1, info.PageSize, info.LastTxn
+	// A page past the end of the file would not be a read error but a SIGBUS of this process, in
+	// the library: a file shorter than its newest meta page says is refused before any page is read.
+	st, err := os.Stat(filepath.Join(dir, DataFile))
+	if err != nil {
+		return r, err
+	}
+	if need := r.Pages * r.PageSize; st.Size() < need {
+		return r, fmt.Errorf("%s is %d bytes, but its newest meta page (transaction %d) says %d pages of %d bytes (%d bytes) are in use: the file is cut short", DataFile, st.Size(), r.TxnID, r.Pages, r.PageSize, need)
+	}
 	txn, err := env.Begin(true)
 	if err != nil {
 		return r, err

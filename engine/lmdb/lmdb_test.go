@@ -107,7 +107,8 @@ func TestEngine_RestartReadsEveryDatabase(t *testing.T) {
 }
 
 // TestEngine_RestartRefusesABrokenTree: a data.mdb whose tree points at pages it no longer has
-// (the file cut short, or a branch page overwritten) fails the restart and the verify, naming it.
+// (its pages overwritten, the file cut short), or whose meta pages are gone, fails the restart and the
+// verify, naming it; a file cut short is refused before a read past its end could fault.
 func TestEngine_RestartRefusesABrokenTree(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -127,6 +128,21 @@ func TestEngine_RestartRefusesABrokenTree(t *testing.T) {
 				}
 			}
 		}},
+		{"file cut short", func(t *testing.T, p string) {
+			if err := os.Truncate(p, 5*4096); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"meta pages zeroed", func(t *testing.T, p string) {
+			f, err := os.OpenFile(p, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt(make([]byte, 2*4096), 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -136,6 +152,7 @@ func TestEngine_RestartRefusesABrokenTree(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "env/data.mdb") {
 				t.Errorf("Restart of a broken environment: %v; want an error naming env/data.mdb", err)
 			}
+			t.Logf("Restart: %v", err)
 			if err := New().Verify(context.Background(), dir); err == nil {
 				t.Error("Verify of a broken environment passed")
 			}
