@@ -260,3 +260,42 @@ func TestLMDB_NoLogHistory(t *testing.T) {
 		t.Errorf("promote --dry-run --primary of an LMDB mirror: want ok and a salvage note that nothing is salvaged: %s", r)
 	}
 }
+
+// TestPromote_EngineMustMatchTheMirror: promote --engine names the engine of a mirror whose record
+// is undecided, if its files agree, and is refused (exit 2, one line, nothing changed) when the
+// record or the files say another engine.
+func TestPromote_EngineMustMatchTheMirror(t *testing.T) {
+	needTool(t, "sqlite3")
+	cases := []struct {
+		name   string
+		file   bool   // a SQLite database on the mirror, under an undecided record
+		engine string // --engine
+		refuse string // "": promoted
+	}{
+		{"undecided with SQLite files as lmdb", true, "lmdb", "--engine lmdb, but the files of mirror MIRROR are SQLite (app.db): give --engine sqlite (or auto)"},
+		{"undecided with SQLite files as sqlite", true, "sqlite", ""},
+		{"undecided and empty as lmdb", false, "lmdb", "MIRROR holds no LMDB database: nothing to recover"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			primary, mirrorDir, _ := dirs(t)
+			mustRun(t, "sync", "--primary", primary, "--mirror", mirrorDir)
+			if got := recordedEngine(t, mirrorDir); got != "auto" {
+				t.Fatalf("record names %q, want auto", got)
+			}
+			if c.file {
+				sqlite(t, filepath.Join(mirrorDir, "app.db"), "CREATE TABLE t(k);")
+			}
+			before := snapshots(t, mirrorDir)
+			r := mirrorctl(t, "promote", "--dry-run", "--engine", c.engine, "--mirror", mirrorDir)
+			want := strings.ReplaceAll(c.refuse, "MIRROR", mirrorDir)
+			switch {
+			case c.refuse == "" && r.Code != 0:
+				t.Errorf("promote --engine %s: %s", c.engine, r)
+			case c.refuse != "" && (r.Code == 0 || !strings.Contains(r.Stderr, want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 0):
+				t.Errorf("promote --engine %s: want a failure and one line saying %q: %s", c.engine, want, r)
+			}
+			sameSnapshot(t, "after promote --dry-run", before, snapshots(t, mirrorDir))
+		})
+	}
+}

@@ -58,7 +58,7 @@ func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
 		case r.Kind == detect.None:
 			kind = detect.BDB
 		case want != "auto" && r.Kind != want:
-			return nil, usageError("%s", mismatch(mirrorDir, want, r))
+			return nil, usageError("--engine %s, but the files of mirror %s are %s: give --engine %s (or auto)", want, mirrorDir, r, r.Kind)
 		default:
 			kind = r.Kind
 		}
