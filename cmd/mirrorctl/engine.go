@@ -28,6 +28,13 @@ var engineFlag = &cli.StringFlag{
 	Usage: "the engine of the primary's files: `auto` (the mirror's record, else detected from the files), bdb, sqlite or lmdb; a primary whose files belong to another engine, or to several, is refused",
 }
 
+// promoteEngineFlag is promote's --engine: the mirror's engine, which its record names.
+var promoteEngineFlag = &cli.StringFlag{
+	Name:  "engine",
+	Value: "auto",
+	Usage: "the mirror's engine: `auto` (what the mirror's record names, else its files), bdb, sqlite or lmdb; one that the record or the files contradict is refused",
+}
+
 // bdbEngine returns the Berkeley DB engine with the utilities the flags point at: the engine of the
 // commands that work from a log history only Berkeley DB keeps (archive, restore, drill).
 func bdbEngine(c *cli.Context) (engine.Engine, error) {

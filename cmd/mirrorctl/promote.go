@@ -33,7 +33,7 @@ func promoteCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "rehearse on a throwaway copy-on-write view; the mirror is not touched (works while mounted)"},
 			&cli.BoolFlag{Name: "force", Usage: "promote a mirror that is degraded or was never in sync (the report says what may be missing)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
-			engineFlag, bdbUtilsFlag, noProgressFlag,
+			promoteEngineFlag, bdbUtilsFlag, noProgressFlag,
 		},
 		Action: runPromote,
 	}
