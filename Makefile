@@ -8,8 +8,9 @@ BIN := bin/mirrorctl
 # prometheus ships promtool, which checks and unit-tests the alert rules in dist/prometheus; deps stops
 # and disables the server its installation starts (this machine needs promtool, not a Prometheus).
 # sqlite3 is SQLite's own shell: the integration tests run SQLite workloads through the mount with it;
-# lmdb-utils (mdb_load) makes the real LMDB environments of the engine-detection tests.
-DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux systemd zsh man-db prometheus sqlite3 lmdb-utils
+# lmdb-utils (mdb_load, mdb_stat) makes and checks the real LMDB environments of the tests; liblmdb-dev
+# is LMDB's library, linked statically (liblmdb.a) into mirrorctl for promote and the LMDB workload.
+DEB_PACKAGES := db-util libdb5.3-dev fuse3 xfsprogs fio util-linux systemd zsh man-db prometheus sqlite3 lmdb-utils liblmdb-dev
 # pjdfstest (the POSIX file system suite that make test runs through the mount) is built from the
 # tarball beside the project; building it needs autotools and OpenSSL's headers, running it perl's prove.
 PJDFSTEST_PACKAGES := autoconf automake libtool libssl-dev pkg-config perl

@@ -2,7 +2,9 @@
 // shown in one run: make two disks, mount the primary with its mirror, run a Berkeley DB workload
 // with synchronous commits through the mount while recording every acknowledged commit, kill the
 // primary (its disk or its mount process), promote the mirror, check every recorded commit, and
-// time a catastrophic recovery of the same mirror for comparison. The other faults of the campaign
+// time a catastrophic recovery of the same mirror for comparison. Options.Workload drills SQLite or
+// LMDB instead (engines.go: their workload and check): the same steps, without the comparison and
+// without a machine loss, which need a log history only Berkeley DB keeps. The other faults of the campaign
 // (package torture) are steps of the same drill: a full primary (ENOSPC) and a clean stop are
 // promoted and checked the same way; a dead or full mirror must leave the application committing on
 // the primary (the mount degrades), and is repaired, resynced, verified, and the commits checked on

@@ -59,8 +59,11 @@ func (f Fault) needsDisks() bool { return f != FaultMount && f != FaultStop && f
 
 // Options say how to drill.
 type Options struct {
-	Binary    string        // the mirrorctl executable, for the mount, workload and promote
-	Engine    engine.Engine // for the catastrophic-recovery comparison
+	Binary string        // the mirrorctl executable, for the mount, workload and promote
+	Engine engine.Engine // for the catastrophic-recovery comparison (Berkeley DB; nil for the others)
+	// Workload is the engine of the workload: WorkloadBDB ("": the default), WorkloadSQLite or
+	// WorkloadLMDB (engines.go).
+	Workload  string
 	Fault     Fault
 	Duration  time.Duration // how long the workload runs before the primary dies
 	ValueSize int           // bytes per value
@@ -88,6 +91,9 @@ type Options struct {
 
 // Result is the outcome of a drill.
 type Result struct {
+	// Engine is the workload's (Options.Workload), EngineTitle its name for people.
+	Engine           string        `json:"engine"`
+	EngineTitle      string        `json:"-"`
 	Storage          string        `json:"storage"`
 	Failure          string        `json:"failure"`
 	Acknowledged     int           `json:"acknowledged"`
@@ -160,6 +166,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	d := &drill{o: o}
+	d.res.Engine, d.res.EngineTitle = o.workload(), o.engineTitle()
 	if d.o.Say == nil {
 		d.o.Say = func(string, ...any) {}
 	}
@@ -288,7 +295,7 @@ func (d *drill) startMount(ctx context.Context) error {
 		return fmt.Errorf("mount: %w", err)
 	}
 	d.later(func() { d.mount.Stop(30 * time.Second) })
-	d.o.Say("mounted at %s; running the Berkeley DB workload for %s", d.mp, d.o.Duration)
+	d.o.Say("mounted at %s; running the %s workload for %s", d.mp, d.o.engineTitle(), d.o.Duration)
 	return nil
 }
 
@@ -338,8 +345,7 @@ func (d *drill) startWorkload() error {
 		return err
 	}
 	d.later(func() { d.acked.Close() })
-	wl := exec.Command(d.o.Binary, "workload", "run", "--dir", d.mp, "--value-size", fmt.Sprint(d.o.ValueSize),
-		"--log-size", fmt.Sprint(1<<20), "--checkpoint-every", "500")
+	wl := exec.Command(d.o.Binary, d.workloadArgs()...)
 	wlOut, err := wl.StdoutPipe()
 	if err != nil {
 		return err
@@ -559,7 +565,7 @@ func (d *drill) copyBeforePromote(ctx context.Context) error {
 			return fmt.Errorf("copy the mirror before promote: %v: %s", err, out)
 		}
 	}
-	if d.o.NoComparison {
+	if !d.o.comparison() {
 		return nil
 	}
 	return d.copyForComparison(ctx)
@@ -641,8 +647,7 @@ func (d *drill) promote(ctx context.Context) error {
 
 // check runs `mirrorctl workload check` of every acknowledged commit on dir.
 func (d *drill) check(ctx context.Context, dir string) error {
-	check := exec.CommandContext(ctx, d.o.Binary, "workload", "check", "--dir", dir, "--acked", d.ackedPath,
-		"--value-size", fmt.Sprint(d.o.ValueSize))
+	check := exec.CommandContext(ctx, d.o.Binary, d.checkArgs(dir)...)
 	var checkOut, checkErr bytes.Buffer
 	check.Stdout, check.Stderr = &checkOut, &checkErr
 	checkRunErr := check.Run()

@@ -21,7 +21,7 @@ func (o Options) Check() error {
 	if _, err := ParseLose(o.Lose); err != nil {
 		return err
 	}
-	return nil
+	return o.checkWorkload()
 }
 
 // makeScratch makes the drill's scratch directory: a new directory inside dir ("": the system's

@@ -10,5 +10,7 @@
 // FUSE layer stay engine-agnostic. engine and its subpackages import nothing of mirrorctl's: it
 // is a leaf.
 //
-// Subpackages: bdb is Berkeley DB; sqlite is SQLite; detect says which engine the files of a directory belong to.
+// Subpackages: bdb is Berkeley DB; sqlite is SQLite; lmdb is LMDB (lmdb/mdb its cgo binding); each
+// has the drill's workload of its engine in workload/; detect says which engine the files of a
+// directory belong to.
 package engine

@@ -71,8 +71,15 @@ type DatabaseRecovery struct {
 	HotJournal bool `json:"hot_journal_rolled_back,omitempty"`
 	// InertJournalRemoved says a journal the library did not take for hot was left beside the
 	// checked database, and removed.
-	InertJournalRemoved bool          `json:"inert_journal_removed,omitempty"`
-	Duration            time.Duration `json:"duration_ns"`
+	InertJournalRemoved bool `json:"inert_journal_removed,omitempty"`
+	// For an environment of named databases (LMDB; File is its data file): PageSize, Entries (of
+	// every database, read through), SubDatabases (the named ones) and TxnID (the last committed
+	// transaction: the meta page that won).
+	PageSize     int64         `json:"page_size,omitempty"`
+	Entries      int64         `json:"entries,omitempty"`
+	SubDatabases int           `json:"sub_databases,omitempty"`
+	TxnID        int64         `json:"txn_id,omitempty"`
+	Duration     time.Duration `json:"duration_ns"`
 }
 
 // Core is what every engine has, and all that the mirror's core and promote need of one. Paths

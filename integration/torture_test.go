@@ -13,15 +13,29 @@ import (
 
 // TestTorture_ShortCampaignLosesNothing is the short fault campaign CI runs (make torture runs the
 // long one): one trial of each fault kind at a random moment, no acknowledged commit lost, no
-// unexpected outcome, and nothing left behind (mounts, loop devices, scratch directories).
+// unexpected outcome, and nothing left behind (mounts, loop devices, scratch directories); for every
+// engine.
 func TestTorture_ShortCampaignLosesNothing(t *testing.T) {
 	needFUSE(t)
-	needBDB(t)
 	needTool(t, "losetup", "mkfs.xfs", "xfs_io")
+	// Berkeley DB, the default, then each other engine's workload (drill --engine).
+	for _, eng := range []string{"bdb", "sqlite", "lmdb"} {
+		t.Run(eng, func(t *testing.T) {
+			if eng == "bdb" {
+				needBDB(t)
+			}
+			shortCampaign(t, "--engine", eng)
+		})
+	}
+}
+
+// shortCampaign runs drill --trials 6 with extra arguments and checks it.
+func shortCampaign(t *testing.T, extra ...string) {
+	t.Helper()
 	scratch := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "drill", "--trials", "6", "--duration", "3s", "--json")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"drill", "--trials", "6", "--duration", "3s", "--json"}, extra...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+scratch) // the trials' directories, to check that none stays
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

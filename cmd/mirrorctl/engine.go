@@ -1,13 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/engine/bdb"
 	"github.com/mirrorctl/mirrorctl/engine/detect"
+	"github.com/mirrorctl/mirrorctl/engine/lmdb"
 	"github.com/mirrorctl/mirrorctl/engine/sqlite"
 	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
@@ -28,6 +28,13 @@ var engineFlag = &cli.StringFlag{
 	Usage: "the engine of the primary's files: `auto` (the mirror's record, else detected from the files), bdb, sqlite or lmdb; a primary whose files belong to another engine, or to several, is refused",
 }
 
+// promoteEngineFlag is promote's --engine: the mirror's engine, which its record names.
+var promoteEngineFlag = &cli.StringFlag{
+	Name:  "engine",
+	Value: "auto",
+	Usage: "the mirror's engine: `auto` (what the mirror's record names, else its files), bdb, sqlite or lmdb; one that the record or the files contradict is refused",
+}
+
 // bdbEngine returns the Berkeley DB engine with the utilities the flags point at: the engine of the
 // commands that work from a log history only Berkeley DB keeps (archive, restore, drill).
 func bdbEngine(c *cli.Context) (engine.Engine, error) {
@@ -35,9 +42,15 @@ func bdbEngine(c *cli.Context) (engine.Engine, error) {
 }
 
 // engineFor returns the engine that the record of mirrorDir names (Berkeley DB for a record without
-// one, or no record; for a record whose engine is undecided, the engine of the files it holds).
+// one, or no record; for a record whose engine is undecided, the engine of the files it holds, else
+// --engine). An --engine other than auto (on the commands that have the flag) must agree with the
+// record and with the files: a mirror is never recovered as another engine's.
 func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
-	rec, _, err := meta.ReadRecord(mirrorDir)
+	want, err := engineFlagKind(c)
+	if err != nil {
+		return nil, err
+	}
+	rec, ok, err := meta.ReadRecord(mirrorDir)
 	if err != nil {
 		return nil, err
 	}
@@ -46,25 +59,34 @@ func engineFor(c *cli.Context, mirrorDir string) (engine.Core, error) {
 		r, err := detect.Detect(mirrorDir, nil)
 		switch {
 		case err != nil:
-			return nil, err
+			return nil, usageError("%v", err)
+		case r.Kind == detect.None && want != "auto":
+			kind = want
 		case r.Kind == detect.None:
 			kind = detect.BDB
+		case want != "auto" && r.Kind != want:
+			return nil, usageError("--engine %s, but the files of mirror %s are %s: give --engine %s (or auto)", want, mirrorDir, r, r.Kind)
 		default:
 			kind = r.Kind
 		}
+	} else if want != "auto" && want != kind {
+		where := meta.Path(mirrorDir, meta.RecordFile)
+		if !ok {
+			where = "none: Berkeley DB"
+		}
+		return nil, usageError("--engine %s, but the record of mirror %s (%s) says it mirrors %s: give --engine %s (or auto)",
+			want, mirrorDir, where, kind.Title(), kind)
 	}
 	return engineOf(c, kind)
 }
 
-// engineOf returns the engine of kind. LMDB is mirrored as plain files (every file, like data),
-// with nothing of its own yet: it answers as Berkeley DB's classification does, which knows none of
-// its files, and promote refuses it (no Restart).
+// engineOf returns the engine of kind.
 func engineOf(c *cli.Context, kind detect.Kind) (engine.Core, error) {
 	switch kind {
 	case detect.SQLite:
 		return sqlite.New(), nil
 	case detect.LMDB:
-		return lmdbPending{}, nil
+		return lmdb.New(), nil
 	}
 	return bdbEngine(c)
 }
@@ -144,18 +166,3 @@ func recordMismatch(pair mirror.Pair, recorded detect.Kind, r detect.Result) str
 	return fmt.Sprintf("the files of %s are %s, but the record of mirror %s (%s) says it mirrors %s: give the %s environment's directory with --primary, or start a new mirror of this one with --rebuild-mirror",
 		pair.Primary, r, pair.Mirror, meta.Path(pair.Mirror, meta.RecordFile), recorded.Title(), recorded.Title())
 }
-
-// lmdbPending is LMDB until it has an engine of its own: its files are mirrored as they are, and
-// promote says it cannot recover them yet.
-type lmdbPending struct{}
-
-func (lmdbPending) Name() string                           { return "LMDB" }
-func (lmdbPending) Available() error                       { return nil }
-func (lmdbPending) Classify(string) engine.Class           { return engine.ClassOther }
-func (lmdbPending) RemoveRegions(string) ([]string, error) { return nil, nil }
-func (lmdbPending) Verify(context.Context, string) error   { return errLMDB }
-func (lmdbPending) Restart(context.Context, string) (engine.RecoveryReport, error) {
-	return engine.RecoveryReport{}, errLMDB
-}
-
-var errLMDB = errors.New("this mirrorctl mirrors LMDB's files but cannot promote them yet: copy the mirror's data.mdb into place yourself (mdb_copy -c checks it)")

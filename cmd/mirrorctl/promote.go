@@ -33,7 +33,7 @@ func promoteCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "rehearse on a throwaway copy-on-write view; the mirror is not touched (works while mounted)"},
 			&cli.BoolFlag{Name: "force", Usage: "promote a mirror that is degraded or was never in sync (the report says what may be missing)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
-			bdbUtilsFlag, noProgressFlag,
+			promoteEngineFlag, bdbUtilsFlag, noProgressFlag,
 		},
 		Action: runPromote,
 	}
@@ -99,9 +99,12 @@ func printPromote(w io.Writer, r recovery.Report) {
 	} else {
 		fmt.Fprintf(w, "promoted %s in %s: generation %d; open the environment there, or mount it as the new primary\n", r.Mirror, r.Duration.Round(time.Millisecond), r.Generation)
 	}
-	if len(r.Recovery.Databases) > 0 { // an engine that recovers database by database (SQLite)
+	switch {
+	case len(r.Recovery.Databases) > 0 && r.Recovery.Databases[0].PageSize > 0: // environments of named databases (LMDB)
+		printEnvironments(w, r)
+	case len(r.Recovery.Databases) > 0: // an engine that recovers database by database (SQLite)
 		printDatabases(w, r)
-	} else {
+	default:
 		printLogRecovery(w, r)
 	}
 	printSalvage(w, r)
@@ -120,6 +123,17 @@ func printDatabases(w io.Writer, r recovery.Report) {
 			hot = ", a journal SQLite did not take for hot removed"
 		}
 		fmt.Fprintf(w, "           %s: %d pages, %d WAL frames replayed%s, %s\n", d.File, d.Pages, d.FramesReplayed, hot, d.Duration.Round(time.Millisecond))
+	}
+}
+
+// printEnvironments is the restart of each LMDB environment: what its newest meta page says, and
+// what the read through found.
+func printEnvironments(w io.Writer, r recovery.Report) {
+	fmt.Fprintf(w, "recovery:  %d environments in %s, each opened (the newest meta page wins) and read through (every entry of every database)\n",
+		len(r.Recovery.Databases), r.Recovery.Duration.Round(time.Millisecond))
+	for _, d := range r.Recovery.Databases {
+		fmt.Fprintf(w, "           %s: %d entries (the main database and %d named ones), %d pages (%s), last transaction %d, %s\n",
+			d.File, d.Entries, d.SubDatabases, d.Pages, humanize.IBytes(uint64(d.Pages*d.PageSize)), d.TxnID, d.Duration.Round(time.Millisecond))
 	}
 }
 

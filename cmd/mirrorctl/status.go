@@ -40,6 +40,8 @@ type statusReport struct {
 	ResyncEvery time.Duration `json:"resync_every_ns,omitempty"`
 	// SinceCheckpoint is the log a promote would replay now (bytes since the last checkpoint).
 	SinceCheckpoint *int64 `json:"log_bytes_since_checkpoint,omitempty"`
+	// Engine is the mirror's engine and what does not apply to it (engine_status.go).
+	Engine *engineStatus `json:"engine,omitempty"`
 	// Healthy is what exit status 0 says: a mount serves the mirror, or a stopped mirror is in sync.
 	Healthy bool `json:"healthy"`
 	// Problem says why not, and what to do, when not Healthy.
@@ -81,6 +83,7 @@ func (r *statusReport) health() (int, string) {
 
 // addTail fills in the log bytes that a promote would replay, when the engine can tell.
 func (r *statusReport) addTail(ctx context.Context, eng engine.Core) {
+	r.Engine = engineStatusOf(eng)
 	p, ok := eng.(engine.Pending)
 	if !ok || eng.Available() != nil || r.Mirror == "" {
 		return
@@ -383,6 +386,7 @@ func printStatus(w io.Writer, r statusReport) {
 		printForeign(w, s, r.ForeignWatch)
 	}
 	printArchive(w, r.Archive)
+	printEngineStatus(w, r.Engine)
 	if r.SinceCheckpoint != nil {
 		fmt.Fprintf(w, "to replay:   %s of log since the last checkpoint (what a promote would replay now)\n", humanize.IBytes(uint64(*r.SinceCheckpoint)))
 	}

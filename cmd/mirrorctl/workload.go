@@ -20,7 +20,7 @@ func workloadCommand() *cli.Command {
 		Name:   "workload",
 		Usage:  "a Berkeley DB transactional workload with synchronous commits (used by the drill and the tests)",
 		Hidden: true,
-		Subcommands: []*cli.Command{
+		Subcommands: append(engineWorkloadCommands(), []*cli.Command{
 			{
 				Name:  "run",
 				Usage: "commit transactions; print each acknowledged key on stdout",
@@ -83,6 +83,6 @@ func workloadCommand() *cli.Command {
 					return nil
 				},
 			},
-		},
+		}...),
 	}
 }
