@@ -87,6 +87,9 @@ type Options struct {
 	// runs), "" for Fault; ArchiveInterval is then the mount's --archive-interval (default 1s).
 	Lose            string
 	ArchiveInterval time.Duration
+	// NoDowntime drills failover without downtime (nodowntime.go): the primary's disk dies under a
+	// mount with --on-primary-error=failover, and the application must not notice.
+	NoDowntime bool
 }
 
 // Result is the outcome of a drill.
@@ -117,6 +120,11 @@ type Result struct {
 	AtRisk          int           `json:"at_risk,omitempty"`
 	ArchiveInterval time.Duration `json:"archive_interval_ns,omitempty"`
 	RestoreTime     time.Duration `json:"restore_ns,omitempty"`
+	// NoDowntime: the longest time between two acknowledged commits from the fault on (the pause
+	// the application saw at the switch), and how long attaching and filling a new mirror took.
+	NoDowntime   bool          `json:"no_downtime,omitempty"`
+	LongestPause time.Duration `json:"longest_pause_ns,omitempty"`
+	ResyncTime   time.Duration `json:"attach_mirror_ns,omitempty"`
 }
 
 // Err is the drill's verdict: nil when every acknowledged commit was found, intact.
@@ -187,6 +195,9 @@ func (d *drill) run(ctx context.Context) error {
 		}
 		d.res.Lose, d.res.ArchiveInterval = LoseMachine, d.o.archiveInterval()
 		steps = []func(context.Context) error{d.disks, d.startObjectStore, d.startMount, d.runWorkload, d.loseMachine, d.restoreFromStore}
+	} else if d.o.NoDowntime {
+		d.res.NoDowntime = true
+		steps = []func(context.Context) error{d.disks, d.startMount, d.runWorkload, d.failover}
 	} else if d.o.Fault.OnMirror() {
 		steps = append(steps, d.resyncAndCheckPrimary)
 	} else {
@@ -285,6 +296,14 @@ func (d *drill) startMount(ctx context.Context) error {
 	}
 	if d.store != nil {
 		extra, env = append(extra, d.archiveFlags()...), d.store.env
+	}
+	if d.o.NoDowntime {
+		extra = append(extra, d.noDowntimeExtra()...)
+	}
+	if w := d.o.workload(); w != WorkloadBDB {
+		// The scratch primary starts empty: say which engine's files it will hold, so that the
+		// mount knows from the start which of them are rebuilt.
+		extra = append(extra, "--engine", w)
 	}
 	d.mount, err = mountproc.Start(ctx, mountproc.Config{Binary: d.o.Binary, Primary: d.primary, Mirror: d.mirror, Point: d.mp, Extra: extra, Env: env, Log: logf})
 	var exited *mountproc.ExitedError

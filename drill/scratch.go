@@ -21,6 +21,12 @@ func (o Options) Check() error {
 	if _, err := ParseLose(o.Lose); err != nil {
 		return err
 	}
+	if o.NoDowntime && o.Lose != "" {
+		return fmt.Errorf("--no-downtime does not go with --lose: the one keeps the machine, the other loses it")
+	}
+	if o.NoDowntime && o.Fault != FaultAuto && o.Fault != FaultDisk {
+		return fmt.Errorf("--no-downtime drills the primary disk's death: leave --kill out (or give --kill disk)")
+	}
 	return o.checkWorkload()
 }
 

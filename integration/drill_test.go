@@ -34,3 +34,31 @@ func TestDrill_NoCommitLost(t *testing.T) {
 		})
 	}
 }
+
+// TestDrill_NoDowntime runs drill --no-downtime for every engine: the application commits on
+// through the primary disk's death, a new mirror is attached while it does, and every acknowledged
+// commit is on the mirror that took over.
+func TestDrill_NoDowntime(t *testing.T) {
+	needFUSE(t)
+	needBDB(t)
+	needTool(t, "losetup", "mkfs.xfs", "xfs_io")
+	for _, eng := range []string{"bdb", "sqlite", "lmdb"} {
+		t.Run(eng, func(t *testing.T) {
+			r := mirrorctl(t, "drill", "--json", "--no-downtime", "--engine", eng, "--duration", "3s", "--dir", t.TempDir())
+			var res struct {
+				Acknowledged, Found, Lost, Wrong int
+				NoDowntime                       bool  `json:"no_downtime"`
+				PauseNs                          int64 `json:"longest_pause_ns"`
+				Checked                          string
+			}
+			if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil || r.Code != 0 {
+				t.Fatalf("drill --no-downtime: %s", r)
+			}
+			checkJSONContract(t, "drill", r.Stdout)
+			if !res.NoDowntime || res.Acknowledged == 0 || res.Lost != 0 || res.Wrong != 0 || res.Found != res.Acknowledged || res.PauseNs <= 0 {
+				t.Fatalf("drill --no-downtime: %+v\n%s", res, r)
+			}
+			t.Logf("drill --no-downtime (%s): %+v", eng, res)
+		})
+	}
+}

@@ -194,6 +194,13 @@ func (f *File) reopenMirror() {
 	}
 	q, err := f.m.mirror.open(f.Rel, unix.O_RDWR|unix.O_NOFOLLOW, 0)
 	if err != nil {
+		var st unix.Stat_t
+		if errors.Is(err, unix.ENOENT) && unix.Fstat(f.P, &st) == nil && st.Nlink == 0 {
+			// Unlinked on both sides since it was opened (an engine's region, a WAL at close):
+			// what is still written to it reaches no name, on either side.
+			f.want = false
+			return
+		}
 		f.m.mirrorFailed("reopen", f.Rel, err)
 		return
 	}

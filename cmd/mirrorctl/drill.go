@@ -33,6 +33,7 @@ func drillCommand() *cli.Command {
 			&cli.IntFlag{Name: "trials", Usage: "run a fault campaign of N drills, each a random fault kind at a random moment, and print a table by kind"},
 			&cli.Int64Flag{Name: "seed", Usage: "with --trials: the seed of the random kinds and moments (0: from the clock; printed, to replay a campaign)"},
 			&cli.StringFlag{Name: "lose", Usage: "`machine`: lose both disks with the mount (the machine burns) and restore from an object store the drill runs (versitygw, make versitygw); the table shows the commits lost (at most those of the last archive interval) and the time to restore"},
+			&cli.BoolFlag{Name: "no-downtime", Usage: "drill failover without downtime: the primary disk dies under a mount with --on-primary-error=failover; the application must go on without an error while a new mirror is attached; the table shows the longest pause it saw"},
 			&cli.DurationFlag{Name: "archive-interval", Value: time.Second, Usage: "with --lose machine, the mount's --archive-interval"},
 			&cli.IntFlag{Name: "value-size", Value: 256, Usage: "bytes per value"},
 			&cli.StringFlag{Name: "dir", Usage: "make the scratch directory in `DIR` (default: the system's temporary directory); the drill removes what it made there, nothing else", TakesFile: true},
@@ -55,6 +56,9 @@ func runDrill(c *cli.Context) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	if c.Bool("no-downtime") && c.IsSet("trials") {
+		return usageError("--no-downtime does not go with --trials: it is one drill of the primary disk's death")
+	}
 	if lose != "" && (c.IsSet("kill") || c.IsSet("trials")) {
 		return usageError("--lose machine does not go with --kill or --trials: the machine loss is its own fault")
 	}
@@ -62,7 +66,7 @@ func runDrill(c *cli.Context) error {
 		return usageError("--archive-interval %s is not a duration above zero: write it like 1s", iv)
 	}
 	o := drill.Options{
-		Lose: lose, ArchiveInterval: c.Duration("archive-interval"),
+		Lose: lose, ArchiveInterval: c.Duration("archive-interval"), NoDowntime: c.Bool("no-downtime"),
 		Fault: fault, Duration: c.Duration("duration"), ValueSize: c.Int("value-size"), Dir: c.String("dir"),
 		Say: func(format string, args ...any) {
 			if !c.Bool("json") {
@@ -162,6 +166,12 @@ func printDrill(w io.Writer, r drill.Result) {
 	fmt.Fprintf(w, "  %-24s %d\n", "commits acknowledged", r.Acknowledged)
 	fmt.Fprintf(w, "  %-24s %d\n", "commits found", r.Found)
 	fmt.Fprintf(w, "  %-24s %d\n", "lost", r.Lost)
+	if r.NoDowntime {
+		fmt.Fprintf(w, "  %-24s none (the application committed on through the switch)\n", "application errors")
+		fmt.Fprintf(w, "  %-24s %s (between two acknowledged commits, from the fault on)\n", "longest pause", r.LongestPause.Round(time.Millisecond))
+		fmt.Fprintf(w, "  %-24s %s (a new mirror attached and filled while the application ran)\n", "redundancy back in", r.ResyncTime.Round(time.Millisecond))
+		return
+	}
 	if printDrillPromote(w, r) { // an engine without a log history (drill_engine.go)
 		return
 	}
