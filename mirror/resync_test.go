@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,4 +67,33 @@ func TestResync_RemovesWhatThePrimaryDeletedWhileDegraded(t *testing.T) {
 	requireGone(t, p.Q("a"))
 	requireContent(t, "kept\n", p.Q("kept"))
 	requireClean(t, p.m)
+}
+
+// Invariant: a handle opened while the mirror was away, whose file was then unlinked, reaches no
+// name on either side: writing it after the resync made the mirror whole must not degrade it again
+// (SQLite writes its -shm until it closes it, after unlinking it).
+func TestResync_HandleOfAnUnlinkedFileKeepsTheMirrorWhole(t *testing.T) {
+	p := newPair(t, Options{OnError: Degrade})
+	createFile(t, p, "kept", "kept\n")
+	if err := p.m.mirrorFailed("test", "kept", errors.New("the mirror's disk was away")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := p.m.OpenFile("scratch", unix.O_RDWR|unix.O_CREAT, 0o644, Owner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := p.m.Unlink("scratch"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := p.m.Resync(context.Background()); err != nil || !a.Whole {
+		t.Fatalf("Resync() = %+v, %v; want the mirror whole", a, err)
+	}
+	if _, err := f.WriteAt([]byte("still written\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.m.Degraded(); d != nil {
+		t.Fatalf("a write to an unlinked file degraded the mirror: %+v", d)
+	}
+	requireGone(t, p.Q("scratch"))
 }
