@@ -143,6 +143,8 @@ var (
 	descArchiveLagB   = newMetricDesc("archive_lag_bytes", "Log bytes on the mirror that the archive (--archive) lacks.")
 	descArchiveFail   = newMetricDesc("archive_failing", "1 while the archive's pushes fail (the archive falls behind).")
 	descArchiveErrors = newMetricDesc("archive_push_failures_total", "Pushes to the archive that failed.")
+	descPrimaryLost   = newMetricDesc("primary_lost_since_timestamp_seconds", "When the mount lost its primary and switched to the mirror (--on-primary-error=failover), in seconds since the epoch; only present after a switch, until the mount stops.")
+	descFailovers     = newMetricDesc("failovers_total", "Switches to the mirror after the primary's disk died (--on-primary-error=failover).")
 	descForeign       = newMetricDesc("foreign_writes_total", "Changes made to the primary directly, not through the mount, that the fanotify watch saw; each is marked for resync.")
 )
 
@@ -150,7 +152,7 @@ var allMetricDescs = []*prometheus.Desc{
 	descState, descBytes, descOps, descWrites, descPendingOps, descPendingBytes, descFsync, descSealed,
 	descRetained, descLogBytes, descResyncRunning, descResyncBytes, descResyncGoal, descResyncPaths,
 	descResyncPathsTo, descResyncTook, descMirrorErrors, descPrimaryErrors, descDegradedSince, descDegradedPaths,
-	descForeign, descArchiveLagS, descArchiveLagB, descArchiveFail, descArchiveErrors,
+	descForeign, descPrimaryLost, descFailovers, descArchiveLagS, descArchiveLagB, descArchiveFail, descArchiveErrors,
 }
 
 // mirrorCollector turns a snapshot of the mount's figures into metrics at scrape time.
@@ -205,6 +207,10 @@ func (c mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descDegradedSince, float64(s.DegradedSince.UnixNano())/1e9)
 	}
 	gauge(descDegradedPaths, float64(s.DegradedPaths))
+	if l := st.PrimaryLost; l != nil {
+		gauge(descPrimaryLost, float64(l.At.UnixNano())/1e9)
+	}
+	counter(descFailovers, st.Failovers)
 	counter(descForeign, st.ForeignWrites)
 	if a := s.Archive; a != nil {
 		gauge(descArchiveLagS, a.LagSeconds)

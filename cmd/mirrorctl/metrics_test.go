@@ -122,7 +122,8 @@ func TestMirrorCollector_Output(t *testing.T) {
 		State: "degraded",
 		Stats: mirror.Stats{BytesMirrored: 8192, OpsMirrored: 7, Writes: 2, Pending: 1, PendingBytes: 4096,
 			MirrorErrors: 1, PrimaryErrors: 0, PrimaryFsync: fsync,
-			Logs: &mirror.LogStats{Sealed: 9, SealedHere: 2, Retained: 4, BytesWritten: 1000}},
+			Logs:        &mirror.LogStats{Sealed: 9, SealedHere: 2, Retained: 4, BytesWritten: 1000},
+			PrimaryLost: &mirror.PrimaryLoss{At: since}, Failovers: 1},
 		DegradedSince: since,
 		DegradedPaths: 5,
 		LastResync:    1500 * time.Millisecond,
@@ -164,6 +165,12 @@ mirrorctl_degraded_since_timestamp_seconds 1.7000000005e+09
 # HELP mirrorctl_degraded_paths Paths changed since the mirror degraded, which a resync will copy.
 # TYPE mirrorctl_degraded_paths gauge
 mirrorctl_degraded_paths 5
+# HELP mirrorctl_primary_lost_since_timestamp_seconds When the mount lost its primary and switched to the mirror (--on-primary-error=failover), in seconds since the epoch; only present after a switch, until the mount stops.
+# TYPE mirrorctl_primary_lost_since_timestamp_seconds gauge
+mirrorctl_primary_lost_since_timestamp_seconds 1.7000000005e+09
+# HELP mirrorctl_failovers_total Switches to the mirror after the primary's disk died (--on-primary-error=failover).
+# TYPE mirrorctl_failovers_total counter
+mirrorctl_failovers_total 1
 # HELP mirrorctl_resync_last_duration_seconds How long the last resync took (0 before the first).
 # TYPE mirrorctl_resync_last_duration_seconds gauge
 mirrorctl_resync_last_duration_seconds 1.5
@@ -183,7 +190,7 @@ mirrorctl_archive_push_failures_total 4
 	names := []string{"mirrorctl_archive_lag_seconds", "mirrorctl_archive_lag_bytes", "mirrorctl_archive_failing", "mirrorctl_archive_push_failures_total", "mirrorctl_state", "mirrorctl_mirrored_bytes_total", "mirrorctl_mirrored_operations_total",
 		"mirrorctl_writes_total", "mirrorctl_pending_bytes", "mirrorctl_log_files_sealed_total",
 		"mirrorctl_log_files_retained", "mirrorctl_mirror_errors_total", "mirrorctl_degraded_since_timestamp_seconds",
-		"mirrorctl_degraded_paths", "mirrorctl_resync_last_duration_seconds"}
+		"mirrorctl_degraded_paths", "mirrorctl_resync_last_duration_seconds", "mirrorctl_primary_lost_since_timestamp_seconds", "mirrorctl_failovers_total"}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}

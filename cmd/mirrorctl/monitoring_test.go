@@ -20,6 +20,7 @@ import (
 
 	"github.com/mirrorctl/mirrorctl/archive"
 	"github.com/mirrorctl/mirrorctl/internal/testenv"
+	"github.com/mirrorctl/mirrorctl/mirror"
 )
 
 const (
@@ -40,7 +41,8 @@ var monitoringExtraMetrics = []string{}
 func exportedMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	degraded := func() metricsSnapshot {
-		return metricsSnapshot{State: "degraded", DegradedSince: time.Now(), DegradedPaths: 1, Archive: &archive.PusherStatus{}}
+		return metricsSnapshot{State: "degraded", DegradedSince: time.Now(), DegradedPaths: 1, Archive: &archive.PusherStatus{},
+			Stats: mirror.Stats{PrimaryLost: &mirror.PrimaryLoss{At: time.Now()}, Failovers: 1}}
 	}
 	families, err := metricsRegistry(degraded).Gather()
 	if err != nil {
