@@ -36,10 +36,13 @@ const (
 	FaultMirrorFull  Fault = "mirror-full"  // the mirror's file system fills up (ENOSPC); then space freed and resync
 	FaultPrimaryFull Fault = "primary-full" // the primary's file system fills up (ENOSPC)
 	FaultStop        Fault = "stop"         // a clean stop: the application, then the mount
+	// FaultFailover is the primary's disk dying under a mount with --on-primary-error=failover
+	// (Options.NoDowntime): the application must not notice.
+	FaultFailover Fault = "failover"
 )
 
 // Faults are the fault kinds, auto aside, in the order of the README.
-var Faults = []Fault{FaultDisk, FaultMount, FaultMirrorDisk, FaultMirrorFull, FaultPrimaryFull, FaultStop}
+var Faults = []Fault{FaultDisk, FaultMount, FaultMirrorDisk, FaultMirrorFull, FaultPrimaryFull, FaultStop, FaultFailover}
 
 // ParseFault reads --kill.
 func ParseFault(s string) (Fault, error) {
@@ -47,7 +50,7 @@ func ParseFault(s string) (Fault, error) {
 	if f == FaultAuto || slices.Contains(Faults, f) {
 		return f, nil
 	}
-	return "", fmt.Errorf("--kill %q: use disk, mount, mirror-disk, mirror-full, primary-full, stop or auto", s)
+	return "", fmt.Errorf("--kill %q: use disk, mount, mirror-disk, mirror-full, primary-full, stop, failover or auto", s)
 }
 
 // OnMirror reports whether the fault hits the mirror: the mount degrades, the application keeps
@@ -172,6 +175,9 @@ type drill struct {
 func Run(ctx context.Context, o Options) (Result, error) {
 	if err := o.Check(); err != nil {
 		return Result{}, err
+	}
+	if o.Fault == FaultFailover {
+		o.NoDowntime = true
 	}
 	d := &drill{o: o}
 	d.res.Engine, d.res.EngineTitle = o.workload(), o.engineTitle()

@@ -24,7 +24,7 @@ func (o Options) Check() error {
 	if o.NoDowntime && o.Lose != "" {
 		return fmt.Errorf("--no-downtime does not go with --lose: the one keeps the machine, the other loses it")
 	}
-	if o.NoDowntime && o.Fault != FaultAuto && o.Fault != FaultDisk {
+	if o.NoDowntime && o.Fault != FaultAuto && o.Fault != FaultDisk && o.Fault != FaultFailover {
 		return fmt.Errorf("--no-downtime drills the primary disk's death: leave --kill out (or give --kill disk)")
 	}
 	return o.checkWorkload()

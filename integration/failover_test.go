@@ -80,6 +80,9 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 		t.Errorf("status after attach-mirror is not in sync with the new mirror: %s", r)
 	}
 	m.Stop(t)
+	if out, err := exec.Command("db_recover", "-h", mirrorDir).CombinedOutput(); err != nil {
+		t.Fatalf("normal recovery of the mirror that took over: %v: %s", err, out)
+	}
 	c := workloadCheck(t, mirrorDir, acked)
 	t.Logf("%d commits acknowledged, %d found", c.Acked, c.Found)
 	dbVerify(t, mirrorDir)

@@ -29,7 +29,7 @@ func drillCommand() *cli.Command {
 				"mirrorctl drill --trials 200 --duration 8s", "a fault campaign: 200 drills, each a random fault kind at a random moment up to 8s (make torture)"),
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 8 * time.Second, Usage: "how long the workload runs before the fault (with --trials: the latest moment of a random one)"},
-			&cli.StringFlag{Name: "kill", Value: "auto", Usage: "the fault: `disk` (xfs shutdown of the primary's), mount (SIGKILL of the mount process), mirror-disk, mirror-full, primary-full (ENOSPC), stop (clean) or auto (with --trials: every kind)"},
+			&cli.StringFlag{Name: "kill", Value: "auto", Usage: "the fault: `disk` (xfs shutdown of the primary's), mount (SIGKILL of the mount process), mirror-disk, mirror-full, primary-full (ENOSPC), stop (clean), failover (the primary disk dies under --on-primary-error=failover: as --no-downtime) or auto (with --trials: every kind)"},
 			&cli.IntFlag{Name: "trials", Usage: "run a fault campaign of N drills, each a random fault kind at a random moment, and print a table by kind"},
 			&cli.Int64Flag{Name: "seed", Usage: "with --trials: the seed of the random kinds and moments (0: from the clock; printed, to replay a campaign)"},
 			&cli.StringFlag{Name: "lose", Usage: "`machine`: lose both disks with the mount (the machine burns) and restore from an object store the drill runs (versitygw, make versitygw); the table shows the commits lost (at most those of the last archive interval) and the time to restore"},
@@ -57,7 +57,7 @@ func runDrill(c *cli.Context) error {
 		return usageError("%v", err)
 	}
 	if c.Bool("no-downtime") && c.IsSet("trials") {
-		return usageError("--no-downtime does not go with --trials: it is one drill of the primary disk's death")
+		return usageError("--no-downtime does not go with --trials: a campaign drills it as the fault kind failover (--kill failover)")
 	}
 	if lose != "" && (c.IsSet("kill") || c.IsSet("trials")) {
 		return usageError("--lose machine does not go with --kill or --trials: the machine loss is its own fault")
