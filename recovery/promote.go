@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -471,6 +472,12 @@ func staleMount(dir string, rec meta.Record) (string, error) {
 	return mp, nil
 }
 
+// overlayEscape escapes a path for overlayfs's options, where a comma ends an option and a colon
+// separates lower layers: the kernel takes a backslash before either (and before itself) literally.
+func overlayEscape(p string) string {
+	return strings.NewReplacer(`\`, `\\`, ",", `\,`, ":", `\:`).Replace(p)
+}
+
 // overlayView mounts a copy-on-write view of dir (overlayfs, the changes kept in a temporary
 // directory) and returns its path and a function that removes it.
 func overlayView(dir string) (string, func(), error) {
@@ -485,7 +492,7 @@ func overlayView(dir string) (string, func(), error) {
 			return "", nil, err
 		}
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", dir, upper, work)
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", overlayEscape(dir), overlayEscape(upper), overlayEscape(work))
 	if err := unix.Mount("overlay", view, "overlay", 0, opts); err != nil {
 		os.RemoveAll(tmp)
 		return "", nil, fmt.Errorf("dry run needs an overlay mount (root, overlayfs): %w", err)

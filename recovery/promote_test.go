@@ -178,3 +178,26 @@ func snapshotTree(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// Invariant: a dry run works on a mirror whose path holds the characters overlayfs's options give a
+// meaning (a comma ends an option, a colon separates layers).
+func TestOverlayView_PathWithCommaAndColon(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("overlayfs needs root")
+	}
+	dir := filepath.Join(t.TempDir(), `env,a:b\c`)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("mirror\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	view, remove, err := overlayView(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	if b, err := os.ReadFile(filepath.Join(view, "f")); err != nil || string(b) != "mirror\n" {
+		t.Fatalf("the view of %s holds %q, %v", dir, b, err)
+	}
+}
