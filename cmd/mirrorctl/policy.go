@@ -9,6 +9,9 @@ import (
 
 	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/engine/detect"
+	"github.com/mirrorctl/mirrorctl/engine/lmdb"
+	"github.com/mirrorctl/mirrorctl/engine/sqlite"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/urfave/cli/v2"
 )
@@ -105,12 +108,31 @@ func newPairSetup(c *cli.Context) (pairSetup, error) {
 	if s.policy, err = policyFor(c, s.eng); err != nil {
 		return s, err
 	}
+	if s.record == meta.EngineUndecided {
+		undecided(s.policy, s.eng)
+	}
 	if w := excludedEngineFiles(s.eng, s.policy.Globs, s.pair.Primary); w != "" {
 		fmt.Fprintln(c.App.ErrWriter, "warning: "+w)
 	}
 	s.opts, err = mirrorOptions(c, s.eng, s.pair.Mirror)
 	s.opts.Engine = s.record
 	return s, err
+}
+
+// undecided widens the policy of a primary whose engine its files do not tell yet (a new, empty
+// environment): until its first database files decide at a later start, whatever any engine rebuilds
+// (Berkeley DB's regions, SQLite's -shm, LMDB's lock.mdb) is rebuilt, not mirrored, and served from
+// --rebuilt-files-dir when there is one.
+func undecided(p *mirror.Exclusions, bdbEng engine.Core) {
+	engines := []engine.Core{bdbEng, sqlite.New(), lmdb.New()}
+	p.Rebuilt = func(name string) bool {
+		for _, e := range engines {
+			if e.Classify(name) == engine.ClassRegion {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // needed says whether the engine needs a file of class c to recover the environment on the mirror.

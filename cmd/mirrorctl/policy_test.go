@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mirrorctl/mirrorctl/engine/bdb"
+	"github.com/mirrorctl/mirrorctl/mirror"
 )
 
 func TestExcludedEngineFiles_WarnsOfDatabasesLogsAndConfig(t *testing.T) {
@@ -81,5 +82,27 @@ func TestSync_WarnsWhenAnExclusionHidesDatabases(t *testing.T) {
 	var v map[string]any
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("stdout is not JSON: %v: %q", err, out)
+	}
+}
+
+// Invariant: while a new environment's engine is undecided, what any engine rebuilds is not
+// mirrored, and every database and log still is.
+func TestUndecided_RebuiltOfEveryEngine(t *testing.T) {
+	p, err := mirror.NewExclusions(nil, func(string) bool { return false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := bdb.New("")
+	if err != nil {
+		t.Skip(err)
+	}
+	undecided(p, eng)
+	for rel, want := range map[string]bool{
+		"__db.001": false, "app.db-shm": false, "lock.mdb": false, "tenants/t1.db-shm": false,
+		"accounts.db": true, "log.0000000001": true, "app.db": true, "app.db-wal": true, "app.db-journal": true, "data.mdb": true,
+	} {
+		if got := p.Mirrored(rel); got != want {
+			t.Errorf("undecided policy: Mirrored(%q) = %v, want %v", rel, got, want)
+		}
 	}
 }
