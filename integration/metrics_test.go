@@ -365,3 +365,28 @@ func runBounded(t *testing.T, mp string, args ...string) result {
 	}
 	return r
 }
+
+// TestMetrics_EngineAndTheLogAPromoteWouldReplay: the metrics name the mirror's engine and, for
+// SQLite, the WAL bytes not checkpointed that a promote would replay.
+func TestMetrics_EngineAndTheLogAPromoteWouldReplay(t *testing.T) {
+	needFUSE(t)
+	primary, mirrorDir, mp := dirs(t)
+	m := startMount(t, primary, mirrorDir, mp, "--metrics-addr", ":0", "--engine", "sqlite")
+	found := metricsURL.FindStringSubmatch(m.Output())
+	if found == nil {
+		t.Fatalf("the mount does not say where its metrics are:\n%s", m.Output())
+	}
+	var s metrics
+	eventually(t, 20*time.Second, "the engine's metrics", func() bool {
+		s = scrape(t, found[1])
+		_, ok := s.samples["mirrorctl_log_bytes_since_checkpoint"]
+		return ok
+	})
+	if v := s.get(t, `mirrorctl_engine_info{engine="sqlite"}`); v != 1 {
+		t.Errorf("mirrorctl_engine_info{engine=\"sqlite\"} = %v, want 1:\n%s", v, s.mirrorctl())
+	}
+	if v := s.get(t, "mirrorctl_log_bytes_since_checkpoint"); v != 0 {
+		t.Errorf("an empty SQLite environment has %v WAL bytes to replay, want 0", v)
+	}
+	m.Stop(t)
+}

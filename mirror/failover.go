@@ -106,6 +106,14 @@ func (m *Mirror) Serving() string {
 	return m.Primary
 }
 
+// MirrorDir returns the mirror directory now: the one attached after the primary was lost, or the
+// one the mount started with.
+func (m *Mirror) MirrorDir() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Target
+}
+
 // primaryGone reports whether err, met on the primary, says that its file system is gone: an I/O
 // error, a file system shut down or turned read-only after errors, a network file system cut off.
 // Per-file and transient errors (ENOSPC, EACCES, ENOENT) are not.

@@ -285,7 +285,7 @@ func (s *Session) finish(o StartOptions, degraded bool, next meta.Record) error 
 // stopped cleanly, and releases the lock.
 func (s *Session) Stop() error {
 	s.Mirror.Drain()
-	served, target := s.Mirror.Serving(), s.Mirror.Target
+	served, target := s.Mirror.Serving(), s.Mirror.MirrorDir()
 	var errs []error
 	if s.Mirror.PrimaryLost() != nil {
 		errs = append(errs, recordServedStop(served), s.attachedLock.Unlock())
@@ -352,7 +352,7 @@ func (s *Session) Resync(ctx context.Context) (ResyncAttempt, error) {
 	}
 	if s.Mirror.PrimaryLost() != nil {
 		// A mirror attached after the primary was lost: the served directory keeps its lock.
-		target := s.Mirror.Target
+		target := s.Mirror.MirrorDir()
 		h, _ := lock.ReadHolder(target)
 		if l, lerr := lock.TryLock(target, s.holder); lerr == nil {
 			s.attachedLock.Unlock()

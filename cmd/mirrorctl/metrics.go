@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/archive"
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/mirrorctl/mirrorctl/mirror"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -71,6 +72,9 @@ type metricsSnapshot struct {
 	Resync        resyncGauges
 	LastResync    time.Duration         // how long the last finished resync took; 0 before the first
 	Archive       *archive.PusherStatus // --archive: how far behind; nil without
+	Engine        string                // the mirror's engine (bdb, sqlite, lmdb); "" before it is known
+	// SinceCheckpoint is the log a promote would replay now, where the engine can tell (nil: not known).
+	SinceCheckpoint *int64
 }
 
 // resyncGauges describe the comparison that brings the mirror up to date: the initial one at start
@@ -88,6 +92,8 @@ type mountView struct {
 	archive              atomic.Pointer[archivePush]
 	stopped              atomic.Bool
 	startDone, startGoal atomic.Int64
+	engine               atomic.Pointer[string]
+	sinceCheckpoint      atomic.Pointer[int64] // refreshed in the background (metricsServer.engine)
 }
 
 func (v *mountView) snapshot() metricsSnapshot {
@@ -111,6 +117,10 @@ func (v *mountView) snapshot() metricsSnapshot {
 		snap.State = "stopped"
 	}
 	snap.Archive = v.archive.Load().status()
+	if e := v.engine.Load(); e != nil {
+		snap.Engine = *e
+	}
+	snap.SinceCheckpoint = v.sinceCheckpoint.Load()
 	return snap
 }
 
@@ -145,6 +155,8 @@ var (
 	descArchiveErrors = newMetricDesc("archive_push_failures_total", "Pushes to the archive that failed.")
 	descPrimaryLost   = newMetricDesc("primary_lost_since_timestamp_seconds", "When the mount lost its primary and switched to the mirror (--on-primary-error=failover), in seconds since the epoch; only present after a switch, until the mount stops.")
 	descFailovers     = newMetricDesc("failovers_total", "Switches to the mirror after the primary's disk died (--on-primary-error=failover).")
+	descEngine        = newMetricDesc("engine_info", "1, with the engine of the mirrored files as its label: bdb, sqlite or lmdb.", "engine")
+	descSinceCkpt     = newMetricDesc("log_bytes_since_checkpoint", "Log bytes on the mirror since the last checkpoint, which a promote would replay now (Berkeley DB: the log since the checkpoint; SQLite: WAL bytes not checkpointed); absent for engines that cannot tell (LMDB), refreshed every 15 s.")
 	descForeign       = newMetricDesc("foreign_writes_total", "Changes made to the primary directly, not through the mount, that the fanotify watch saw; each is marked for resync.")
 )
 
@@ -152,7 +164,7 @@ var allMetricDescs = []*prometheus.Desc{
 	descState, descBytes, descOps, descWrites, descPendingOps, descPendingBytes, descFsync, descSealed,
 	descRetained, descLogBytes, descResyncRunning, descResyncBytes, descResyncGoal, descResyncPaths,
 	descResyncPathsTo, descResyncTook, descMirrorErrors, descPrimaryErrors, descDegradedSince, descDegradedPaths,
-	descForeign, descPrimaryLost, descFailovers, descArchiveLagS, descArchiveLagB, descArchiveFail, descArchiveErrors,
+	descForeign, descPrimaryLost, descFailovers, descEngine, descSinceCkpt, descArchiveLagS, descArchiveLagB, descArchiveFail, descArchiveErrors,
 }
 
 // mirrorCollector turns a snapshot of the mount's figures into metrics at scrape time.
@@ -211,6 +223,12 @@ func (c mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descPrimaryLost, float64(l.At.UnixNano())/1e9)
 	}
 	counter(descFailovers, st.Failovers)
+	if s.Engine != "" {
+		gauge(descEngine, 1, s.Engine)
+	}
+	if n := s.SinceCheckpoint; n != nil {
+		gauge(descSinceCkpt, float64(*n))
+	}
 	counter(descForeign, st.ForeignWrites)
 	if a := s.Archive; a != nil {
 		gauge(descArchiveLagS, a.LagSeconds)
@@ -303,6 +321,35 @@ func (ms *metricsServer) serve(s *mirror.Session) {
 	if ms != nil {
 		ms.view.session.Store(s)
 	}
+}
+
+// engine names the mirror's engine in the metrics and, where the engine can tell, keeps the log a
+// promote would replay current: read from the mirror every 15 s (off the request path) until ctx ends.
+func (ms *metricsServer) engine(ctx context.Context, kind string, eng engine.Core, mirrorDir func() string) {
+	if ms == nil {
+		return
+	}
+	ms.view.engine.Store(&kind)
+	p, ok := eng.(engine.Pending)
+	if !ok || eng.Available() != nil {
+		return
+	}
+	go func() {
+		t := time.NewTicker(15 * time.Second)
+		defer t.Stop()
+		for {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if n, err := p.BytesSinceCheckpoint(rctx, mirrorDir()); err == nil {
+				ms.view.sinceCheckpoint.Store(&n)
+			}
+			cancel()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 // archiving adds the archive's lag to the metrics.

@@ -128,6 +128,7 @@ func TestMirrorCollector_Output(t *testing.T) {
 		DegradedPaths: 5,
 		LastResync:    1500 * time.Millisecond,
 		Archive:       &archive.PusherStatus{LagSeconds: 2.5, LagBytes: 300, Failing: true, Failures: 4},
+		Engine:        "sqlite", SinceCheckpoint: ptrTo(int64(4096)),
 	}
 	c := mirrorCollector{snapshot: func() metricsSnapshot { return snap }}
 	want := `
@@ -171,6 +172,12 @@ mirrorctl_primary_lost_since_timestamp_seconds 1.7000000005e+09
 # HELP mirrorctl_failovers_total Switches to the mirror after the primary's disk died (--on-primary-error=failover).
 # TYPE mirrorctl_failovers_total counter
 mirrorctl_failovers_total 1
+# HELP mirrorctl_engine_info 1, with the engine of the mirrored files as its label: bdb, sqlite or lmdb.
+# TYPE mirrorctl_engine_info gauge
+mirrorctl_engine_info{engine="sqlite"} 1
+# HELP mirrorctl_log_bytes_since_checkpoint Log bytes on the mirror since the last checkpoint, which a promote would replay now (Berkeley DB: the log since the checkpoint; SQLite: WAL bytes not checkpointed); absent for engines that cannot tell (LMDB), refreshed every 15 s.
+# TYPE mirrorctl_log_bytes_since_checkpoint gauge
+mirrorctl_log_bytes_since_checkpoint 4096
 # HELP mirrorctl_resync_last_duration_seconds How long the last resync took (0 before the first).
 # TYPE mirrorctl_resync_last_duration_seconds gauge
 mirrorctl_resync_last_duration_seconds 1.5
@@ -190,7 +197,7 @@ mirrorctl_archive_push_failures_total 4
 	names := []string{"mirrorctl_archive_lag_seconds", "mirrorctl_archive_lag_bytes", "mirrorctl_archive_failing", "mirrorctl_archive_push_failures_total", "mirrorctl_state", "mirrorctl_mirrored_bytes_total", "mirrorctl_mirrored_operations_total",
 		"mirrorctl_writes_total", "mirrorctl_pending_bytes", "mirrorctl_log_files_sealed_total",
 		"mirrorctl_log_files_retained", "mirrorctl_mirror_errors_total", "mirrorctl_degraded_since_timestamp_seconds",
-		"mirrorctl_degraded_paths", "mirrorctl_resync_last_duration_seconds", "mirrorctl_primary_lost_since_timestamp_seconds", "mirrorctl_failovers_total"}
+		"mirrorctl_degraded_paths", "mirrorctl_resync_last_duration_seconds", "mirrorctl_primary_lost_since_timestamp_seconds", "mirrorctl_failovers_total", "mirrorctl_engine_info", "mirrorctl_log_bytes_since_checkpoint"}
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
@@ -279,3 +286,5 @@ func TestMountView_SyncingBeforeTheSession(t *testing.T) {
 		t.Error("progress without metrics must hand back the printer unchanged")
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -42,7 +42,7 @@ func exportedMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	degraded := func() metricsSnapshot {
 		return metricsSnapshot{State: "degraded", DegradedSince: time.Now(), DegradedPaths: 1, Archive: &archive.PusherStatus{},
-			Stats: mirror.Stats{PrimaryLost: &mirror.PrimaryLoss{At: time.Now()}, Failovers: 1}}
+			Stats: mirror.Stats{PrimaryLost: &mirror.PrimaryLoss{At: time.Now()}, Failovers: 1}, Engine: "bdb", SinceCheckpoint: new(int64)}
 	}
 	families, err := metricsRegistry(degraded).Gather()
 	if err != nil {

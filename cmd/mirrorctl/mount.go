@@ -271,6 +271,7 @@ func (m *mountRun) ready(ctx context.Context, server *fuse.Server) {
 	}
 	m.archive.start(ctx)
 	m.metrics.archiving(m.archive)
+	m.metrics.engine(ctx, string(m.ps.kind), m.ps.eng, func() string { return m.s.Mirror.MirrorDir() })
 }
 
 // stop ends the session once unmounted: both disks synced, the mirror's record written.

@@ -100,7 +100,7 @@ func liveStatus(s *mirror.Session, mp string, resyncEvery time.Duration, foreign
 	loss := st.PrimaryLost
 	if loss != nil {
 		// The mirror took over: it is the primary now, and the mirror is the one attached since.
-		r.Primary, r.Mirror = loss.Serving, s.Mirror.Target
+		r.Primary, r.Mirror = loss.Serving, s.Mirror.MirrorDir()
 		if r.Mirror == loss.Primary {
 			r.Mirror = "" // none until one is attached
 		}
