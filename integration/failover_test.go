@@ -55,11 +55,21 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 	m := startMount(t, primary, mirrorDir, mp, "--on-primary-error=failover", "--rebuilt-files-dir", filepath.Join(t.TempDir(), "regions"))
 	wait := startWorkload(t, mp, acked, "--txns", "3000", "--log-size", "65536", "--checkpoint-every", "200")
 	eventually(t, time.Minute, "commits before the disk dies", func() bool { return ackedCount(t, acked) > 300 })
+	if r := mirrorctl(t, "attach-mirror", mp, filepath.Join(t.TempDir(), "early")); r.Code == 0 || !strings.Contains(r.Stderr, "is in place") {
+		t.Errorf("attach-mirror while the primary serves was not refused: %s", r)
+	}
 	disk.Shutdown(t)
 	eventually(t, time.Minute, "the switch to the mirror", func() bool {
 		s, _ := readFailoverStatus(t, mp)
 		return s.State == "primary-lost"
 	})
+	stranger := t.TempDir()
+	if err := os.WriteFile(filepath.Join(stranger, "keep-me"), []byte("precious"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := mirrorctl(t, "attach-mirror", mp, stranger); r.Code == 0 || !strings.Contains(r.Stderr, "not empty") {
+		t.Errorf("attach-mirror onto a non-empty directory was not refused: %s", r)
+	}
 	s, r := readFailoverStatus(t, mp)
 	if s.Healthy || s.Primary != mirrorDir || s.Stats.Failovers != 1 || s.Stats.PrimaryLost == nil || s.Stats.PrimaryLost.Primary != primary {
 		t.Errorf("status after the switch does not say the mirror serves alone: %s", r)
@@ -80,13 +90,13 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 		t.Errorf("status after attach-mirror is not in sync with the new mirror: %s", r)
 	}
 	m.Stop(t)
+	verifyClean(t, mirrorDir, newMirror) // before recovery, which writes a checkpoint to the log
 	if out, err := exec.Command("db_recover", "-h", mirrorDir).CombinedOutput(); err != nil {
 		t.Fatalf("normal recovery of the mirror that took over: %v: %s", err, out)
 	}
 	c := workloadCheck(t, mirrorDir, acked)
 	t.Logf("%d commits acknowledged, %d found", c.Acked, c.Found)
 	dbVerify(t, mirrorDir)
-	verifyClean(t, mirrorDir, newMirror)
 	// The dead primary, its disk back, can never be this environment's primary again.
 	disk.Remount(t)
 	if r := mirrorctl(t, "sync", "--primary", primary, "--mirror", mirrorDir); r.Code == 0 {

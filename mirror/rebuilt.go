@@ -23,17 +23,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openRebuilt creates (if need be) and opens the directory for rebuilt files, which must lie apart
-// from the primary and the mirror.
-func openRebuilt(dir, primary, mirrorDir string) (*tree, error) {
+// CheckRebuiltDir checks, before anything is written, that dir can hold the rebuilt files of the pair
+// primary and mirrorDir: it must lie apart from both.
+func CheckRebuiltDir(dir, primary, mirrorDir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("rebuilt-files directory: %w", err)
+		return fmt.Errorf("--rebuilt-files-dir %s: %w", dir, err)
 	}
 	for _, d := range []string{primary, mirrorDir} {
 		if overlaps(abs, d) {
-			return nil, fmt.Errorf("rebuilt-files directory %s and %s lie inside one another: give a directory of its own (in RAM, e.g. /dev/shm/env)", abs, d)
+			return fmt.Errorf("--rebuilt-files-dir %s and %s lie inside one another: give a directory of its own, outside the primary and the mirror (in RAM, e.g. /dev/shm/env)", abs, d)
 		}
+	}
+	return nil
+}
+
+// openRebuilt creates (if need be) and opens the directory for rebuilt files, which must lie apart
+// from the primary and the mirror.
+func openRebuilt(dir, primary, mirrorDir string) (*tree, error) {
+	if err := CheckRebuiltDir(dir, primary, mirrorDir); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("rebuilt-files directory: %w", err)

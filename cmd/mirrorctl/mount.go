@@ -151,6 +151,13 @@ func prepareMount(c *cli.Context, onErr mirror.ErrorPolicy, metrics *metricsServ
 	if err != nil {
 		return nil, err
 	}
+	if dir := c.String("rebuilt-files-dir"); dir != "" {
+		if err := mirror.CheckRebuiltDir(dir, ps.pair.Primary, ps.pair.Mirror); err != nil {
+			return nil, usageError("%v", err)
+		}
+	} else if c.IsSet("rebuilt-files-dir") {
+		return nil, usageError("--rebuilt-files-dir is empty: give a directory outside the primary and the mirror, e.g. /dev/shm/env")
+	}
 	mp, err := checkMountPoint(c.Args().First(), ps.pair.Primary, ps.pair.Mirror)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err} // a mount point that cannot be used: bad input
