@@ -60,6 +60,20 @@ func TestManifestName_RoundTrip(t *testing.T) {
 	}
 }
 
+func TestSnapshotID_RoundTrip(t *testing.T) {
+	for _, tm := range []time.Time{time.Date(2026, 12, 3, 14, 5, 6, 7, time.UTC), time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		id := formatSnapshotID(tm)
+		if back, ok := parseSnapshotID(id); !ok || !back.Equal(tm) {
+			t.Errorf("%s: %q parses as %s, %v", tm, id, back, ok)
+		}
+	}
+	for _, bad := range []string{"", "X", "20261203T140506Z", "20261203T140506.000000007", "20261303T140506.000000007Z"} {
+		if _, ok := parseSnapshotID(bad); ok {
+			t.Errorf("%q parses as a snapshot ID", bad)
+		}
+	}
+}
+
 func TestLagBytes_Table(t *testing.T) {
 	logs := []engine.LogFile{{Number: 3, Size: 100}, {Number: 4, Size: 100}, {Number: 5, Size: 40}}
 	for _, tc := range []struct {

@@ -4,7 +4,8 @@
 //
 // Layout under s3://bucket/prefix:
 //
-//	snapshots/<ID>/<rel>                 the files of a snapshot (ID: its UTC time, sorts by time)
+//	snapshots/<ID>/<rel>                 the files of a snapshot (ID: the UTC time its copy first
+//	                                     started, sorts by time)
 //	logs/<rel>                           a sealed log file (complete: a later log exists)
 //	logs/<rel>.part.<off>.<len>.<sha:16> bytes the open (newest) log gained since the last push
 //	manifests/<generation:20>.json       what the archive holds, written last
@@ -44,6 +45,15 @@
 //     its FirstLog on, and the newest manifest naming them. It writes the manifest that names only what
 //     is kept before deleting anything, deletes objects before the manifests that named them, and
 //     leaves only manifests whose every object is kept: every manifest in the bucket restores.
+//   - Uploads resume. An object larger than the part size goes up as a multipart upload; one that
+//     stopped half-way is resumed by the next upload of its name, which sends only the parts the
+//     server does not hold with the local bytes' size and MD5 (multipart.go). A push that needs a
+//     snapshot takes over the snapshot an interrupted push began (its ID: objects or incomplete
+//     uploads below snapshots/<ID>/ that no manifest names, newer than the newest it names); it
+//     reads every file again, so the copy is this push's whatever the earlier one held, and reuses
+//     an object the earlier push completed only when it hashes to the file's bytes now. Once a push
+//     succeeded it aborts the incomplete uploads it did not resume; a prune aborts those begun
+//     before the newest manifest was written. No incomplete upload outlives the next good push.
 //   - Secrets are never printed, logged or put into an error: only the endpoint, bucket and keys.
 //
 // It uses engine (which files are logs and databases, recovery) and meta (the mirror's record); it

@@ -84,8 +84,19 @@ func parseManifestName(name string) (uint64, bool) {
 	return n, true
 }
 
-// formatSnapshotID names a snapshot by the time its copy started (UTC, to the nanosecond).
-func formatSnapshotID(t time.Time) string { return t.UTC().Format("20060102T150405.000000000Z") }
+const snapshotIDLayout = "20060102T150405.000000000Z"
+
+// formatSnapshotID and parseSnapshotID name a snapshot by the time its copy first started (UTC, to
+// the nanosecond): the names sort in time order.
+func formatSnapshotID(t time.Time) string { return t.UTC().Format(snapshotIDLayout) }
+
+func parseSnapshotID(id string) (time.Time, bool) {
+	t, err := time.Parse(snapshotIDLayout, id)
+	if err != nil || formatSnapshotID(t) != id {
+		return time.Time{}, false
+	}
+	return t, true
+}
 
 // LatestManifest reads the newest manifest; ok is false when the location holds none.
 func (s *Store) LatestManifest(ctx context.Context) (Manifest, bool, error) {

@@ -43,6 +43,13 @@ type PruneReport struct {
 	Objects    int      `json:"objects"`    // objects deleted (snapshot files, logs, parts)
 	Bytes      int64    `json:"bytes"`
 	Manifests  int      `json:"manifests"` // manifests deleted
+	// KeptObjects and KeptBytes are what the bucket holds after the prune (manifests included).
+	KeptObjects int   `json:"kept_objects"`
+	KeptBytes   int64 `json:"kept_bytes"`
+	// AbortedUploads are incomplete multipart uploads begun before the newest manifest was written,
+	// that no push will resume (aborted, or counted with DryRun).
+	AbortedUploads int       `json:"aborted_uploads"`
+	Finished       time.Time `json:"finished"`
 }
 
 // keptSnapshots splits snapshots (oldest first) into those r keeps and those it drops; the newest is
@@ -186,10 +193,15 @@ func pruneFrom(ctx context.Context, s *Store, m Manifest, r Retention, dryRun bo
 		if g, ok := parseManifestName(o.name); ok {
 			if !keepGen[g] && g <= m.Generation {
 				doomedManifests = append(doomedManifests, o.name)
+			} else {
+				rep.KeptObjects++
+				rep.KeptBytes += o.size
 			}
 			continue
 		}
 		if live[o.name] {
+			rep.KeptObjects++
+			rep.KeptBytes += o.size
 			continue
 		}
 		rep.Objects++
@@ -209,6 +221,10 @@ func pruneFrom(ctx context.Context, s *Store, m Manifest, r Retention, dryRun bo
 			}
 		}
 	}
+	if rep.AbortedUploads, err = s.abortAbandoned(ctx, m.Written, dryRun); err != nil {
+		return rep, m, err
+	}
+	rep.Finished = time.Now().UTC()
 	return rep, next, nil
 }
 

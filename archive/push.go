@@ -7,12 +7,15 @@ package archive
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
@@ -21,15 +24,23 @@ import (
 
 // PushReport says what a push did.
 type PushReport struct {
-	Location   string    `json:"location"`
-	Generation uint64    `json:"generation"` // the archive's manifest after the push
-	Snapshot   string    `json:"snapshot,omitempty"`
-	Uploaded   int       `json:"uploaded"` // objects uploaded
-	Bytes      int64     `json:"bytes"`    // bytes uploaded
-	NewestLog  uint32    `json:"newest_log"`
-	OpenBytes  int64     `json:"open_bytes"` // bytes of the newest log the archive holds (to its last non-zero byte)
-	Changed    bool      `json:"changed"`    // a new manifest was written
-	Finished   time.Time `json:"finished"`
+	Location   string `json:"location"`
+	Generation uint64 `json:"generation"` // the archive's manifest after the push
+	Snapshot   string `json:"snapshot,omitempty"`
+	Uploaded   int    `json:"uploaded"` // objects uploaded
+	Bytes      int64  `json:"bytes"`    // bytes sent (objects, and the parts of multipart uploads)
+	// ResumedParts and ResumedBytes are the parts of multipart uploads an interrupted push left in
+	// the bucket that this push found intact and did not send again.
+	ResumedParts int   `json:"resumed_parts"`
+	ResumedBytes int64 `json:"resumed_bytes"`
+	// Resumed says the snapshot taken continues one an interrupted push began (and keeps its ID).
+	Resumed bool `json:"resumed_snapshot,omitempty"`
+	// AbortedUploads are incomplete multipart uploads no push needs any more, aborted after the push.
+	AbortedUploads int       `json:"aborted_uploads"`
+	NewestLog      uint32    `json:"newest_log"`
+	OpenBytes      int64     `json:"open_bytes"` // bytes of the newest log the archive holds (to its last non-zero byte)
+	Changed        bool      `json:"changed"`    // a new manifest was written
+	Finished       time.Time `json:"finished"`
 }
 
 // PushOptions are a push's settings; the zero value takes a snapshot only when the archive needs one.
@@ -92,7 +103,12 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 			// older than its last checkpoint: only every log it holds makes it consistent.
 			first = firstLogNeeded(ctx, eng, mirrorDir, first)
 		}
-		snap, err := p.snapshot(ctx, first)
+		id, err := p.s.unfinishedSnapshot(ctx, m)
+		if err != nil {
+			return rep, Manifest{}, err
+		}
+		p.resuming, rep.Resumed = id != "", id != ""
+		snap, err := p.snapshot(ctx, first, id)
 		if err != nil {
 			return rep, Manifest{}, err
 		}
@@ -122,6 +138,13 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 			return rep, Manifest{}, err
 		}
 		rep.Generation = m.Generation
+	}
+	if prev == nil || rep.Snapshot != "" {
+		// Whatever an interrupted push left incomplete and this one did not resume is abandoned
+		// (a pusher's pushes after its first succeeded only look when they took a snapshot).
+		if rep.AbortedUploads, err = s.abortAbandoned(ctx, time.Time{}, false); err != nil {
+			return rep, m, err
+		}
 	}
 	rep.Finished = time.Now().UTC()
 	return rep, m, nil
@@ -179,13 +202,19 @@ type pusher struct {
 	eng engine.Engine
 	rec meta.Record
 	rep *PushReport
+	// resuming: the snapshot taken continues one an interrupted push began (its objects may exist).
+	resuming bool
 }
 
 // snapshot copies the mirror's files but the logs (and the regions recovery rebuilds, and the
-// metadata area) into snapshots/<ID>/.
-func (p *pusher) snapshot(ctx context.Context, firstLog uint32) (Snapshot, error) {
+// metadata area) into snapshots/<ID>/; id is the ID of the snapshot an interrupted push began,
+// which this one takes over ("": a new one, named by the time now).
+func (p *pusher) snapshot(ctx context.Context, firstLog uint32, id string) (Snapshot, error) {
 	taken := time.Now().UTC()
-	snap := Snapshot{ID: formatSnapshotID(taken), Taken: taken, FirstLog: firstLog}
+	if id == "" {
+		id = formatSnapshotID(taken)
+	}
+	snap := Snapshot{ID: id, Taken: taken, FirstLog: firstLog}
 	rels, err := databaseFiles(p.eng, p.dir)
 	if err != nil {
 		return snap, fmt.Errorf("snapshot of mirror %s: %w", p.dir, err)
@@ -216,14 +245,68 @@ func (p *pusher) uploadFile(ctx context.Context, name, path string) (Object, err
 	if err != nil {
 		return Object{}, fmt.Errorf("snapshot %s: %w", path, err)
 	}
+	if p.resuming {
+		if obj, ok, err := p.completedEarlier(ctx, name, f, fi.Size()); err != nil || ok {
+			return obj, err
+		}
+	}
 	// Hashed as it is sent: the object's checksum is that of the bytes uploaded, read once.
-	obj, err := p.s.putVerified(ctx, name, io.NewSectionReader(f, 0, fi.Size()), fi.Size(), "")
+	obj, tr, err := p.s.putVerified(ctx, name, f, fi.Size(), "")
+	p.count(tr)
 	if err != nil {
 		return obj, err
 	}
 	p.rep.Uploaded++
-	p.rep.Bytes += obj.Size
 	return obj, nil
+}
+
+// completedEarlier reuses the object name that an interrupted push completed, when it holds the
+// bytes the file holds now (read now: the copy is this push's, as consistent as a new upload).
+func (p *pusher) completedEarlier(ctx context.Context, name string, f *os.File, size int64) (Object, bool, error) {
+	exists, _, err := p.s.stat(ctx, name)
+	if err != nil || !exists {
+		return Object{}, false, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return Object{}, false, fmt.Errorf("snapshot %s: %w", f.Name(), err)
+	}
+	local := hex.EncodeToString(h.Sum(nil))
+	got, n, err := p.s.hashObject(ctx, name)
+	if err != nil || got != local || n != size {
+		return Object{}, false, err // changed since: upload it again
+	}
+	p.rep.ResumedBytes += n
+	return Object{Key: name, Size: n, SHA256: got}, true, nil
+}
+
+// unfinishedSnapshot is the ID of the snapshot an interrupted push began after the manifest's newest
+// (objects or incomplete uploads below snapshots/<ID>/ that no manifest names), "" when none.
+func (s *Store) unfinishedSnapshot(ctx context.Context, m Manifest) (string, error) {
+	known := map[string]bool{}
+	newest := ""
+	for _, sn := range m.Snapshots {
+		known[sn.ID], newest = true, max(newest, sn.ID)
+	}
+	names, err := s.list(ctx, "snapshots")
+	if err != nil {
+		return "", err
+	}
+	ups, err := s.pendingUploads(ctx, s.loc.key("snapshots/"))
+	if err != nil {
+		return "", err
+	}
+	for _, u := range ups {
+		names = append(names, strings.TrimPrefix(strings.TrimPrefix(u.key, s.loc.Prefix), "/"))
+	}
+	best := ""
+	for _, n := range names {
+		id, _, ok := strings.Cut(strings.TrimPrefix(n, "snapshots/"), "/")
+		if _, valid := parseSnapshotID(id); ok && valid && !known[id] && id > newest && id > best {
+			best = id
+		}
+	}
+	return best, nil
 }
 
 // log uploads log l when the manifest lacks it (sealed) or it grew (open: only the new bytes, as a
@@ -338,13 +421,20 @@ func (p *pusher) immutable(ctx context.Context, name string, b []byte, rel strin
 		}
 		return Object{Key: name, Size: n, SHA256: sum}, nil
 	}
-	obj, err := p.s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sum)
+	obj, tr, err := p.s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sum)
+	p.count(tr)
 	if err != nil {
 		return Object{}, err
 	}
 	p.rep.Uploaded++
-	p.rep.Bytes += obj.Size
 	return obj, nil
+}
+
+// count adds what an upload sent, and what it found in the bucket already, to the report.
+func (p *pusher) count(tr Transfer) {
+	p.rep.Bytes += tr.Sent
+	p.rep.ResumedParts += tr.ResumedParts
+	p.rep.ResumedBytes += tr.ResumedBytes
 }
 
 // databaseFiles lists, sorted, the regular files of an environment directory that a copy of it

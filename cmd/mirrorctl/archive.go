@@ -18,6 +18,26 @@ var s3EndpointFlag = &cli.StringFlag{
 	EnvVars: []string{"AWS_ENDPOINT_URL"},
 }
 
+var partSizeFlag = &cli.StringFlag{
+	Name:  "part-size",
+	Usage: "upload objects larger than this in parts of this size (5MiB to 5GiB); an interrupted upload resumes from the parts the bucket holds",
+	Value: "16MiB",
+}
+
+// storeConfig reads --s3-endpoint and --part-size.
+func storeConfig(c *cli.Context) (archive.Config, error) {
+	cfg := archive.Config{Endpoint: c.String("s3-endpoint")}
+	if c.IsSet("part-size") {
+		v := c.String("part-size")
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n < archive.MinPartSize || n > archive.MaxPartSize {
+			return cfg, usageError("--part-size %q is not a size from 5MiB to 5GiB (S3's limits for a part): write it like 16MiB", v)
+		}
+		cfg.PartSize = int64(n)
+	}
+	return cfg, nil
+}
+
 var snapshotEveryFlag = &cli.StringFlag{
 	Name:  "snapshot-every",
 	Usage: "take a new snapshot once this much log (e.g. 1GiB) was archived after the last one, so a restore replays at most about that much; default: only the first snapshot",
@@ -110,7 +130,7 @@ func archiveCommand() *cli.Command {
 					"mirrorctl archive push --mirror /disk2/env s3://backups/env", "upload what the archive lacks",
 					"mirrorctl archive push --mirror /disk2/env --s3-endpoint http://127.0.0.1:7070 s3://backups/env", "to an S3-compatible server",
 				),
-				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, snapshotIntervalFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, partSizeFlag, snapshotEveryFlag, snapshotIntervalFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
 				Action: runArchivePush,
 			},
 			{
@@ -144,7 +164,11 @@ func openStore(c *cli.Context, cmd string) (*archive.Store, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	return archive.Open(c.Context, loc, archive.Config{Endpoint: c.String("s3-endpoint")})
+	cfg, err := storeConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return archive.Open(c.Context, loc, cfg)
 }
 
 func runArchivePush(c *cli.Context) error {
@@ -179,8 +203,19 @@ func runArchivePush(c *cli.Context) error {
 	if rep.Snapshot != "" {
 		fmt.Fprintf(w, "snapshot %s taken\n", rep.Snapshot)
 	}
-	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s), up to log %d (%s of it)\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s sent), up to log %d (%s of it)\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	printResumed(w, rep)
 	return nil
+}
+
+// printResumed says what a push took over from an interrupted one, and what it cleaned up.
+func printResumed(w io.Writer, rep archive.PushReport) {
+	if rep.ResumedBytes > 0 {
+		fmt.Fprintf(w, "resumed an interrupted upload: %s already in the bucket (%d parts) not sent again\n", humanize.IBytes(uint64(rep.ResumedBytes)), rep.ResumedParts)
+	}
+	if rep.AbortedUploads > 0 {
+		fmt.Fprintf(w, "aborted %d abandoned incomplete uploads\n", rep.AbortedUploads)
+	}
 }
 
 func runArchivePrune(c *cli.Context) error {
@@ -205,6 +240,7 @@ func runArchivePrune(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s: %d snapshots kept, %d dropped, logs from %d kept; %s %d objects (%s) and %d manifests; generation %d\n",
 		rep.Location, len(rep.Kept), len(rep.Dropped), rep.FirstLog, verb, rep.Objects, humanize.IBytes(uint64(rep.Bytes)), rep.Manifests, rep.Generation)
+	fmt.Fprintf(c.App.Writer, "kept %d objects (%s); %s %d abandoned incomplete uploads\n", rep.KeptObjects, humanize.IBytes(uint64(rep.KeptBytes)), strings.Replace(verb, "delete", "abort", 1), rep.AbortedUploads)
 	return nil
 }
 
