@@ -18,7 +18,10 @@ type Manifest struct {
 	Written    time.Time `json:"written"`
 	// PrimaryID is the identity of the environment archived (the mirror's record names it): a push
 	// from a mirror of another environment is refused.
-	PrimaryID string     `json:"primary_id,omitempty"`
+	PrimaryID string `json:"primary_id,omitempty"`
+	// Engine is the engine of the environment archived, as the mirror's record names it ("bdb",
+	// "sqlite"; absent in manifests written before mirrorctl knew other engines: Berkeley DB).
+	Engine    string     `json:"engine,omitempty"`
 	Snapshots []Snapshot `json:"snapshots"`
 	Logs      []Log      `json:"logs"` // by number, no two with one number
 }
@@ -33,7 +36,14 @@ type Snapshot struct {
 	FirstLog uint32 `json:"first_log"`
 	LastLog  uint32 `json:"last_log"`
 	Files    []File `json:"files"`
+	// Source is, for an engine without a log history (FirstLog 0), what the mirror's files looked
+	// like when they were copied: the copy is of the mirror from Taken to Done, when none changed.
+	Source []FileStamp `json:"source,omitempty"`
 }
+
+// hasLogs says whether a restore of the snapshot replays logs after it (an engine with a log
+// history: log numbers start at 1).
+func (s Snapshot) hasLogs() bool { return s.FirstLog != 0 }
 
 // File is one file of a snapshot.
 type File struct {
@@ -158,6 +168,14 @@ func (s *Store) writeManifest(ctx context.Context, m Manifest, prev uint64) (Man
 		return m, err
 	}
 	return m, nil
+}
+
+// engine is the manifest's engine, Berkeley DB for a manifest that names none.
+func (m Manifest) engine() string {
+	if m.Engine == "" {
+		return "bdb"
+	}
+	return m.Engine
 }
 
 // newestLog is the highest log number the manifest holds (0: none).

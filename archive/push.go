@@ -55,7 +55,7 @@ type PushOptions struct {
 }
 
 // Push brings the archive at s up to the mirror directory mirrorDir (a mirror that mirrorctl keeps).
-func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o PushOptions) (PushReport, error) {
+func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Core, o PushOptions) (PushReport, error) {
 	rep, _, err := PushFrom(ctx, s, mirrorDir, eng, o, nil)
 	return rep, err
 }
@@ -63,7 +63,7 @@ func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o 
 // PushFrom is Push from a manifest the caller holds (the one the last push of the same pusher left,
 // so that a push every second does not list the manifests); nil reads the newest. It returns the
 // archive's manifest after the push.
-func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o PushOptions, prev *Manifest) (PushReport, Manifest, error) {
+func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Core, o PushOptions, prev *Manifest) (PushReport, Manifest, error) {
 	rep := PushReport{Location: s.loc.String()}
 	rec, ok, err := meta.ReadRecord(mirrorDir)
 	if err != nil {
@@ -82,55 +82,24 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 	if had && m.PrimaryID != "" && rec.PrimaryID != "" && m.PrimaryID != rec.PrimaryID {
 		return rep, Manifest{}, fmt.Errorf("%w: %s archives another environment (identity %s, this mirror's is %s): give another prefix", ErrForeign, s.loc, m.PrimaryID, rec.PrimaryID)
 	}
-	m.PrimaryID = rec.PrimaryID
+	kind := rec.EngineName()
+	if rec.Engine == meta.EngineUndecided {
+		kind = meta.EngineBDB // an undecided mirror is mirrored, and archived, as Berkeley DB's
+	}
+	if had && m.engine() != kind {
+		return rep, Manifest{}, fmt.Errorf("%w: %s archives a %s environment, this mirror holds %s: give another prefix", ErrForeign, s.loc, m.engine(), kind)
+	}
+	m.PrimaryID, m.Engine = rec.PrimaryID, kind
 	prevGen := m.Generation
 	p := &pusher{s: s, dir: mirrorDir, eng: eng, rec: rec, rep: &rep}
-
-	logs, err := eng.Logs(mirrorDir)
+	if hist, ok := hasLogHistory(eng); ok {
+		p.hist = hist
+		m, err = p.pushLogHistory(ctx, m, o)
+	} else {
+		m, err = p.pushSnapshotOnly(ctx, m, o)
+	}
 	if err != nil {
-		return rep, Manifest{}, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
-	}
-	if len(logs) == 0 {
-		return rep, Manifest{}, fmt.Errorf("mirror %s has no log files: nothing to archive", mirrorDir)
-	}
-	if ext, err := fileExtent(filepath.Join(mirrorDir, filepath.FromSlash(logs[len(logs)-1].Rel))); err == nil {
-		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
-	}
-	if needsSnapshot(m, logs, o.SnapshotEvery) || snapshotDue(m, mirrorDir, logs, o.SnapshotInterval, time.Now()) {
-		first := logs[0].Number
-		if !rec.NeedsRecovery {
-			// A mirror copied from a running environment (sync) holds database files that may be
-			// older than its last checkpoint: only every log it holds makes it consistent.
-			first = firstLogNeeded(ctx, eng, mirrorDir, first)
-		}
-		id, err := p.s.unfinishedSnapshot(ctx, m)
-		if err != nil {
-			return rep, Manifest{}, err
-		}
-		p.resuming, rep.Resumed = id != "", id != ""
-		snap, err := p.snapshot(ctx, first, id)
-		if err != nil {
-			return rep, Manifest{}, err
-		}
-		m.Snapshots = append(m.Snapshots, snap)
-		rep.Snapshot, rep.Changed = snap.ID, true
-		if logs, err = eng.Logs(mirrorDir); err != nil {
-			return rep, Manifest{}, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
-		}
-	}
-	for i, l := range logs {
-		sealed := i < len(logs)-1
-		entry, changed, err := p.log(ctx, m, l, sealed)
-		if err != nil {
-			return rep, Manifest{}, err
-		}
-		if changed {
-			m.setLog(entry)
-			rep.Changed = true
-		}
-		if !sealed {
-			rep.NewestLog, rep.OpenBytes = l.Number, entry.Covered
-		}
+		return rep, Manifest{}, err
 	}
 	rep.Generation = prevGen
 	if rep.Changed {
@@ -148,6 +117,58 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 	}
 	rep.Finished = time.Now().UTC()
 	return rep, m, nil
+}
+
+// pushLogHistory is PushFrom's work for an engine with a log history (Berkeley DB), from manifest m:
+// a snapshot when one is needed, then the logs.
+func (p *pusher) pushLogHistory(ctx context.Context, m Manifest, o PushOptions) (Manifest, error) {
+	logs, err := p.hist.Logs(p.dir)
+	if err != nil {
+		return m, fmt.Errorf("logs of mirror %s: %w", p.dir, err)
+	}
+	if len(logs) == 0 {
+		return m, fmt.Errorf("mirror %s has no log files: nothing to archive", p.dir)
+	}
+	if ext, err := fileExtent(filepath.Join(p.dir, filepath.FromSlash(logs[len(logs)-1].Rel))); err == nil {
+		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
+	}
+	if needsSnapshot(m, logs, o.SnapshotEvery) || snapshotDue(m, p.dir, logs, o.SnapshotInterval, time.Now()) {
+		first := logs[0].Number
+		if !p.rec.NeedsRecovery {
+			// A mirror copied from a running environment (sync) holds database files that may be
+			// older than its last checkpoint: only every log it holds makes it consistent.
+			first = firstLogNeeded(ctx, p.hist, p.dir, first)
+		}
+		id, err := p.s.unfinishedSnapshot(ctx, m)
+		if err != nil {
+			return m, err
+		}
+		p.resuming, p.rep.Resumed = id != "", id != ""
+		snap, err := p.snapshot(ctx, first, id)
+		if err != nil {
+			return m, err
+		}
+		m.Snapshots = append(m.Snapshots, snap)
+		p.rep.Snapshot, p.rep.Changed = snap.ID, true
+		if logs, err = p.hist.Logs(p.dir); err != nil {
+			return m, fmt.Errorf("logs of mirror %s: %w", p.dir, err)
+		}
+	}
+	for i, l := range logs {
+		sealed := i < len(logs)-1
+		entry, changed, err := p.log(ctx, m, l, sealed)
+		if err != nil {
+			return m, err
+		}
+		if changed {
+			m.setLog(entry)
+			p.rep.Changed = true
+		}
+		if !sealed {
+			p.rep.NewestLog, p.rep.OpenBytes = l.Number, entry.Covered
+		}
+	}
+	return m, nil
 }
 
 // needsSnapshot: none yet, the mirror lacks a log between the archive's newest and its own oldest,
@@ -197,11 +218,12 @@ func firstLogNeeded(ctx context.Context, eng engine.Engine, dir string, oldest u
 }
 
 type pusher struct {
-	s   *Store
-	dir string
-	eng engine.Engine
-	rec meta.Record
-	rep *PushReport
+	s    *Store
+	dir  string
+	eng  engine.Core
+	hist engine.Engine // eng, when it has a log history; nil for snapshots only
+	rec  meta.Record
+	rep  *PushReport
 	// resuming: the snapshot taken continues one an interrupted push began (its objects may exist).
 	resuming bool
 }
@@ -226,7 +248,7 @@ func (p *pusher) snapshot(ctx context.Context, firstLog uint32, id string) (Snap
 		}
 		snap.Files = append(snap.Files, File{Rel: rel, Object: obj})
 	}
-	logs, err := p.eng.Logs(p.dir)
+	logs, err := p.hist.Logs(p.dir)
 	if err != nil || len(logs) == 0 {
 		return snap, fmt.Errorf("logs of mirror %s after the snapshot's copy: %v", p.dir, err)
 	}
@@ -439,7 +461,7 @@ func (p *pusher) count(tr Transfer) {
 
 // databaseFiles lists, sorted, the regular files of an environment directory that a copy of it
 // takes first: all but its logs, the regions recovery rebuilds, and the metadata area.
-func databaseFiles(eng engine.Engine, dir string) ([]string, error) {
+func databaseFiles(eng engine.Core, dir string) ([]string, error) {
 	var rels []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

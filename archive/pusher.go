@@ -20,7 +20,7 @@ import (
 type Pusher struct {
 	Store    *Store
 	Mirror   string
-	Engine   engine.Engine
+	Engine   engine.Core   // with a log history (Berkeley DB) its logs are shipped, else snapshots only
 	Interval time.Duration // between the end of a push and the start of the next; default 1s
 	Options  PushOptions
 	// Retention is applied by a prune after the push that took a snapshot, at least every
@@ -73,6 +73,9 @@ type PusherStatus struct {
 	started    time.Time
 	newestLog  uint32 // the newest log the archive holds, and how far (its last non-zero byte)
 	newestSize int64
+	// source is, for an engine without a log history, what the mirror's files looked like when the
+	// newest snapshot copied them.
+	source []FileStamp
 }
 
 // Run pushes until ctx ends, then returns.
@@ -140,6 +143,9 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 	p.st.Failing, p.st.LastError = false, ""
 	p.st.LastPush, p.st.Generation = start, rep.Generation
 	p.st.newestLog, p.st.newestSize = rep.NewestLog, rep.OpenBytes
+	if n := len(m.Snapshots); n > 0 {
+		p.st.source = m.Snapshots[n-1].Source
+	}
 	if rep.Changed {
 		p.st.LastUpload = rep.Finished
 	}
@@ -187,8 +193,11 @@ func (p *Pusher) Status() PusherStatus {
 	p.mu.Lock()
 	st := p.st
 	p.mu.Unlock()
-	logs, err := p.Engine.Logs(p.Mirror)
-	if err == nil {
+	if hist, ok := hasLogHistory(p.Engine); !ok {
+		if now, err := stampFiles(p.Engine, p.Mirror); err == nil {
+			st.LagBytes = changedBytes(st.source, now)
+		}
+	} else if logs, err := hist.Logs(p.Mirror); err == nil {
 		st.LagBytes = lagBytes(logs, st.newestLog, st.newestSize, func(l engine.LogFile) int64 {
 			n, err := fileExtent(filepath.Join(p.Mirror, filepath.FromSlash(l.Rel)))
 			if err != nil {

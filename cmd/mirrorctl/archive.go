@@ -9,6 +9,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/archive"
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -53,6 +54,19 @@ var (
 		Usage: "retention in the bucket: keep what a restore to any moment of the last `DURATION` (72h, 7d) needs; with --archive-keep-snapshots, what either keeps",
 	}
 )
+
+// archiveEngine is the engine of the mirror dir, as its record names it; --snapshot-every, which
+// counts log volume, is refused for an engine that keeps no log history.
+func archiveEngine(c *cli.Context, dir string, o archive.PushOptions) (engine.Core, error) {
+	eng, err := engineFor(c, dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, hist := eng.(engine.Engine); !hist && o.SnapshotEvery > 0 {
+		return nil, usageError("--snapshot-every counts log volume, and %s keeps no log history: give --snapshot-interval (e.g. 1h) instead", eng.Name())
+	}
+	return eng, nil
+}
 
 // retention reads --archive-keep-snapshots and --archive-keep-age.
 func retention(c *cli.Context) (archive.Retention, error) {
@@ -184,7 +198,7 @@ func runArchivePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := bdbEngine(c)
+	eng, err := archiveEngine(c, dir, o)
 	if err != nil {
 		return err
 	}
@@ -196,14 +210,18 @@ func runArchivePush(c *cli.Context) error {
 		return writeJSON(c.App.Writer, rep)
 	}
 	w := c.App.Writer
+	upTo := fmt.Sprintf("log %d, %s of it", rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	if rep.NewestLog == 0 {
+		upTo = "snapshots only: the engine keeps no log history"
+	}
 	if !rep.Changed {
-		fmt.Fprintf(w, "%s is up to date (generation %d, log %d, %s of it)\n", rep.Location, rep.Generation, rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+		fmt.Fprintf(w, "%s is up to date (generation %d, %s)\n", rep.Location, rep.Generation, upTo)
 		return nil
 	}
 	if rep.Snapshot != "" {
 		fmt.Fprintf(w, "snapshot %s taken\n", rep.Snapshot)
 	}
-	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s sent), up to log %d (%s of it)\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s sent), up to %s\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), upTo)
 	printResumed(w, rep)
 	return nil
 }
@@ -264,14 +282,22 @@ func runArchiveList(c *cli.Context) error {
 }
 
 func printManifest(w io.Writer, loc archive.Location, m archive.Manifest) {
-	fmt.Fprintf(w, "%s  generation %d, written %s\n", loc, m.Generation, m.Written.Format(time.RFC3339))
+	eng := m.Engine
+	if eng == "" {
+		eng = "bdb"
+	}
+	fmt.Fprintf(w, "%s  generation %d, written %s, engine %s\n", loc, m.Generation, m.Written.Format(time.RFC3339), eng)
 	fmt.Fprintln(w, "snapshots:")
 	for _, s := range m.Snapshots {
 		var size int64
 		for _, f := range s.Files {
 			size += f.Size
 		}
-		fmt.Fprintf(w, "  %s  taken %s, %d files (%s), needs logs from %d\n", s.ID, s.Done.Format(time.RFC3339), len(s.Files), humanize.IBytes(uint64(size)), s.FirstLog)
+		needs := fmt.Sprintf("needs logs from %d", s.FirstLog)
+		if s.FirstLog == 0 {
+			needs = "the mirror as it was then (no log history)"
+		}
+		fmt.Fprintf(w, "  %s  taken %s, %d files (%s), %s\n", s.ID, s.Done.Format(time.RFC3339), len(s.Files), humanize.IBytes(uint64(size)), needs)
 	}
 	fmt.Fprintln(w, "logs:")
 	for _, r := range logRanges(m.Logs) {
