@@ -90,117 +90,131 @@ func objectSHA(t *testing.T, srv *s3server.Server, key string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// TestArchive_InterruptedUploadResumes: the server is killed while a push uploads a large database
-// file in parts (slowed down by a proxy that counts what the client sends); after a restart the
-// server still lists the parts it held, and the next push sends only the rest: the bytes on the wire
-// are those the bucket lacked, not one held part more. The object is the mirror's file (SHA-256), a
-// restore holds every commit, and no incomplete upload is left in the bucket: one an earlier push
-// abandoned is aborted.
+// TestArchive_InterruptedUploadResumes: a push that uploads a large database file in parts (slowed
+// down by a proxy that counts what the client sends) is interrupted, by the server's death or by the
+// pushing process's; the server still lists the parts it held, and the next push sends only the
+// rest: the bytes on the wire are those the bucket lacked, not one held part more. The object is the
+// mirror's file (SHA-256), a restore holds every commit, and no incomplete upload is left in the
+// bucket: one an earlier push abandoned is aborted.
 func TestArchive_InterruptedUploadResumes(t *testing.T) {
 	c := newArchiveCase(t)
 	const valueSize = "16384"
 	workloadRun(t, c.primary, c.acked, "--txns", "2500", "--value-size", valueSize, "--log-size", "4194304", "--checkpoint-every", "500")
 	mustRun(t, "sync", "--primary", c.primary, "--mirror", c.mirror)
-	prefix := "env/prod/"
-
-	// An upload that an earlier push abandoned, of a log this mirror does not have: never resumed.
-	core := minio.Core{Client: c.srv.Client()}
-	stray := prefix + "logs/log.0000099999"
-	if _, err := core.NewMultipartUpload(context.Background(), c.srv.Bucket, stray, minio.PutObjectOptions{}); err != nil {
-		t.Fatal(err)
-	}
-
-	proxy := s3server.NewProxy(t, c.srv.Addr)
-	proxy.SetRate(12 << 20)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "archive", "push", "--mirror", c.mirror, "--s3-endpoint", proxy.Endpoint(), "--part-size", "5MiB", c.url)
-	cmd.Env = append(os.Environ(), c.srv.Env()...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var big string // the key of the upload the kill interrupts
-	eventually(t, 2*time.Minute, "three parts of a snapshot file held by the server", func() bool {
-		for k, parts := range heldParts(t, c.srv, prefix+"snapshots/") {
-			if k != stray && len(parts) >= 3 {
-				big = k
-				return true
+	for _, tc := range []struct {
+		name      string
+		prefix    string
+		interrupt func(cmd *exec.Cmd)
+		after     func() // before the next push
+	}{
+		{name: "server killed", prefix: "env/server-killed/", interrupt: func(*exec.Cmd) { c.srv.Stop() }, after: c.srv.Restart},
+		{name: "pushing process killed", prefix: "env/push-killed/", interrupt: func(cmd *exec.Cmd) { cmd.Process.Kill() }, after: func() {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := tc.prefix
+			url := "s3://" + c.srv.Bucket + "/" + strings.TrimSuffix(prefix, "/")
+			// An upload that an earlier push abandoned, of a log this mirror does not have: never resumed.
+			core := minio.Core{Client: c.srv.Client()}
+			stray := prefix + "logs/log.0000099999"
+			if _, err := core.NewMultipartUpload(context.Background(), c.srv.Bucket, stray, minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
 			}
-		}
-		return false
-	})
-	c.srv.Stop()
-	if err := cmd.Wait(); err == nil {
-		t.Fatalf("the push finished although the server was killed during it: %s", out.String())
-	}
-	c.srv.Restart()
-	held := heldParts(t, c.srv, prefix)[big]
-	if len(held) < 3 {
-		t.Fatalf("after the restart the server holds %d parts of %s, want at least 3", len(held), big)
-	}
-	var heldBytes int64
-	for _, n := range held {
-		heldBytes += n
-	}
-	_, before := bucketBytes(t, c.srv, prefix)
-	var earlier int64 // objects the interrupted push completed: a resumed push reuses them
-	for k, n := range before {
-		if !strings.Contains(k, "/manifests/") {
-			earlier += n
-		}
-	}
 
-	proxy.SetRate(0)
-	proxy.ResetSent()
-	r := mirrorctlEnv(t, c.srv.Env(), "archive", "push", "--json", "--mirror", c.mirror, "--s3-endpoint", proxy.Endpoint(), "--part-size", "5MiB", c.url)
-	if r.Code != 0 {
-		t.Fatalf("push after the restart: %s", r)
-	}
-	var rep struct {
-		Bytes          int64 `json:"bytes"`
-		ResumedParts   int   `json:"resumed_parts"`
-		ResumedBytes   int64 `json:"resumed_bytes"`
-		Resumed        bool  `json:"resumed_snapshot"`
-		AbortedUploads int   `json:"aborted_uploads"`
-	}
-	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
-		t.Fatalf("push --json: %v: %s", err, r)
-	}
-	sent := proxy.Sent()
-	total, _ := bucketBytes(t, c.srv, prefix)
-	// What the bucket lacked, plus the requests' headers (a few hundred bytes each).
-	lacked := total - heldBytes - earlier
-	const slack = 1 << 20
-	t.Logf("object %s: %d parts held (%d bytes); bucket %d bytes, %d of them there before; sent %d, report %+v", big, len(held), heldBytes, total, earlier, sent, rep)
-	if sent > lacked+slack {
-		t.Fatalf("the resumed push sent %d bytes, the bucket lacked %d: held parts (%d bytes) were sent again", sent, lacked, heldBytes)
-	}
-	if sent < lacked {
-		t.Fatalf("the resumed push sent %d bytes, fewer than the %d the bucket lacked: the count proves nothing", sent, lacked)
-	}
-	if !rep.Resumed || rep.ResumedParts < len(held) || rep.ResumedBytes < heldBytes {
-		t.Fatalf("the push's report does not say it resumed the %d held parts: %+v", len(held), rep)
-	}
-	rel := strings.TrimPrefix(big, prefix+"snapshots/")
-	_, rel, _ = strings.Cut(rel, "/")
-	if got, want := objectSHA(t, c.srv, big), fileSHA(t, filepath.Join(c.mirror, rel)); got != want {
-		t.Fatalf("%s has SHA-256 %s, the mirror's %s has %s", big, got, rel, want)
-	}
-	if left := heldParts(t, c.srv, prefix); len(left) != 0 {
-		t.Fatalf("incomplete uploads left in the bucket after the push: %v", left)
-	}
-	if rep.AbortedUploads != 1 {
-		t.Fatalf("the push aborted %d abandoned uploads, want 1 (the stray one)", rep.AbortedUploads)
-	}
-	dir := filepath.Join(t.TempDir(), "restored")
-	if r := c.restore(t, c.url, dir); r.Code != 0 {
-		t.Fatalf("restore: %s", r)
-	}
-	res := mirrorctl(t, "workload", "check", "--dir", dir, "--acked", c.acked, "--value-size", valueSize)
-	var got checkResult
-	if err := json.Unmarshal([]byte(strings.TrimSpace(res.Stdout)), &got); err != nil || res.Code != 0 || got.Acked == 0 || got.Found != got.Acked || got.Wrong != 0 {
-		t.Fatalf("restore after the resumed push: %+v, %v: %s", got, err, res)
+			proxy := s3server.NewProxy(t, c.srv.Addr)
+			proxy.SetRate(12 << 20)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "archive", "push", "--mirror", c.mirror, "--s3-endpoint", proxy.Endpoint(), "--part-size", "5MiB", url)
+			cmd.Env = append(os.Environ(), c.srv.Env()...)
+			var out, errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var big string // the key of the upload the interruption stops
+			eventually(t, 2*time.Minute, "three parts of a snapshot file held by the server", func() bool {
+				for k, parts := range heldParts(t, c.srv, prefix+"snapshots/") {
+					if len(parts) >= 3 {
+						big = k
+						return true
+					}
+				}
+				return false
+			})
+			tc.interrupt(cmd)
+			if err := cmd.Wait(); err == nil {
+				t.Fatalf("the push finished although it was interrupted: %s", out.String())
+			}
+			tc.after()
+			// What the killed client had sent is forwarded (and counted) before the next push starts.
+			eventually(t, time.Minute, "the proxy to forward what the interrupted push sent", func() bool { return proxy.Active() == 0 })
+			held := heldParts(t, c.srv, prefix)[big]
+			if len(held) < 3 {
+				t.Fatalf("after the interruption the server holds %d parts of %s, want at least 3", len(held), big)
+			}
+			var heldBytes int64
+			for _, n := range held {
+				heldBytes += n
+			}
+			_, before := bucketBytes(t, c.srv, prefix)
+			var earlier int64 // objects the interrupted push completed: a resumed push reuses them
+			for k, n := range before {
+				if !strings.Contains(k, "/manifests/") {
+					earlier += n
+				}
+			}
+
+			proxy.SetRate(0)
+			proxy.ResetSent()
+			r := mirrorctlEnv(t, c.srv.Env(), "archive", "push", "--json", "--mirror", c.mirror, "--s3-endpoint", proxy.Endpoint(), "--part-size", "5MiB", url)
+			if r.Code != 0 {
+				t.Fatalf("push after the interruption: %s", r)
+			}
+			var rep struct {
+				Bytes          int64 `json:"bytes"`
+				ResumedParts   int   `json:"resumed_parts"`
+				ResumedBytes   int64 `json:"resumed_bytes"`
+				Resumed        bool  `json:"resumed_snapshot"`
+				AbortedUploads int   `json:"aborted_uploads"`
+			}
+			if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+				t.Fatalf("push --json: %v: %s", err, r)
+			}
+			sent := proxy.Sent()
+			total, _ := bucketBytes(t, c.srv, prefix)
+			// What the bucket lacked, plus the requests' headers (a few hundred bytes each).
+			lacked := total - heldBytes - earlier
+			const slack = 1 << 20
+			t.Logf("object %s: %d parts held (%d bytes); bucket %d bytes, %d of them there before; sent %d, report %+v", big, len(held), heldBytes, total, earlier, sent, rep)
+			if sent > lacked+slack {
+				t.Fatalf("the resumed push sent %d bytes, the bucket lacked %d: held parts (%d bytes) were sent again", sent, lacked, heldBytes)
+			}
+			if sent < lacked {
+				t.Fatalf("the resumed push sent %d bytes, fewer than the %d the bucket lacked: the count proves nothing", sent, lacked)
+			}
+			if !rep.Resumed || rep.ResumedParts < len(held) || rep.ResumedBytes < heldBytes {
+				t.Fatalf("the push's report does not say it resumed the %d held parts: %+v", len(held), rep)
+			}
+			rel := strings.TrimPrefix(big, prefix+"snapshots/")
+			_, rel, _ = strings.Cut(rel, "/")
+			if got, want := objectSHA(t, c.srv, big), fileSHA(t, filepath.Join(c.mirror, rel)); got != want {
+				t.Fatalf("%s has SHA-256 %s, the mirror's %s has %s", big, got, rel, want)
+			}
+			if left := heldParts(t, c.srv, prefix); len(left) != 0 {
+				t.Fatalf("incomplete uploads left in the bucket after the push: %v", left)
+			}
+			if rep.AbortedUploads != 1 {
+				t.Fatalf("the push aborted %d abandoned uploads, want 1 (the stray one)", rep.AbortedUploads)
+			}
+			dir := filepath.Join(t.TempDir(), "restored")
+			if r := c.restore(t, url, dir); r.Code != 0 {
+				t.Fatalf("restore: %s", r)
+			}
+			res := mirrorctl(t, "workload", "check", "--dir", dir, "--acked", c.acked, "--value-size", valueSize)
+			var got checkResult
+			if err := json.Unmarshal([]byte(strings.TrimSpace(res.Stdout)), &got); err != nil || res.Code != 0 || got.Acked == 0 || got.Found != got.Acked || got.Wrong != 0 {
+				t.Fatalf("restore after the resumed push: %+v, %v: %s", got, err, res)
+			}
+		})
 	}
 }

@@ -15,8 +15,9 @@ type Proxy struct {
 	Addr   string // 127.0.0.1:PORT
 	target string
 
-	sent atomic.Int64 // bytes from clients to the server
-	rate atomic.Int64 // bytes per second from clients; 0: unlimited
+	sent   atomic.Int64 // bytes from clients to the server
+	rate   atomic.Int64 // bytes per second from clients; 0: unlimited
+	active atomic.Int64 // copies running (two per connection)
 
 	ln net.Listener
 	mu sync.Mutex // guards conns and closed
@@ -50,6 +51,10 @@ func (p *Proxy) Sent() int64 { return p.sent.Load() }
 // ResetSent sets the count of bytes sent to zero.
 func (p *Proxy) ResetSent() { p.sent.Store(0) }
 
+// Active is how many connections the proxy still forwards: after a client was killed, what it had
+// sent may still be on its way to the server until Active is 0.
+func (p *Proxy) Active() int { return int(p.active.Load() / 2) }
+
 // SetRate limits what clients send to bytesPerSecond (0: no limit).
 func (p *Proxy) SetRate(bytesPerSecond int64) { p.rate.Store(bytesPerSecond) }
 
@@ -82,6 +87,7 @@ func (p *Proxy) accept() {
 			continue
 		}
 		p.wg.Add(2)
+		p.active.Add(2)
 		go p.pipe(up, c, true)
 		go p.pipe(c, up, false)
 	}
@@ -90,8 +96,9 @@ func (p *Proxy) accept() {
 // pipe copies from src to dst until either side ends, then closes both.
 func (p *Proxy) pipe(dst, src net.Conn, fromClient bool) {
 	defer p.wg.Done()
-	defer dst.Close()
-	defer src.Close()
+	defer p.active.Add(-1)
+	defer p.forget(src)
+	defer p.forget(dst)
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -110,6 +117,14 @@ func (p *Proxy) pipe(dst, src net.Conn, fromClient bool) {
 			return
 		}
 	}
+}
+
+// forget closes c and stops tracking it.
+func (p *Proxy) forget(c net.Conn) {
+	c.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
 }
 
 // Close stops listening, closes every connection and waits for the copies to end.
