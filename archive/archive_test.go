@@ -205,3 +205,27 @@ func TestKeptSnapshots_Table(t *testing.T) {
 		})
 	}
 }
+
+// TestRetained_SQLiteWALs: a prune keeps the WALs shipped after the snapshots it keeps, and names
+// their parts as live; those of a dropped snapshot go with it.
+func TestRetained_SQLiteWALs(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	part := func(key string) WALPart { return WALPart{Part: Part{Object: Object{Key: key}}} }
+	m := Manifest{
+		Snapshots: []Snapshot{{ID: "a", Done: now.Add(-2 * time.Hour)}, {ID: "b", Done: now.Add(-time.Hour)}},
+		WALs: []WAL{
+			{Rel: "app.db-wal", Snapshot: "a", Parts: []WALPart{part("wal/a/app.db-wal.part.0")}},
+			{Rel: "app.db-wal", Snapshot: "b", Parts: []WALPart{part("wal/b/app.db-wal.part.0"), part("wal/b/app.db-wal.part.1")}},
+		},
+	}
+	got, dropped := retained(m, Retention{KeepSnapshots: 1}, now)
+	if len(dropped) != 1 || len(got.WALs) != 1 || got.WALs[0].Snapshot != "b" {
+		t.Fatalf("kept WALs %+v, dropped %+v; want the WAL of snapshot b alone", got.WALs, dropped)
+	}
+	names := got.names()
+	for key, want := range map[string]bool{"wal/a/app.db-wal.part.0": false, "wal/b/app.db-wal.part.0": true, "wal/b/app.db-wal.part.1": true} {
+		if names[key] != want {
+			t.Errorf("%s live = %v, want %v", key, names[key], want)
+		}
+	}
+}

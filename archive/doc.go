@@ -8,6 +8,7 @@
 //	                                     started, sorts by time)
 //	logs/<rel>                           a sealed log file (complete: a later log exists)
 //	logs/<rel>.part.<off>.<len>.<sha:16> bytes the open (newest) log gained since the last push
+//	wal/<ID>/<rel>.part.<off>.<len>.<sha:16> SQLite: bytes a WAL gained after snapshot ID
 //	manifests/<generation:20>.json       what the archive holds, written last
 //
 // Invariants kept here:
@@ -30,16 +31,17 @@
 //     the write-ahead rule holds on the mirror: a database page reaches it only after the log
 //     records that describe the change. Catastrophic recovery over the copied files and that log
 //     range therefore gives a consistent environment, whatever a mount wrote during the copy.
-//   - An engine without a log history (SQLite) is archived as snapshots only (pushsnap.go): each a
-//     copy of the mirror taken while none of its files changed (quiet.go says why that instant is a
-//     crash image the engine recovers), restarted by the engine in a scratch directory (SQLite: hot
-//     journal rolled back, WAL replayed, PRAGMA integrity_check, checkpoint) before anything goes
-//     up, so that a snapshot is one checked database file per database. A push takes one when the
-//     mirror's files changed since the newest snapshot (their stamps: size, times, inode) and the
-//     snapshot interval, if any, passed; a file whose bytes are the newest snapshot's is not sent
-//     again, the new snapshot names the same object. No WAL is shipped: what the archive lacks is
-//     what changed since the newest snapshot. A restore downloads the newest snapshot taken by
-//     --time (or the newest), verifies every checksum and restarts and checks the databases.
+//   - An engine without a log history (SQLite) is archived as snapshots (pushsnap.go) and its WAL
+//     shipped between them (wal.go). A snapshot is a copy of the mirror taken while none of its files
+//     changed (quiet.go says why that instant is a crash image the engine recovers), restarted by
+//     the engine in a scratch directory (SQLite: hot journal rolled back, WAL replayed, PRAGMA
+//     integrity_check, checkpoint) before anything goes up: one checked database file per database;
+//     a file whose bytes are the newest snapshot's is not sent again, the new snapshot names the same
+//     object. While only WALs changed since (the database files keep the snapshot's bytes), a push
+//     ships the whole frames each WAL gained, checking that no database file changed during the read;
+//     once one did, a new snapshot is due (and, with an interval, taken when it passed). A restore
+//     downloads the newest snapshot taken by --time (or the newest) and the WAL parts pushed after it
+//     by then, verifies every checksum and restarts and checks the databases.
 //   - A log is uploaded as sealed only once a later log exists on the mirror; when the mirror's
 //     record holds the log's SHA-256 (sealed by a mount), the file must match it, else it is refused
 //     as corrupt. Of the newest log, each push uploads the bytes it gained as a part, after checking

@@ -24,6 +24,8 @@ type Manifest struct {
 	Engine    string     `json:"engine,omitempty"`
 	Snapshots []Snapshot `json:"snapshots"`
 	Logs      []Log      `json:"logs"` // by number, no two with one number
+	// WALs are, for SQLite, the WALs shipped after snapshots (wal.go).
+	WALs []WAL `json:"wals,omitempty"`
 }
 
 // Snapshot is a copy of the environment's files (without logs) and the logs it needs.
@@ -220,5 +222,6 @@ func (m Manifest) snapshotFor(until time.Time) (Snapshot, bool) {
 func (m Manifest) clone() Manifest {
 	m.Snapshots = append([]Snapshot(nil), m.Snapshots...)
 	m.Logs = append([]Log(nil), m.Logs...)
+	m.WALs = append([]WAL(nil), m.WALs...)
 	return m
 }

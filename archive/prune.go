@@ -105,6 +105,16 @@ func retained(m Manifest, r Retention, now time.Time) (Manifest, []Snapshot) {
 			out.Logs = append(out.Logs, l)
 		}
 	}
+	keep := map[string]bool{}
+	for _, s := range kept {
+		keep[s.ID] = true
+	}
+	out.WALs = nil
+	for _, w := range m.WALs {
+		if keep[w.Snapshot] {
+			out.WALs = append(out.WALs, w)
+		}
+	}
 	return out, dropped
 }
 
@@ -121,6 +131,11 @@ func (m Manifest) names() map[string]bool {
 			n[l.Key] = true
 		}
 		for _, p := range l.Parts {
+			n[p.Key] = true
+		}
+	}
+	for _, w := range m.WALs {
+		for _, p := range w.Parts {
 			n[p.Key] = true
 		}
 	}
@@ -166,7 +181,7 @@ func pruneFrom(ctx context.Context, s *Store, m Manifest, r Retention, dryRun bo
 	live := next.names()
 	// The few manifests before the newest stay when everything they name is kept.
 	keepGen := map[uint64]bool{m.Generation: true, rep.Generation: true}
-	objects, err := s.listObjects(ctx, "logs", "snapshots", "manifests")
+	objects, err := s.listObjects(ctx, "logs", "wal", "snapshots", "manifests")
 	if err != nil {
 		return rep, m, err
 	}

@@ -221,7 +221,7 @@ type pusher struct {
 	s    *Store
 	dir  string
 	eng  engine.Core
-	hist engine.Engine // eng, when it has a log history; nil for snapshots only
+	hist engine.Engine // eng, when it has a log history; nil for SQLite (snapshots and WAL)
 	rec  meta.Record
 	rep  *PushReport
 	// resuming: the snapshot taken continues one an interrupted push began (its objects may exist).

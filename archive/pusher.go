@@ -20,7 +20,7 @@ import (
 type Pusher struct {
 	Store    *Store
 	Mirror   string
-	Engine   engine.Core   // with a log history (Berkeley DB) its logs are shipped, else snapshots only
+	Engine   engine.Core   // with a log history (Berkeley DB) its logs are shipped, else snapshots and WAL (SQLite)
 	Interval time.Duration // between the end of a push and the start of the next; default 1s
 	Options  PushOptions
 	// Retention is applied by a prune after the push that took a snapshot, at least every
@@ -143,9 +143,7 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 	p.st.Failing, p.st.LastError = false, ""
 	p.st.LastPush, p.st.Generation = start, rep.Generation
 	p.st.newestLog, p.st.newestSize = rep.NewestLog, rep.OpenBytes
-	if n := len(m.Snapshots); n > 0 {
-		p.st.source = m.Snapshots[n-1].Source
-	}
+	p.st.source = heldStamps(m)
 	if rep.Changed {
 		p.st.LastUpload = rep.Finished
 	}

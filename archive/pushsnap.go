@@ -1,11 +1,11 @@
 package archive
 
-// A push for an engine without a log history (SQLite): there are no logs to ship, so the archive is
-// a series of snapshots, each a consistent copy of the mirror (quiet.go) that the engine restarted
-// and checked, one database file per database. A push takes one when the mirror changed since the
-// newest (its files' stamps differ) and, with SnapshotInterval, once that long passed since it; a
-// database whose bytes are those of the newest snapshot's copy is not sent again (the new snapshot
-// names the same object).
+// A push for an engine without a log history (SQLite): the archive is a series of snapshots, each a
+// consistent copy of the mirror (quiet.go) that the engine restarted and checked, one database file
+// per database, and the WALs shipped after them (wal.go). A push ships the WALs when only they
+// changed since what the archive holds; it takes a snapshot when a database file or a journal
+// changed and, with SnapshotInterval, once that long passed since the newest; a database whose bytes
+// are those of the newest snapshot's copy is not sent again (the new snapshot names the same object).
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	"github.com/mirrorctl/mirrorctl/engine"
 )
 
-// hasLogHistory says whether the archive ships eng's logs (Berkeley DB) or takes snapshots only.
+// hasLogHistory says whether the archive ships eng's logs (Berkeley DB) or snapshots and WALs (SQLite).
 func hasLogHistory(eng engine.Core) (engine.Engine, bool) {
 	e, ok := eng.(engine.Engine)
 	return e, ok
@@ -44,8 +44,21 @@ func (p *pusher) pushSnapshotOnly(ctx context.Context, m Manifest, o PushOptions
 	if err != nil {
 		return m, fmt.Errorf("mirror %s: %w", p.dir, err)
 	}
-	if !snapshotOnlyDue(m, now, o.SnapshotInterval, time.Now()) {
-		return m, nil
+	if len(m.Snapshots) > 0 {
+		held := heldStamps(m)
+		if sameStamps(held, now) {
+			return m, nil
+		}
+		if sameButWALs(held, now) {
+			next, shipped, err := p.shipWALs(ctx, m, held, now)
+			if err != nil || shipped {
+				return next, err
+			}
+			// A database file changed while the WALs were read (a checkpoint): a snapshot.
+		}
+		if !snapshotOnlyDue(m, now, o.SnapshotInterval, time.Now()) {
+			return m, nil
+		}
 	}
 	id, err := p.s.unfinishedSnapshot(ctx, m)
 	if err != nil {

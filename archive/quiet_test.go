@@ -155,3 +155,31 @@ func TestQuietCopy_WaitsForAStill(t *testing.T) {
 		})
 	}
 }
+
+// TestWholeFrames_Table: a WAL read while a frame was written is cut to its whole frames; what is
+// not a WAL is left alone.
+func TestWholeFrames_Table(t *testing.T) {
+	wal := func(page uint32, n int) []byte {
+		b := make([]byte, n)
+		copy(b, []byte{0x37, 0x7f, 0x06, 0x82})
+		b[8], b[9], b[10], b[11] = byte(page>>24), byte(page>>16), byte(page>>8), byte(page)
+		return b
+	}
+	frame := 24 + 4096
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want int
+	}{
+		{name: "header only", b: wal(4096, 32), want: 32},
+		{name: "two frames", b: wal(4096, 32+2*frame), want: 32 + 2*frame},
+		{name: "a frame being written", b: wal(4096, 32+2*frame+100), want: 32 + 2*frame},
+		{name: "64 KiB pages", b: wal(1, 32+(24+65536)+5), want: 32 + 24 + 65536},
+		{name: "not a WAL", b: []byte("not a write-ahead log at all, just bytes"), want: 40},
+		{name: "short", b: []byte{1, 2}, want: 2},
+	} {
+		if got := len(wholeFrames(tc.b)); got != tc.want {
+			t.Errorf("%s: %d bytes kept, want %d", tc.name, got, tc.want)
+		}
+	}
+}

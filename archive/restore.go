@@ -208,7 +208,7 @@ func fetchFromStore(ctx context.Context, s *Store, dir string, eng engine.Core, 
 			r.Files++
 			r.Bytes += f.Size
 		}
-		return nil
+		return fetchWALs(ctx, s, dir, m, snap.ID, until, r)
 	}
 	var logs []Log
 	for _, l := range m.Logs {

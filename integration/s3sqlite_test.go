@@ -53,6 +53,33 @@ func sqliteRows(t *testing.T, dir, name string) (n, last int) {
 	return n, last
 }
 
+// sqliteArchive is what these tests read of archive list --json.
+type sqliteArchive struct {
+	Engine    string `json:"engine"`
+	Snapshots []struct {
+		ID    string `json:"id"`
+		Files []struct {
+			Rel string `json:"rel"`
+			Key string `json:"key"`
+		} `json:"files"`
+	} `json:"snapshots"`
+	WALs []struct {
+		Rel      string            `json:"rel"`
+		Snapshot string            `json:"snapshot"`
+		Parts    []json.RawMessage `json:"parts"`
+	} `json:"wals"`
+}
+
+func sqliteManifest(t *testing.T, srv *s3server.Server, url string) sqliteArchive {
+	t.Helper()
+	var list sqliteArchive
+	r := mirrorctlEnv(t, srv.Env(), "archive", "list", "--json", "--s3-endpoint", srv.Endpoint(), url)
+	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil || list.Engine != "sqlite" || len(list.Snapshots) == 0 {
+		t.Fatalf("archive list --json: want a SQLite archive: %v: %s", err, r)
+	}
+	return list
+}
+
 type sqliteRestore struct {
 	Snapshot   string    `json:"snapshot"`
 	SnapshotOf time.Time `json:"snapshot_of"`
@@ -101,6 +128,48 @@ func TestArchive_SQLiteSnapshots(t *testing.T) {
 	go func() { defer close(done2); commitRows(t, journal, 40, 30, 30*time.Millisecond) }()
 	commitRows(t, wal, 40, 30, 30*time.Millisecond)
 	<-done2
+	caughtUp := func() {
+		t.Helper()
+		eventually(t, time.Minute, "the archive to hold the mirror", func() bool {
+			st := mountArchiveStatus(t, mp)
+			return st.LagBytes == 0 && !st.Failing
+		})
+	}
+	caughtUp()
+	// Commits to the WAL database alone, fewer than a checkpoint's worth: its database file keeps its
+	// bytes, and the archive follows by shipping its WAL, not by new snapshots.
+	snaps := len(sqliteManifest(t, srv, url).Snapshots)
+	commitRows(t, wal, 70, 20, 30*time.Millisecond)
+	caughtUp()
+	live := sqliteManifest(t, srv, url)
+	if len(live.Snapshots) != snaps {
+		t.Errorf("commits to a WAL database took %d new snapshots, want none: its WAL is shipped", len(live.Snapshots)-snaps)
+	}
+	newest := live.Snapshots[len(live.Snapshots)-1].ID
+	shipped := false
+	for _, w := range live.WALs {
+		shipped = shipped || (w.Rel == "wal.db-wal" && w.Snapshot == newest && len(w.Parts) > 0)
+	}
+	if !shipped {
+		t.Fatalf("the manifest ships no WAL of wal.db after snapshot %s: %+v", newest, live.WALs)
+	}
+	// Restored while the mount serves: the snapshot, and the WAL shipped after it replayed over it.
+	liveDir := filepath.Join(t.TempDir(), "restored")
+	if r := mirrorctlEnv(t, srv.Env(), "restore", "--from", url, "--to", liveDir, "--s3-endpoint", srv.Endpoint()); r.Code != 0 {
+		t.Fatalf("restore of the shipped WAL: %s", r)
+	}
+	if n, last := sqliteRows(t, liveDir, "wal.db"); n != 90 || last != 89 {
+		t.Fatalf("restore of the snapshot and the WAL shipped after it: %d rows up to %d, want the 90 acknowledged", n, last)
+	}
+	// A moment between two shipments of the WAL: a restore to it replays only what was shipped by then.
+	time.Sleep(50 * time.Millisecond)
+	walMoment := time.Now().UTC()
+	time.Sleep(50 * time.Millisecond)
+	commitRows(t, wal, 90, 10, 30*time.Millisecond)
+	caughtUp()
+	if got := sqliteManifest(t, srv, url); len(got.Snapshots) != snaps {
+		t.Errorf("commits to a WAL database took %d new snapshots, want none", len(got.Snapshots)-snaps)
+	}
 	wal.Close()
 	journal.Close()
 	m.Stop(t)
@@ -121,7 +190,7 @@ func TestArchive_SQLiteSnapshots(t *testing.T) {
 		}
 		return dir, rep
 	}
-	want := map[string]int{"wal.db": 70, "journal.db": 70, "idle.db": 0}
+	want := map[string]int{"wal.db": 100, "journal.db": 70, "idle.db": 0}
 	t.Run("newest", func(t *testing.T) {
 		dir, _ := restore(t, url)
 		for name, rows := range want {
@@ -141,6 +210,14 @@ func TestArchive_SQLiteSnapshots(t *testing.T) {
 			}
 		}
 	})
+	t.Run("to a moment between two shipments of the WAL", func(t *testing.T) {
+		dir, _ := restore(t, url, "--time", walMoment.Format(time.RFC3339Nano))
+		for name, rows := range map[string]int{"wal.db": 90, "journal.db": 70, "idle.db": 0} {
+			if n, _ := sqliteRows(t, dir, name); n != rows {
+				t.Errorf("%s: %d rows, want the %d committed before %s", name, n, rows, walMoment)
+			}
+		}
+	})
 	t.Run("from the local mirror", func(t *testing.T) {
 		dir, _ := restore(t, mirrorDir)
 		for name, rows := range want {
@@ -150,20 +227,7 @@ func TestArchive_SQLiteSnapshots(t *testing.T) {
 		}
 	})
 
-	var list struct {
-		Engine    string `json:"engine"`
-		Snapshots []struct {
-			ID    string `json:"id"`
-			Files []struct {
-				Rel string `json:"rel"`
-				Key string `json:"key"`
-			} `json:"files"`
-		} `json:"snapshots"`
-	}
-	r := mirrorctlEnv(t, srv.Env(), "archive", "list", "--json", "--s3-endpoint", srv.Endpoint(), url)
-	if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil || list.Engine != "sqlite" || len(list.Snapshots) < 2 {
-		t.Fatalf("archive list --json: want a SQLite archive of several snapshots: %v: %s", err, r)
-	}
+	list := sqliteManifest(t, srv, url)
 	first, last := list.Snapshots[0], list.Snapshots[len(list.Snapshots)-1]
 	idleKey := ""
 	for _, f := range last.Files {
