@@ -153,6 +153,9 @@ func TestArchive_SQLiteSnapshots(t *testing.T) {
 	if !shipped {
 		t.Fatalf("the manifest ships no WAL of wal.db after snapshot %s: %+v", newest, live.WALs)
 	}
+	if r := mirrorctlEnv(t, srv.Env(), "archive", "list", "--s3-endpoint", srv.Endpoint(), url); r.Code != 0 || !strings.Contains(r.Stdout, "engine sqlite") || !strings.Contains(r.Stdout, "  wal.db-wal  ") {
+		t.Errorf("archive list of a SQLite archive: want its engine and the WAL shipped: %s", r)
+	}
 	// Restored while the mount serves: the snapshot, and the WAL shipped after it replayed over it.
 	liveDir := filepath.Join(t.TempDir(), "restored")
 	if r := mirrorctlEnv(t, srv.Env(), "restore", "--from", url, "--to", liveDir, "--s3-endpoint", srv.Endpoint()); r.Code != 0 {

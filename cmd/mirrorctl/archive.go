@@ -299,9 +299,42 @@ func printManifest(w io.Writer, loc archive.Location, m archive.Manifest) {
 		}
 		fmt.Fprintf(w, "  %s  taken %s, %d files (%s), %s\n", s.ID, s.Done.Format(time.RFC3339), len(s.Files), humanize.IBytes(uint64(size)), needs)
 	}
+	if m.Engine != "" && m.Engine != "bdb" && len(m.Logs) == 0 {
+		printWALs(w, m)
+		return
+	}
 	fmt.Fprintln(w, "logs:")
 	for _, r := range logRanges(m.Logs) {
 		fmt.Fprintf(w, "  %s\n", r)
+	}
+}
+
+// printWALs lists the WALs shipped after the newest snapshot (SQLite): how far each goes, and when
+// its last part was pushed.
+func printWALs(w io.Writer, m archive.Manifest) {
+	fmt.Fprintln(w, "WALs shipped after the newest snapshot:")
+	n := 0
+	if len(m.Snapshots) > 0 {
+		newest := m.Snapshots[len(m.Snapshots)-1].ID
+		last := map[string]archive.WAL{}
+		var order []string
+		for _, l := range m.WALs {
+			if l.Snapshot != newest || len(l.Parts) == 0 {
+				continue
+			}
+			if _, ok := last[l.Rel]; !ok {
+				order = append(order, l.Rel)
+			}
+			last[l.Rel] = l
+		}
+		for _, rel := range order {
+			l := last[rel]
+			fmt.Fprintf(w, "  %s  %s in %d parts, to %s\n", rel, humanize.IBytes(uint64(l.Covered)), len(l.Parts), l.Parts[len(l.Parts)-1].Pushed.Format(time.RFC3339))
+			n++
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "  none")
 	}
 }
 
