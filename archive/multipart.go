@@ -107,7 +107,9 @@ func (s *Store) abortAbandoned(ctx context.Context, before time.Time, dryRun boo
 	}
 	n := 0
 	for _, u := range ups {
-		if !before.IsZero() && !u.initiated.Before(before) {
+		// Servers give the initiation time to the second (versitygw truncates it): an upload
+		// listed as begun in second S began before S+1s.
+		if !before.IsZero() && u.initiated.Add(time.Second).After(before) {
 			continue
 		}
 		n++
