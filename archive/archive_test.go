@@ -60,6 +60,20 @@ func TestManifestName_RoundTrip(t *testing.T) {
 	}
 }
 
+func TestSnapshotID_RoundTrip(t *testing.T) {
+	for _, tm := range []time.Time{time.Date(2026, 12, 3, 14, 5, 6, 7, time.UTC), time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		id := formatSnapshotID(tm)
+		if back, ok := parseSnapshotID(id); !ok || !back.Equal(tm) {
+			t.Errorf("%s: %q parses as %s, %v", tm, id, back, ok)
+		}
+	}
+	for _, bad := range []string{"", "X", "20261203T140506Z", "20261203T140506.000000007", "20261303T140506.000000007Z"} {
+		if _, ok := parseSnapshotID(bad); ok {
+			t.Errorf("%q parses as a snapshot ID", bad)
+		}
+	}
+}
+
 func TestLagBytes_Table(t *testing.T) {
 	logs := []engine.LogFile{{Number: 3, Size: 100}, {Number: 4, Size: 100}, {Number: 5, Size: 40}}
 	for _, tc := range []struct {
@@ -189,5 +203,29 @@ func TestKeptSnapshots_Table(t *testing.T) {
 				t.Fatalf("kept %d and dropped %d of %d", len(kept), len(dropped), len(snaps))
 			}
 		})
+	}
+}
+
+// TestRetained_SQLiteWALs: a prune keeps the WALs shipped after the snapshots it keeps, and names
+// their parts as live; those of a dropped snapshot go with it.
+func TestRetained_SQLiteWALs(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	part := func(key string) WALPart { return WALPart{Part: Part{Object: Object{Key: key}}} }
+	m := Manifest{
+		Snapshots: []Snapshot{{ID: "a", Done: now.Add(-2 * time.Hour)}, {ID: "b", Done: now.Add(-time.Hour)}},
+		WALs: []WAL{
+			{Rel: "app.db-wal", Snapshot: "a", Parts: []WALPart{part("wal/a/app.db-wal.part.0")}},
+			{Rel: "app.db-wal", Snapshot: "b", Parts: []WALPart{part("wal/b/app.db-wal.part.0"), part("wal/b/app.db-wal.part.1")}},
+		},
+	}
+	got, dropped := retained(m, Retention{KeepSnapshots: 1}, now)
+	if len(dropped) != 1 || len(got.WALs) != 1 || got.WALs[0].Snapshot != "b" {
+		t.Fatalf("kept WALs %+v, dropped %+v; want the WAL of snapshot b alone", got.WALs, dropped)
+	}
+	names := got.names()
+	for key, want := range map[string]bool{"wal/a/app.db-wal.part.0": false, "wal/b/app.db-wal.part.0": true, "wal/b/app.db-wal.part.1": true} {
+		if names[key] != want {
+			t.Errorf("%s live = %v, want %v", key, names[key], want)
+		}
 	}
 }

@@ -4,9 +4,11 @@
 //
 // Layout under s3://bucket/prefix:
 //
-//	snapshots/<ID>/<rel>                 the files of a snapshot (ID: its UTC time, sorts by time)
+//	snapshots/<ID>/<rel>                 the files of a snapshot (ID: the UTC time its copy first
+//	                                     started, sorts by time)
 //	logs/<rel>                           a sealed log file (complete: a later log exists)
 //	logs/<rel>.part.<off>.<len>.<sha:16> bytes the open (newest) log gained since the last push
+//	wal/<ID>/<rel>.part.<off>.<len>.<sha:16> SQLite: bytes a WAL gained after snapshot ID
 //	manifests/<generation:20>.json       what the archive holds, written last
 //
 // Invariants kept here:
@@ -29,6 +31,17 @@
 //     the write-ahead rule holds on the mirror: a database page reaches it only after the log
 //     records that describe the change. Catastrophic recovery over the copied files and that log
 //     range therefore gives a consistent environment, whatever a mount wrote during the copy.
+//   - An engine without a log history (SQLite) is archived as snapshots (pushsnap.go) and its WAL
+//     shipped between them (wal.go). A snapshot is a copy of the mirror taken while none of its files
+//     changed (quiet.go says why that instant is a crash image the engine recovers), restarted by
+//     the engine in a scratch directory (SQLite: hot journal rolled back, WAL replayed, PRAGMA
+//     integrity_check, checkpoint) before anything goes up: one checked database file per database;
+//     a file whose bytes are the newest snapshot's is not sent again, the new snapshot names the same
+//     object. While only WALs changed since (the database files keep the snapshot's bytes), a push
+//     ships the whole frames each WAL gained, checking that no database file changed during the read;
+//     once one did, a new snapshot is due (and, with an interval, taken when it passed). A restore
+//     downloads the newest snapshot taken by --time (or the newest) and the WAL parts pushed after it
+//     by then, verifies every checksum and restarts and checks the databases.
 //   - A log is uploaded as sealed only once a later log exists on the mirror; when the mirror's
 //     record holds the log's SHA-256 (sealed by a mount), the file must match it, else it is refused
 //     as corrupt. Of the newest log, each push uploads the bytes it gained as a part, after checking
@@ -44,6 +57,15 @@
 //     its FirstLog on, and the newest manifest naming them. It writes the manifest that names only what
 //     is kept before deleting anything, deletes objects before the manifests that named them, and
 //     leaves only manifests whose every object is kept: every manifest in the bucket restores.
+//   - Uploads resume. An object larger than the part size goes up as a multipart upload; one that
+//     stopped half-way is resumed by the next upload of its name, which sends only the parts the
+//     server does not hold with the local bytes' size and MD5 (multipart.go). A push that needs a
+//     snapshot takes over the snapshot an interrupted push began (its ID: objects or incomplete
+//     uploads below snapshots/<ID>/ that no manifest names, newer than the newest it names); it
+//     reads every file again, so the copy is this push's whatever the earlier one held, and reuses
+//     an object the earlier push completed only when it hashes to the file's bytes now. Once a push
+//     succeeded it aborts the incomplete uploads it did not resume; a prune aborts those begun
+//     before the newest manifest was written. No incomplete upload outlives the next good push.
 //   - Secrets are never printed, logged or put into an error: only the endpoint, bucket and keys.
 //
 // It uses engine (which files are logs and databases, recovery) and meta (the mirror's record); it

@@ -18,9 +18,14 @@ type Manifest struct {
 	Written    time.Time `json:"written"`
 	// PrimaryID is the identity of the environment archived (the mirror's record names it): a push
 	// from a mirror of another environment is refused.
-	PrimaryID string     `json:"primary_id,omitempty"`
+	PrimaryID string `json:"primary_id,omitempty"`
+	// Engine is the engine of the environment archived, as the mirror's record names it ("bdb",
+	// "sqlite"; absent in manifests written before mirrorctl knew other engines: Berkeley DB).
+	Engine    string     `json:"engine,omitempty"`
 	Snapshots []Snapshot `json:"snapshots"`
 	Logs      []Log      `json:"logs"` // by number, no two with one number
+	// WALs are, for SQLite, the WALs shipped after snapshots (wal.go).
+	WALs []WAL `json:"wals,omitempty"`
 }
 
 // Snapshot is a copy of the environment's files (without logs) and the logs it needs.
@@ -33,7 +38,14 @@ type Snapshot struct {
 	FirstLog uint32 `json:"first_log"`
 	LastLog  uint32 `json:"last_log"`
 	Files    []File `json:"files"`
+	// Source is, for an engine without a log history (FirstLog 0), what the mirror's files looked
+	// like when they were copied: the copy is of the mirror from Taken to Done, when none changed.
+	Source []FileStamp `json:"source,omitempty"`
 }
+
+// hasLogs says whether a restore of the snapshot replays logs after it (an engine with a log
+// history: log numbers start at 1).
+func (s Snapshot) hasLogs() bool { return s.FirstLog != 0 }
 
 // File is one file of a snapshot.
 type File struct {
@@ -84,8 +96,19 @@ func parseManifestName(name string) (uint64, bool) {
 	return n, true
 }
 
-// formatSnapshotID names a snapshot by the time its copy started (UTC, to the nanosecond).
-func formatSnapshotID(t time.Time) string { return t.UTC().Format("20060102T150405.000000000Z") }
+const snapshotIDLayout = "20060102T150405.000000000Z"
+
+// formatSnapshotID and parseSnapshotID name a snapshot by the time its copy first started (UTC, to
+// the nanosecond): the names sort in time order.
+func formatSnapshotID(t time.Time) string { return t.UTC().Format(snapshotIDLayout) }
+
+func parseSnapshotID(id string) (time.Time, bool) {
+	t, err := time.Parse(snapshotIDLayout, id)
+	if err != nil || formatSnapshotID(t) != id {
+		return time.Time{}, false
+	}
+	return t, true
+}
 
 // LatestManifest reads the newest manifest; ok is false when the location holds none.
 func (s *Store) LatestManifest(ctx context.Context) (Manifest, bool, error) {
@@ -149,6 +172,14 @@ func (s *Store) writeManifest(ctx context.Context, m Manifest, prev uint64) (Man
 	return m, nil
 }
 
+// engine is the manifest's engine, Berkeley DB for a manifest that names none.
+func (m Manifest) engine() string {
+	if m.Engine == "" {
+		return "bdb"
+	}
+	return m.Engine
+}
+
 // newestLog is the highest log number the manifest holds (0: none).
 func (m Manifest) newestLog() uint32 {
 	if len(m.Logs) == 0 {
@@ -191,5 +222,6 @@ func (m Manifest) snapshotFor(until time.Time) (Snapshot, bool) {
 func (m Manifest) clone() Manifest {
 	m.Snapshots = append([]Snapshot(nil), m.Snapshots...)
 	m.Logs = append([]Log(nil), m.Logs...)
+	m.WALs = append([]WAL(nil), m.WALs...)
 	return m
 }

@@ -43,6 +43,13 @@ type PruneReport struct {
 	Objects    int      `json:"objects"`    // objects deleted (snapshot files, logs, parts)
 	Bytes      int64    `json:"bytes"`
 	Manifests  int      `json:"manifests"` // manifests deleted
+	// KeptObjects and KeptBytes are what the bucket holds after the prune (manifests included).
+	KeptObjects int   `json:"kept_objects"`
+	KeptBytes   int64 `json:"kept_bytes"`
+	// AbortedUploads are incomplete multipart uploads begun before the newest manifest was written,
+	// that no push will resume (aborted, or counted with DryRun).
+	AbortedUploads int       `json:"aborted_uploads"`
+	Finished       time.Time `json:"finished"`
 }
 
 // keptSnapshots splits snapshots (oldest first) into those r keeps and those it drops; the newest is
@@ -98,6 +105,16 @@ func retained(m Manifest, r Retention, now time.Time) (Manifest, []Snapshot) {
 			out.Logs = append(out.Logs, l)
 		}
 	}
+	keep := map[string]bool{}
+	for _, s := range kept {
+		keep[s.ID] = true
+	}
+	out.WALs = nil
+	for _, w := range m.WALs {
+		if keep[w.Snapshot] {
+			out.WALs = append(out.WALs, w)
+		}
+	}
 	return out, dropped
 }
 
@@ -114,6 +131,11 @@ func (m Manifest) names() map[string]bool {
 			n[l.Key] = true
 		}
 		for _, p := range l.Parts {
+			n[p.Key] = true
+		}
+	}
+	for _, w := range m.WALs {
+		for _, p := range w.Parts {
 			n[p.Key] = true
 		}
 	}
@@ -159,7 +181,7 @@ func pruneFrom(ctx context.Context, s *Store, m Manifest, r Retention, dryRun bo
 	live := next.names()
 	// The few manifests before the newest stay when everything they name is kept.
 	keepGen := map[uint64]bool{m.Generation: true, rep.Generation: true}
-	objects, err := s.listObjects(ctx, "logs", "snapshots", "manifests")
+	objects, err := s.listObjects(ctx, "logs", "wal", "snapshots", "manifests")
 	if err != nil {
 		return rep, m, err
 	}
@@ -186,10 +208,15 @@ func pruneFrom(ctx context.Context, s *Store, m Manifest, r Retention, dryRun bo
 		if g, ok := parseManifestName(o.name); ok {
 			if !keepGen[g] && g <= m.Generation {
 				doomedManifests = append(doomedManifests, o.name)
+			} else {
+				rep.KeptObjects++
+				rep.KeptBytes += o.size
 			}
 			continue
 		}
 		if live[o.name] {
+			rep.KeptObjects++
+			rep.KeptBytes += o.size
 			continue
 		}
 		rep.Objects++
@@ -209,6 +236,10 @@ func pruneFrom(ctx context.Context, s *Store, m Manifest, r Retention, dryRun bo
 			}
 		}
 	}
+	if rep.AbortedUploads, err = s.abortAbandoned(ctx, m.Written, dryRun); err != nil {
+		return rep, m, err
+	}
+	rep.Finished = time.Now().UTC()
 	return rep, next, nil
 }
 

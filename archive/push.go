@@ -7,12 +7,15 @@ package archive
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
@@ -21,15 +24,23 @@ import (
 
 // PushReport says what a push did.
 type PushReport struct {
-	Location   string    `json:"location"`
-	Generation uint64    `json:"generation"` // the archive's manifest after the push
-	Snapshot   string    `json:"snapshot,omitempty"`
-	Uploaded   int       `json:"uploaded"` // objects uploaded
-	Bytes      int64     `json:"bytes"`    // bytes uploaded
-	NewestLog  uint32    `json:"newest_log"`
-	OpenBytes  int64     `json:"open_bytes"` // bytes of the newest log the archive holds (to its last non-zero byte)
-	Changed    bool      `json:"changed"`    // a new manifest was written
-	Finished   time.Time `json:"finished"`
+	Location   string `json:"location"`
+	Generation uint64 `json:"generation"` // the archive's manifest after the push
+	Snapshot   string `json:"snapshot,omitempty"`
+	Uploaded   int    `json:"uploaded"` // objects uploaded
+	Bytes      int64  `json:"bytes"`    // bytes sent (objects, and the parts of multipart uploads)
+	// ResumedParts and ResumedBytes are the parts of multipart uploads an interrupted push left in
+	// the bucket that this push found intact and did not send again.
+	ResumedParts int   `json:"resumed_parts"`
+	ResumedBytes int64 `json:"resumed_bytes"`
+	// Resumed says the snapshot taken continues one an interrupted push began (and keeps its ID).
+	Resumed bool `json:"resumed_snapshot,omitempty"`
+	// AbortedUploads are incomplete multipart uploads no push needs any more, aborted after the push.
+	AbortedUploads int       `json:"aborted_uploads"`
+	NewestLog      uint32    `json:"newest_log"`
+	OpenBytes      int64     `json:"open_bytes"` // bytes of the newest log the archive holds (to its last non-zero byte)
+	Changed        bool      `json:"changed"`    // a new manifest was written
+	Finished       time.Time `json:"finished"`
 }
 
 // PushOptions are a push's settings; the zero value takes a snapshot only when the archive needs one.
@@ -44,7 +55,7 @@ type PushOptions struct {
 }
 
 // Push brings the archive at s up to the mirror directory mirrorDir (a mirror that mirrorctl keeps).
-func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o PushOptions) (PushReport, error) {
+func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Core, o PushOptions) (PushReport, error) {
 	rep, _, err := PushFrom(ctx, s, mirrorDir, eng, o, nil)
 	return rep, err
 }
@@ -52,7 +63,7 @@ func Push(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o 
 // PushFrom is Push from a manifest the caller holds (the one the last push of the same pusher left,
 // so that a push every second does not list the manifests); nil reads the newest. It returns the
 // archive's manifest after the push.
-func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine, o PushOptions, prev *Manifest) (PushReport, Manifest, error) {
+func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Core, o PushOptions, prev *Manifest) (PushReport, Manifest, error) {
 	rep := PushReport{Location: s.loc.String()}
 	rec, ok, err := meta.ReadRecord(mirrorDir)
 	if err != nil {
@@ -71,50 +82,24 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 	if had && m.PrimaryID != "" && rec.PrimaryID != "" && m.PrimaryID != rec.PrimaryID {
 		return rep, Manifest{}, fmt.Errorf("%w: %s archives another environment (identity %s, this mirror's is %s): give another prefix", ErrForeign, s.loc, m.PrimaryID, rec.PrimaryID)
 	}
-	m.PrimaryID = rec.PrimaryID
+	kind := rec.EngineName()
+	if rec.Engine == meta.EngineUndecided {
+		kind = meta.EngineBDB // an undecided mirror is mirrored, and archived, as Berkeley DB's
+	}
+	if had && m.engine() != kind {
+		return rep, Manifest{}, fmt.Errorf("%w: %s archives a %s environment, this mirror holds %s: give another prefix", ErrForeign, s.loc, m.engine(), kind)
+	}
+	m.PrimaryID, m.Engine = rec.PrimaryID, kind
 	prevGen := m.Generation
 	p := &pusher{s: s, dir: mirrorDir, eng: eng, rec: rec, rep: &rep}
-
-	logs, err := eng.Logs(mirrorDir)
+	if hist, ok := hasLogHistory(eng); ok {
+		p.hist = hist
+		m, err = p.pushLogHistory(ctx, m, o)
+	} else {
+		m, err = p.pushSnapshotOnly(ctx, m, o)
+	}
 	if err != nil {
-		return rep, Manifest{}, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
-	}
-	if len(logs) == 0 {
-		return rep, Manifest{}, fmt.Errorf("mirror %s has no log files: nothing to archive", mirrorDir)
-	}
-	if ext, err := fileExtent(filepath.Join(mirrorDir, filepath.FromSlash(logs[len(logs)-1].Rel))); err == nil {
-		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
-	}
-	if needsSnapshot(m, logs, o.SnapshotEvery) || snapshotDue(m, mirrorDir, logs, o.SnapshotInterval, time.Now()) {
-		first := logs[0].Number
-		if !rec.NeedsRecovery {
-			// A mirror copied from a running environment (sync) holds database files that may be
-			// older than its last checkpoint: only every log it holds makes it consistent.
-			first = firstLogNeeded(ctx, eng, mirrorDir, first)
-		}
-		snap, err := p.snapshot(ctx, first)
-		if err != nil {
-			return rep, Manifest{}, err
-		}
-		m.Snapshots = append(m.Snapshots, snap)
-		rep.Snapshot, rep.Changed = snap.ID, true
-		if logs, err = eng.Logs(mirrorDir); err != nil {
-			return rep, Manifest{}, fmt.Errorf("logs of mirror %s: %w", mirrorDir, err)
-		}
-	}
-	for i, l := range logs {
-		sealed := i < len(logs)-1
-		entry, changed, err := p.log(ctx, m, l, sealed)
-		if err != nil {
-			return rep, Manifest{}, err
-		}
-		if changed {
-			m.setLog(entry)
-			rep.Changed = true
-		}
-		if !sealed {
-			rep.NewestLog, rep.OpenBytes = l.Number, entry.Covered
-		}
+		return rep, Manifest{}, err
 	}
 	rep.Generation = prevGen
 	if rep.Changed {
@@ -123,8 +108,67 @@ func PushFrom(ctx context.Context, s *Store, mirrorDir string, eng engine.Engine
 		}
 		rep.Generation = m.Generation
 	}
+	if prev == nil || rep.Snapshot != "" {
+		// Whatever an interrupted push left incomplete and this one did not resume is abandoned
+		// (a pusher's pushes after its first succeeded only look when they took a snapshot).
+		if rep.AbortedUploads, err = s.abortAbandoned(ctx, time.Time{}, false); err != nil {
+			return rep, m, err
+		}
+	}
 	rep.Finished = time.Now().UTC()
 	return rep, m, nil
+}
+
+// pushLogHistory is PushFrom's work for an engine with a log history (Berkeley DB), from manifest m:
+// a snapshot when one is needed, then the logs.
+func (p *pusher) pushLogHistory(ctx context.Context, m Manifest, o PushOptions) (Manifest, error) {
+	logs, err := p.hist.Logs(p.dir)
+	if err != nil {
+		return m, fmt.Errorf("logs of mirror %s: %w", p.dir, err)
+	}
+	if len(logs) == 0 {
+		return m, fmt.Errorf("mirror %s has no log files: nothing to archive", p.dir)
+	}
+	if ext, err := fileExtent(filepath.Join(p.dir, filepath.FromSlash(logs[len(logs)-1].Rel))); err == nil {
+		logs[len(logs)-1].Size = ext // Berkeley DB fills a new log with zeros first
+	}
+	if needsSnapshot(m, logs, o.SnapshotEvery) || snapshotDue(m, p.dir, logs, o.SnapshotInterval, time.Now()) {
+		first := logs[0].Number
+		if !p.rec.NeedsRecovery {
+			// A mirror copied from a running environment (sync) holds database files that may be
+			// older than its last checkpoint: only every log it holds makes it consistent.
+			first = firstLogNeeded(ctx, p.hist, p.dir, first)
+		}
+		id, err := p.s.unfinishedSnapshot(ctx, m)
+		if err != nil {
+			return m, err
+		}
+		p.resuming, p.rep.Resumed = id != "", id != ""
+		snap, err := p.snapshot(ctx, first, id)
+		if err != nil {
+			return m, err
+		}
+		m.Snapshots = append(m.Snapshots, snap)
+		p.rep.Snapshot, p.rep.Changed = snap.ID, true
+		if logs, err = p.hist.Logs(p.dir); err != nil {
+			return m, fmt.Errorf("logs of mirror %s: %w", p.dir, err)
+		}
+	}
+	for i, l := range logs {
+		sealed := i < len(logs)-1
+		entry, changed, err := p.log(ctx, m, l, sealed)
+		if err != nil {
+			return m, err
+		}
+		if changed {
+			m.setLog(entry)
+			p.rep.Changed = true
+		}
+		if !sealed {
+			p.rep.NewestLog, p.rep.OpenBytes = l.Number, entry.Covered
+		}
+	}
+	return m, nil
 }
 
 // needsSnapshot: none yet, the mirror lacks a log between the archive's newest and its own oldest,
@@ -174,18 +218,25 @@ func firstLogNeeded(ctx context.Context, eng engine.Engine, dir string, oldest u
 }
 
 type pusher struct {
-	s   *Store
-	dir string
-	eng engine.Engine
-	rec meta.Record
-	rep *PushReport
+	s    *Store
+	dir  string
+	eng  engine.Core
+	hist engine.Engine // eng, when it has a log history; nil for SQLite (snapshots and WAL)
+	rec  meta.Record
+	rep  *PushReport
+	// resuming: the snapshot taken continues one an interrupted push began (its objects may exist).
+	resuming bool
 }
 
 // snapshot copies the mirror's files but the logs (and the regions recovery rebuilds, and the
-// metadata area) into snapshots/<ID>/.
-func (p *pusher) snapshot(ctx context.Context, firstLog uint32) (Snapshot, error) {
+// metadata area) into snapshots/<ID>/; id is the ID of the snapshot an interrupted push began,
+// which this one takes over ("": a new one, named by the time now).
+func (p *pusher) snapshot(ctx context.Context, firstLog uint32, id string) (Snapshot, error) {
 	taken := time.Now().UTC()
-	snap := Snapshot{ID: formatSnapshotID(taken), Taken: taken, FirstLog: firstLog}
+	if id == "" {
+		id = formatSnapshotID(taken)
+	}
+	snap := Snapshot{ID: id, Taken: taken, FirstLog: firstLog}
 	rels, err := databaseFiles(p.eng, p.dir)
 	if err != nil {
 		return snap, fmt.Errorf("snapshot of mirror %s: %w", p.dir, err)
@@ -197,7 +248,7 @@ func (p *pusher) snapshot(ctx context.Context, firstLog uint32) (Snapshot, error
 		}
 		snap.Files = append(snap.Files, File{Rel: rel, Object: obj})
 	}
-	logs, err := p.eng.Logs(p.dir)
+	logs, err := p.hist.Logs(p.dir)
 	if err != nil || len(logs) == 0 {
 		return snap, fmt.Errorf("logs of mirror %s after the snapshot's copy: %v", p.dir, err)
 	}
@@ -216,14 +267,68 @@ func (p *pusher) uploadFile(ctx context.Context, name, path string) (Object, err
 	if err != nil {
 		return Object{}, fmt.Errorf("snapshot %s: %w", path, err)
 	}
+	if p.resuming {
+		if obj, ok, err := p.completedEarlier(ctx, name, f, fi.Size()); err != nil || ok {
+			return obj, err
+		}
+	}
 	// Hashed as it is sent: the object's checksum is that of the bytes uploaded, read once.
-	obj, err := p.s.putVerified(ctx, name, io.NewSectionReader(f, 0, fi.Size()), fi.Size(), "")
+	obj, tr, err := p.s.putVerified(ctx, name, f, fi.Size(), "")
+	p.count(tr)
 	if err != nil {
 		return obj, err
 	}
 	p.rep.Uploaded++
-	p.rep.Bytes += obj.Size
 	return obj, nil
+}
+
+// completedEarlier reuses the object name that an interrupted push completed, when it holds the
+// bytes the file holds now (read now: the copy is this push's, as consistent as a new upload).
+func (p *pusher) completedEarlier(ctx context.Context, name string, f *os.File, size int64) (Object, bool, error) {
+	exists, _, err := p.s.stat(ctx, name)
+	if err != nil || !exists {
+		return Object{}, false, err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return Object{}, false, fmt.Errorf("snapshot %s: %w", f.Name(), err)
+	}
+	local := hex.EncodeToString(h.Sum(nil))
+	got, n, err := p.s.hashObject(ctx, name)
+	if err != nil || got != local || n != size {
+		return Object{}, false, err // changed since: upload it again
+	}
+	p.rep.ResumedBytes += n
+	return Object{Key: name, Size: n, SHA256: got}, true, nil
+}
+
+// unfinishedSnapshot is the ID of the snapshot an interrupted push began after the manifest's newest
+// (objects or incomplete uploads below snapshots/<ID>/ that no manifest names), "" when none.
+func (s *Store) unfinishedSnapshot(ctx context.Context, m Manifest) (string, error) {
+	known := map[string]bool{}
+	newest := ""
+	for _, sn := range m.Snapshots {
+		known[sn.ID], newest = true, max(newest, sn.ID)
+	}
+	names, err := s.list(ctx, "snapshots")
+	if err != nil {
+		return "", err
+	}
+	ups, err := s.pendingUploads(ctx, s.loc.key("snapshots/"))
+	if err != nil {
+		return "", err
+	}
+	for _, u := range ups {
+		names = append(names, strings.TrimPrefix(strings.TrimPrefix(u.key, s.loc.Prefix), "/"))
+	}
+	best := ""
+	for _, n := range names {
+		id, _, ok := strings.Cut(strings.TrimPrefix(n, "snapshots/"), "/")
+		if _, valid := parseSnapshotID(id); ok && valid && !known[id] && id > newest && id > best {
+			best = id
+		}
+	}
+	return best, nil
 }
 
 // log uploads log l when the manifest lacks it (sealed) or it grew (open: only the new bytes, as a
@@ -338,18 +443,25 @@ func (p *pusher) immutable(ctx context.Context, name string, b []byte, rel strin
 		}
 		return Object{Key: name, Size: n, SHA256: sum}, nil
 	}
-	obj, err := p.s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sum)
+	obj, tr, err := p.s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sum)
+	p.count(tr)
 	if err != nil {
 		return Object{}, err
 	}
 	p.rep.Uploaded++
-	p.rep.Bytes += obj.Size
 	return obj, nil
+}
+
+// count adds what an upload sent, and what it found in the bucket already, to the report.
+func (p *pusher) count(tr Transfer) {
+	p.rep.Bytes += tr.Sent
+	p.rep.ResumedParts += tr.ResumedParts
+	p.rep.ResumedBytes += tr.ResumedBytes
 }
 
 // databaseFiles lists, sorted, the regular files of an environment directory that a copy of it
 // takes first: all but its logs, the regions recovery rebuilds, and the metadata area.
-func databaseFiles(eng engine.Engine, dir string) ([]string, error) {
+func databaseFiles(eng engine.Core, dir string) ([]string, error) {
 	var rels []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -20,7 +20,7 @@ import (
 type Pusher struct {
 	Store    *Store
 	Mirror   string
-	Engine   engine.Engine
+	Engine   engine.Core   // with a log history (Berkeley DB) its logs are shipped, else snapshots and WAL (SQLite)
 	Interval time.Duration // between the end of a push and the start of the next; default 1s
 	Options  PushOptions
 	// Retention is applied by a prune after the push that took a snapshot, at least every
@@ -56,10 +56,26 @@ type PusherStatus struct {
 	LastError  string  `json:"last_error,omitempty"`
 	Pushes     int64   `json:"pushes"`
 	Failures   int64   `json:"failures"`
+	// ResumedBytes are what pushes found in the bucket from interrupted uploads and did not send
+	// again; AbortedUploads the abandoned incomplete uploads pushes and prunes aborted.
+	ResumedBytes   int64 `json:"resumed_bytes"`
+	AbortedUploads int64 `json:"aborted_uploads"`
+	// The prunes after pushes (retention): how many ran, when the last ended, what they deleted in
+	// all, and what the bucket held after the last one.
+	Prunes          int64     `json:"prunes"`
+	LastPrune       time.Time `json:"last_prune,omitempty"`
+	PrunedSnapshots int64     `json:"pruned_snapshots"`
+	PrunedObjects   int64     `json:"pruned_objects"`
+	PrunedBytes     int64     `json:"pruned_bytes"`
+	KeptObjects     int64     `json:"kept_objects"`
+	KeptBytes       int64     `json:"kept_bytes"`
 
 	started    time.Time
 	newestLog  uint32 // the newest log the archive holds, and how far (its last non-zero byte)
 	newestSize int64
+	// source is, for an engine without a log history, what the mirror's files looked like when the
+	// newest snapshot copied them.
+	source []FileStamp
 }
 
 // Run pushes until ctx ends, then returns.
@@ -86,22 +102,31 @@ func (p *Pusher) Run(ctx context.Context) {
 
 // PushOnce runs one push and records its outcome.
 func (p *Pusher) PushOnce(ctx context.Context) error {
-	log := p.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := p.logger()
 	start := time.Now()
 	rep, m, err := PushFrom(ctx, p.Store, p.Mirror, p.Engine, p.Options, p.last)
 	p.last = nil // after a failure, the next push reads what the bucket holds
+	var pr *PruneReport
 	if err == nil {
 		p.last = &m
-		err = p.pruneAfter(ctx, rep)
+		pr, err = p.pruneAfter(ctx, rep)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.st.ResumedBytes += rep.ResumedBytes
+	p.st.AbortedUploads += int64(rep.AbortedUploads)
+	if pr != nil {
+		p.st.Prunes++
+		p.st.LastPrune = pr.Finished
+		p.st.PrunedSnapshots += int64(len(pr.Dropped))
+		p.st.PrunedObjects += int64(pr.Objects + pr.Manifests)
+		p.st.PrunedBytes += pr.Bytes
+		p.st.AbortedUploads += int64(pr.AbortedUploads)
+		p.st.KeptObjects, p.st.KeptBytes = int64(pr.KeptObjects), pr.KeptBytes
 	}
 	if ctx.Err() != nil && err != nil {
 		return err // stopping: not a failure of the archive
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.st.Location = p.Store.loc.String()
 	p.st.Pushes++
 	if err != nil {
@@ -118,6 +143,7 @@ func (p *Pusher) PushOnce(ctx context.Context) error {
 	p.st.Failing, p.st.LastError = false, ""
 	p.st.LastPush, p.st.Generation = start, rep.Generation
 	p.st.newestLog, p.st.newestSize = rep.NewestLog, rep.OpenBytes
+	p.st.source = heldStamps(m)
 	if rep.Changed {
 		p.st.LastUpload = rep.Finished
 	}
@@ -131,22 +157,33 @@ func (p *Pusher) Final(ctx context.Context) error {
 	return p.PushOnce(ctx)
 }
 
-// pruneAfter applies the retention after a push, when it is due.
-func (p *Pusher) pruneAfter(ctx context.Context, rep PushReport) error {
+// pruneAfter applies the retention after a push, when it is due, and returns its report (nil: none
+// ran).
+func (p *Pusher) pruneAfter(ctx context.Context, rep PushReport) (*PruneReport, error) {
 	every := p.PruneEvery
 	if every <= 0 {
 		every = time.Minute
 	}
 	if p.last == nil || (rep.Snapshot == "" && !p.lastPrune.IsZero() && time.Since(p.lastPrune) < every) {
-		return nil
+		return nil, nil
 	}
-	_, m, err := pruneFrom(ctx, p.Store, *p.last, p.Retention, false)
+	pr, m, err := pruneFrom(ctx, p.Store, *p.last, p.Retention, false)
 	if err != nil {
 		p.last = nil
-		return fmt.Errorf("prune: %w", err)
+		return nil, fmt.Errorf("prune: %w", err)
 	}
 	p.last, p.lastPrune = &m, time.Now()
-	return nil
+	if len(pr.Dropped) > 0 {
+		p.logger().Info("archive pruned", "archive", pr.Location, "dropped_snapshots", len(pr.Dropped), "objects", pr.Objects, "bytes", pr.Bytes, "kept_bytes", pr.KeptBytes)
+	}
+	return &pr, nil
+}
+
+func (p *Pusher) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.Default()
+	}
+	return p.Logger
 }
 
 // Status is the pusher's status now, the lag measured against the mirror's logs.
@@ -154,8 +191,11 @@ func (p *Pusher) Status() PusherStatus {
 	p.mu.Lock()
 	st := p.st
 	p.mu.Unlock()
-	logs, err := p.Engine.Logs(p.Mirror)
-	if err == nil {
+	if hist, ok := hasLogHistory(p.Engine); !ok {
+		if now, err := stampFiles(p.Engine, p.Mirror); err == nil {
+			st.LagBytes = changedBytes(st.source, now)
+		}
+	} else if logs, err := hist.Logs(p.Mirror); err == nil {
 		st.LagBytes = lagBytes(logs, st.newestLog, st.newestSize, func(l engine.LogFile) int64 {
 			n, err := fileExtent(filepath.Join(p.Mirror, filepath.FromSlash(l.Rel)))
 			if err != nil {

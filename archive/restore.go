@@ -27,8 +27,11 @@ var ErrTarget = errors.New("unusable restore target")
 
 // RestoreOptions are a restore's settings; Engine is required.
 type RestoreOptions struct {
-	Engine engine.Engine
-	// Until is the moment to recover to; zero: the newest state the source holds.
+	// Engine recovers the restored environment: catastrophic recovery over the logs for an engine with
+	// a log history (Berkeley DB), a restart of the snapshot's databases for one without (SQLite).
+	Engine engine.Core
+	// Until is the moment to recover to; zero: the newest state the source holds. Without a log
+	// history, the newest snapshot of the archive taken by then.
 	Until time.Time
 }
 
@@ -38,11 +41,14 @@ type RestoreReport struct {
 	To       string     `json:"to"`
 	Until    *time.Time `json:"until,omitempty"`
 	Snapshot string     `json:"snapshot,omitempty"` // object storage: the snapshot restored
-	Files    int        `json:"files"`              // files of the environment but logs
-	Logs     int        `json:"logs"`
-	Bytes    int64      `json:"bytes"`
-	FirstLog uint32     `json:"first_log"`
-	LastLog  uint32     `json:"last_log"`
+	// SnapshotOf is, for an engine without a log history, the moment whose state the snapshot holds
+	// (the restored environment is the mirror as it was then).
+	SnapshotOf *time.Time `json:"snapshot_of,omitempty"`
+	Files      int        `json:"files"` // files of the environment but logs
+	Logs       int        `json:"logs"`
+	Bytes      int64      `json:"bytes"`
+	FirstLog   uint32     `json:"first_log"`
+	LastLog    uint32     `json:"last_log"`
 	// LastCommit is the time of the last commit in the restored environment (nil: none in its log).
 	LastCommit *time.Time            `json:"last_commit,omitempty"`
 	Recovery   engine.RecoveryReport `json:"recovery"`
@@ -51,8 +57,8 @@ type RestoreReport struct {
 
 // RestoreFromStore restores the archive at s into target.
 func RestoreFromStore(ctx context.Context, s *Store, target string, o RestoreOptions) (RestoreReport, error) {
-	return restore(ctx, s.loc.String(), target, o, func(ctx context.Context, dir string, r *RestoreReport) error {
-		return fetchFromStore(ctx, s, dir, o.Until, r)
+	return restore(ctx, s.loc.String(), target, o, true, func(ctx context.Context, dir string, r *RestoreReport) error {
+		return fetchFromStore(ctx, s, dir, o.Engine, o.Until, r)
 	})
 }
 
@@ -69,8 +75,11 @@ func RestoreFromMirror(ctx context.Context, mirrorDir, target string, o RestoreO
 	if abs, err := filepath.Abs(target); err == nil && (within(abs, src) || within(src, abs)) {
 		return RestoreReport{}, fmt.Errorf("%w: %s and the mirror %s overlap: give a directory outside the mirror", ErrTarget, abs, src)
 	}
-	return restore(ctx, src, target, o, func(ctx context.Context, dir string, r *RestoreReport) error {
-		return copyFromMirror(o.Engine, src, dir, r)
+	return restore(ctx, src, target, o, false, func(ctx context.Context, dir string, r *RestoreReport) error {
+		if hist, ok := hasLogHistory(o.Engine); ok {
+			return copyFromMirror(hist, src, dir, r)
+		}
+		return quietCopyFromMirror(ctx, o.Engine, src, dir, r)
 	})
 }
 
@@ -82,7 +91,7 @@ func within(p, dir string) bool {
 
 type fetchFunc func(ctx context.Context, dir string, r *RestoreReport) error
 
-func restore(ctx context.Context, from, target string, o RestoreOptions, fetch fetchFunc) (RestoreReport, error) {
+func restore(ctx context.Context, from, target string, o RestoreOptions, fromStore bool, fetch fetchFunc) (RestoreReport, error) {
 	start := time.Now()
 	r := RestoreReport{From: from}
 	if !o.Until.IsZero() {
@@ -93,8 +102,9 @@ func restore(ctx context.Context, from, target string, o RestoreOptions, fetch f
 		return r, err
 	}
 	pit, _ := o.Engine.(engine.PointInTime)
-	if !o.Until.IsZero() && pit == nil {
-		return r, fmt.Errorf("--time: %s cannot recover to a moment", o.Engine.Name())
+	cat, _ := o.Engine.(engine.Catastrophic)
+	if !o.Until.IsZero() && pit == nil && (cat != nil || !fromStore) {
+		return r, fmt.Errorf("--time: %s keeps no log history to recover to a moment: restore from the archive, where --time picks the newest snapshot taken by then", o.Engine.Name())
 	}
 	abs, err := CheckTarget(target)
 	if err != nil {
@@ -114,9 +124,14 @@ func restore(ctx context.Context, from, target string, o RestoreOptions, fetch f
 	if err := fetch(ctx, staging, &r); err != nil {
 		return r, err
 	}
-	if o.Until.IsZero() {
-		r.Recovery, err = o.Engine.Recover(ctx, staging, true)
-	} else {
+	switch {
+	case cat == nil: // no log history: the snapshot's databases, restarted and checked by the engine
+		if r.Recovery, err = o.Engine.Restart(ctx, staging); err != nil {
+			return r, fmt.Errorf("the restored databases do not open and check with %s: %w", o.Engine.Name(), err)
+		}
+	case o.Until.IsZero():
+		r.Recovery, err = cat.Recover(ctx, staging, true)
+	default:
 		r.Recovery, err = pit.RecoverUntil(ctx, staging, o.Until)
 	}
 	if err != nil {
@@ -167,7 +182,7 @@ func CheckTarget(target string) (string, error) {
 }
 
 // fetchFromStore downloads the snapshot for until and the logs after it into dir, verifying each.
-func fetchFromStore(ctx context.Context, s *Store, dir string, until time.Time, r *RestoreReport) error {
+func fetchFromStore(ctx context.Context, s *Store, dir string, eng engine.Core, until time.Time, r *RestoreReport) error {
 	m, ok, err := s.LatestManifest(ctx)
 	if err != nil {
 		return err
@@ -175,11 +190,26 @@ func fetchFromStore(ctx context.Context, s *Store, dir string, until time.Time, 
 	if !ok {
 		return fmt.Errorf("%w at %s: it holds no manifest; check the location, or run mirrorctl archive push first", ErrNoArchive, s.loc)
 	}
+	if _, hist := hasLogHistory(eng); hist != (m.engine() == meta.EngineBDB) {
+		return fmt.Errorf("%s archives a %s environment, not one of %s", s.loc, m.engine(), eng.Name())
+	}
 	snap, ok := m.snapshotFor(until)
 	if !ok {
 		return fmt.Errorf("%w at %s for %s: its oldest snapshot ended at %s; restore to a later moment", ErrNoArchive, s.loc, until.UTC().Format(time.RFC3339), m.Snapshots[0].Done.Format(time.RFC3339))
 	}
 	r.Snapshot = snap.ID
+	if !snap.hasLogs() {
+		of := snap.Done
+		r.SnapshotOf = &of
+		for _, f := range snap.Files {
+			if err := fetchObject(ctx, s, dir, f.Rel, f.Object); err != nil {
+				return err
+			}
+			r.Files++
+			r.Bytes += f.Size
+		}
+		return fetchWALs(ctx, s, dir, m, snap.ID, until, r)
+	}
 	var logs []Log
 	for _, l := range m.Logs {
 		if l.Number >= snap.FirstLog {
@@ -322,6 +352,21 @@ func copyFromMirror(eng engine.Engine, src, dir string, r *RestoreReport) error 
 		r.Bytes += n
 	}
 	r.FirstLog, r.LastLog = logs[0].Number, logs[len(logs)-1].Number
+	return nil
+}
+
+// quietCopyFromMirror copies a mirror without a log history (its databases and their journals) at an
+// instant when none of its files changed (quiet.go): the restart that follows recovers it.
+func quietCopyFromMirror(ctx context.Context, eng engine.Core, src, dir string, r *RestoreReport) error {
+	stamps, _, to, err := quietCopy(ctx, eng, src, dir, quietPatience)
+	if err != nil {
+		return err
+	}
+	for _, s := range stamps {
+		r.Files++
+		r.Bytes += s.Size
+	}
+	r.SnapshotOf = &to
 	return nil
 }
 

@@ -43,6 +43,10 @@ type Config struct {
 	Endpoint string
 	// Region defaults to AWS_REGION, AWS_DEFAULT_REGION, then us-east-1.
 	Region string
+	// PartSize is the size of a multipart upload's parts, from MinPartSize to MaxPartSize (0:
+	// DefaultPartSize); objects up to it go up in one request, larger ones in parts that a later
+	// upload resumes.
+	PartSize int64
 }
 
 // Store is one archive location on one server.
@@ -50,6 +54,7 @@ type Store struct {
 	loc      Location
 	endpoint string
 	c        *minio.Client
+	partSize int64
 }
 
 // Location is where the store keeps the archive.
@@ -68,6 +73,13 @@ func Open(ctx context.Context, loc Location, cfg Config) (*Store, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		return nil, fmt.Errorf("--s3-endpoint %q is not a server URL: write https://host[:port] (or http:// for a server without TLS)", ep)
 	}
+	ps := cfg.PartSize
+	if ps == 0 {
+		ps = DefaultPartSize
+	}
+	if ps < MinPartSize || ps > MaxPartSize {
+		return nil, fmt.Errorf("part size %d is outside S3's limits: give 5MiB to 5GiB", ps)
+	}
 	region := firstNonEmpty(cfg.Region, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"), "us-east-1")
 	creds := credentials.NewChainCredentials([]credentials.Provider{
 		&credentials.EnvAWS{},
@@ -84,7 +96,7 @@ func Open(ctx context.Context, loc Location, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("S3 client for %s: %w", u.Host, err)
 	}
-	s := &Store{loc: loc, endpoint: u.Scheme + "://" + u.Host, c: c}
+	s := &Store{loc: loc, endpoint: u.Scheme + "://" + u.Host, c: c, partSize: ps}
 	// A listing, not a HEAD of the bucket: a HEAD's answer has no body, and some servers answer an
 	// unknown access key with 404 there, which would read as a missing bucket.
 	for o := range c.ListObjects(ctx, loc.Bucket, minio.ListObjectsOptions{Prefix: loc.key("manifests/"), MaxKeys: 1}) {
@@ -156,34 +168,50 @@ func (s *Store) stat(ctx context.Context, name string) (bool, string, error) {
 // putVerified uploads size bytes of r as name, then reads the object back and checks that it
 // hashes to what was sent. With sum (hex) given, it goes into the object's metadata (so that a later
 // push can recognise the object) and must be what r hashes to; with sum empty, r is hashed as sent.
-func (s *Store) putVerified(ctx context.Context, name string, r io.Reader, size int64, sum string) (Object, error) {
+// An object larger than the part size goes up in parts, resuming an upload an earlier push left.
+func (s *Store) putVerified(ctx context.Context, name string, r io.ReaderAt, size int64, sum string) (Object, Transfer, error) {
 	key := s.loc.key(name)
-	opts := minio.PutObjectOptions{SendContentMd5: true, ContentType: "application/octet-stream"}
-	if sum != "" {
-		opts.UserMetadata = map[string]string{metaSHA: sum}
+	var (
+		sent string
+		tr   Transfer
+	)
+	if size > s.partSize {
+		var err error
+		if sent, tr, err = s.putMultipart(ctx, key, r, size, sum); err != nil {
+			return Object{}, tr, err
+		}
+	} else {
+		opts := minio.PutObjectOptions{SendContentMd5: true, ContentType: "application/octet-stream", DisableMultipart: true}
+		if sum != "" {
+			opts.UserMetadata = map[string]string{metaSHA: sum}
+		}
+		h := sha256.New()
+		info, err := s.c.PutObject(ctx, s.loc.Bucket, key, io.TeeReader(io.NewSectionReader(r, 0, size), h), size, opts)
+		if err != nil {
+			return Object{}, tr, s.explain("upload", key, err)
+		}
+		if info.Size != size {
+			return Object{}, tr, fmt.Errorf("upload %s: sent %d bytes, expected %d: the file changed while it was read", s.loc.url(key), info.Size, size)
+		}
+		sent, tr.Sent = hex.EncodeToString(h.Sum(nil)), size
 	}
-	h := sha256.New()
-	info, err := s.c.PutObject(ctx, s.loc.Bucket, key, io.TeeReader(r, h), size, opts)
-	if err != nil {
-		return Object{}, s.explain("upload", key, err)
-	}
-	sent := hex.EncodeToString(h.Sum(nil))
-	if info.Size != size || (sum != "" && sent != sum) {
-		return Object{}, fmt.Errorf("upload %s: sent %d bytes hashing to %s, expected %d bytes hashing to %s: the file changed while it was read", s.loc.url(key), info.Size, sent, size, sum)
+	if sum != "" && sent != sum {
+		return Object{}, tr, fmt.Errorf("upload %s: sent bytes hashing to %s, expected %s: the file changed while it was read", s.loc.url(key), sent, sum)
 	}
 	got, n, err := s.hashObject(ctx, name)
 	if err != nil {
-		return Object{}, err
+		return Object{}, tr, err
 	}
 	if got != sent || n != size {
-		return Object{}, fmt.Errorf("%w: %s read back after upload has SHA-256 %s (%d bytes), uploaded %s (%d bytes): the server stored something else", ErrCorrupt, s.loc.url(key), got, n, sent, size)
+		return Object{}, tr, fmt.Errorf("%w: %s read back after upload has SHA-256 %s (%d bytes), uploaded %s (%d bytes): the server stored something else", ErrCorrupt, s.loc.url(key), got, n, sent, size)
 	}
-	return Object{Key: name, Size: size, SHA256: sent}, nil
+	return Object{Key: name, Size: size, SHA256: sent}, tr, nil
 }
 
 // putBytes uploads b (see putVerified).
 func (s *Store) putBytes(ctx context.Context, name string, b []byte) (Object, error) {
-	return s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sha256Hex(b))
+	obj, _, err := s.putVerified(ctx, name, bytes.NewReader(b), int64(len(b)), sha256Hex(b))
+	return obj, err
 }
 
 // hashObject reads an object and returns its SHA-256 and size.

@@ -565,6 +565,8 @@ func TestArchive_UsageErrors(t *testing.T) {
 		{name: "no mirror", args: []string{"archive", "push", "s3://b/p"}, want: "--mirror DIR is required"},
 		{name: "two locations", args: []string{"archive", "list", "s3://b/p", "s3://b/q"}, want: "takes one argument"},
 		{name: "not a bucket name", args: []string{"archive", "list", "s3://b/p"}, want: "is not an S3 bucket name"},
+		{name: "part below S3's smallest", args: []string{"archive", "push", "--mirror", mirrorDir, "--part-size", "1MiB", "s3://bkt/p"}, want: "is not a size from 5MiB to 5GiB"},
+		{name: "part not a size", args: []string{"archive", "push", "--mirror", mirrorDir, "--part-size", "big", "s3://bkt/p"}, want: "is not a size from 5MiB to 5GiB"},
 		{name: "bad time", args: []string{"restore", "--from", mirrorDir, "--to", target, "--time", "yesterday"}, want: "is not an RFC 3339 time"},
 		{name: "target inside the mirror", args: []string{"restore", "--from", mirrorDir, "--to", filepath.Join(mirrorDir, "sub")}, want: "overlap"},
 		{name: "mirror inside the target", args: []string{"restore", "--from", mirrorDir, "--to", base}, want: "is not empty"},

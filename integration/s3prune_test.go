@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // archiveManifest is what these tests read of archive list --json.
@@ -121,6 +124,13 @@ func TestArchive_PruneKeepsWhatTheOldestKeptSnapshotNeeds(t *testing.T) {
 	if !equalTrees(tree, treeSnapshot(t, c.srv.BucketDir())) {
 		t.Fatal("prune --dry-run changed the bucket")
 	}
+	// An upload a push abandoned, begun after the newest manifest (so that a prune leaves it: a push
+	// could be uploading it) and before the one the next prune writes: the prune after that one
+	// aborts it.
+	if _, err := (minio.Core{Client: c.srv.Client()}).NewMultipartUpload(context.Background(), c.srv.Bucket, "env/prod/snapshots/20200101T000000.000000000Z/accounts.db", minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPast(time.Now().Add(1100 * time.Millisecond)) // the server lists its initiation to the second
 	if r := c.prune(t, "--archive-keep-snapshots", "2"); r.Code != 0 || !strings.Contains(r.Stdout, "2 snapshots kept, 1 dropped") {
 		t.Fatalf("prune: %s", r)
 	}
@@ -142,8 +152,22 @@ func TestArchive_PruneKeepsWhatTheOldestKeptSnapshotNeeds(t *testing.T) {
 	if ms := c.objects(t, "manifests"); len(ms) != 1 {
 		t.Errorf("after a prune that dropped a snapshot, want its manifest alone: %v", ms)
 	}
-	if r := c.prune(t, "--archive-keep-snapshots", "2"); r.Code != 0 || !strings.Contains(r.Stdout, "delete 0 objects") && !strings.Contains(r.Stdout, "deleted 0 objects") {
-		t.Fatalf("a second prune found something to delete: %s", r)
+	// A second prune deletes nothing, and says what the bucket holds: every object, to the byte.
+	r := c.prune(t, "--archive-keep-snapshots", "2", "--json")
+	var rep struct {
+		Objects        int   `json:"objects"`
+		KeptObjects    int   `json:"kept_objects"`
+		KeptBytes      int64 `json:"kept_bytes"`
+		AbortedUploads int   `json:"aborted_uploads"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != 0 || rep.Objects != 0 {
+		t.Fatalf("a second prune found something to delete: %v: %s", err, r)
+	}
+	if left := heldParts(t, c.srv, "env/prod/"); rep.AbortedUploads != 1 || len(left) != 0 {
+		t.Fatalf("the prune aborted %d abandoned uploads, want 1; incomplete uploads left: %v", rep.AbortedUploads, left)
+	}
+	if total, objs := bucketBytes(t, c.srv, "env/prod/"); rep.KeptBytes != total || rep.KeptObjects != len(objs) {
+		t.Fatalf("the prune says it kept %d objects (%d bytes), the bucket holds %d (%d bytes)", rep.KeptObjects, rep.KeptBytes, len(objs), total)
 	}
 
 	t.Run("to a moment after the oldest kept snapshot", func(t *testing.T) {
@@ -196,8 +220,19 @@ func TestArchive_PruneUsageErrors(t *testing.T) {
 func TestMount_ArchivePrunes(t *testing.T) {
 	needFUSE(t)
 	c := newArchiveCase(t)
-	m, mp := c.mount(t, "--snapshot-every", "64KiB", "--archive-keep-snapshots", "1")
+	m, mp := c.mount(t, "--snapshot-every", "64KiB", "--archive-keep-snapshots", "1", "--metrics-addr", ":0")
+	found := metricsURL.FindStringSubmatch(m.Output())
+	if found == nil {
+		t.Fatalf("the mount does not say where its metrics are:\n%s", m.Output())
+	}
 	workloadRun(t, mp, c.acked, "--txns", "400", "--log-size", "65536", "--checkpoint-every", "50")
+	// The prunes after the pushes show in the metrics: snapshots dropped, bytes deleted and kept.
+	eventually(t, time.Minute, "the metrics to show a prune that dropped a snapshot", func() bool {
+		got := scrape(t, found[1])
+		return got.get(t, "mirrorctl_archive_prunes_total") >= 1 && got.get(t, "mirrorctl_archive_pruned_snapshots_total") >= 1 &&
+			got.get(t, "mirrorctl_archive_pruned_bytes_total") > 0 && got.get(t, "mirrorctl_archive_kept_bytes") > 0 &&
+			got.get(t, "mirrorctl_archive_last_prune_timestamp_seconds") > 0
+	})
 	m.Stop(t)
 	got := c.manifest(t)
 	if len(got.Snapshots) != 1 || got.Logs[0].Number != got.Snapshots[0].FirstLog || got.Snapshots[0].FirstLog <= 1 {

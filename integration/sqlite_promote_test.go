@@ -234,7 +234,7 @@ func TestSQLite_NoLogHistory(t *testing.T) {
 		want string
 	}{
 		{[]string{"promote", "--catastrophic", "--mirror", mirrorDir}, "SQLite keeps no log history, so there is no catastrophic recovery of " + mirrorDir},
-		{[]string{"mount", "--primary", primary, "--mirror", mirrorDir, "--archive", "s3://bucket/app", mp}, "--archive keeps a log history, and SQLite has none"},
+		{[]string{"mount", "--primary", primary, "--mirror", mirrorDir, "--archive", "s3://bucket/app", "--snapshot-every", "1MiB", mp}, "--snapshot-every counts log volume, and SQLite keeps no log history"},
 	} {
 		before := snapshots(t, filepath.Dir(primary))
 		r := mirrorctlWithin(t, 30*time.Second, c.args...)

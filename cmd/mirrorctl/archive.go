@@ -9,6 +9,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/archive"
+	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -16,6 +17,26 @@ var s3EndpointFlag = &cli.StringFlag{
 	Name:    "s3-endpoint",
 	Usage:   "URL of an S3-compatible server (https://host:port, TLS verified; http:// without TLS); default Amazon S3. Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials",
 	EnvVars: []string{"AWS_ENDPOINT_URL"},
+}
+
+var partSizeFlag = &cli.StringFlag{
+	Name:  "part-size",
+	Usage: "upload objects larger than this in parts of this size (5MiB to 5GiB); an interrupted upload resumes from the parts the bucket holds",
+	Value: "16MiB",
+}
+
+// storeConfig reads --s3-endpoint and --part-size.
+func storeConfig(c *cli.Context) (archive.Config, error) {
+	cfg := archive.Config{Endpoint: c.String("s3-endpoint")}
+	if c.IsSet("part-size") {
+		v := c.String("part-size")
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n < archive.MinPartSize || n > archive.MaxPartSize {
+			return cfg, usageError("--part-size %q is not a size from 5MiB to 5GiB (S3's limits for a part): write it like 16MiB", v)
+		}
+		cfg.PartSize = int64(n)
+	}
+	return cfg, nil
 }
 
 var snapshotEveryFlag = &cli.StringFlag{
@@ -33,6 +54,19 @@ var (
 		Usage: "retention in the bucket: keep what a restore to any moment of the last `DURATION` (72h, 7d) needs; with --archive-keep-snapshots, what either keeps",
 	}
 )
+
+// archiveEngine is the engine of the mirror dir, as its record names it; --snapshot-every, which
+// counts log volume, is refused for an engine that keeps no log history.
+func archiveEngine(c *cli.Context, dir string, o archive.PushOptions) (engine.Core, error) {
+	eng, err := engineFor(c, dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, hist := eng.(engine.Engine); !hist && o.SnapshotEvery > 0 {
+		return nil, usageError("--snapshot-every counts log volume, and %s keeps no log history: give --snapshot-interval (e.g. 1h) instead", eng.Name())
+	}
+	return eng, nil
+}
 
 // retention reads --archive-keep-snapshots and --archive-keep-age.
 func retention(c *cli.Context) (archive.Retention, error) {
@@ -110,7 +144,7 @@ func archiveCommand() *cli.Command {
 					"mirrorctl archive push --mirror /disk2/env s3://backups/env", "upload what the archive lacks",
 					"mirrorctl archive push --mirror /disk2/env --s3-endpoint http://127.0.0.1:7070 s3://backups/env", "to an S3-compatible server",
 				),
-				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, snapshotEveryFlag, snapshotIntervalFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
+				Flags:  []cli.Flag{mirrorFlag, s3EndpointFlag, partSizeFlag, snapshotEveryFlag, snapshotIntervalFlag, bdbUtilsFlag, &cli.BoolFlag{Name: "json", Usage: "print the report as JSON"}},
 				Action: runArchivePush,
 			},
 			{
@@ -144,7 +178,11 @@ func openStore(c *cli.Context, cmd string) (*archive.Store, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	return archive.Open(c.Context, loc, archive.Config{Endpoint: c.String("s3-endpoint")})
+	cfg, err := storeConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return archive.Open(c.Context, loc, cfg)
 }
 
 func runArchivePush(c *cli.Context) error {
@@ -160,7 +198,7 @@ func runArchivePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	eng, err := bdbEngine(c)
+	eng, err := archiveEngine(c, dir, o)
 	if err != nil {
 		return err
 	}
@@ -172,15 +210,30 @@ func runArchivePush(c *cli.Context) error {
 		return writeJSON(c.App.Writer, rep)
 	}
 	w := c.App.Writer
+	upTo := fmt.Sprintf("log %d, %s of it", rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	if rep.NewestLog == 0 {
+		upTo = "snapshots only: the engine keeps no log history"
+	}
 	if !rep.Changed {
-		fmt.Fprintf(w, "%s is up to date (generation %d, log %d, %s of it)\n", rep.Location, rep.Generation, rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+		fmt.Fprintf(w, "%s is up to date (generation %d, %s)\n", rep.Location, rep.Generation, upTo)
 		return nil
 	}
 	if rep.Snapshot != "" {
 		fmt.Fprintf(w, "snapshot %s taken\n", rep.Snapshot)
 	}
-	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s), up to log %d (%s of it)\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), rep.NewestLog, humanize.IBytes(uint64(rep.OpenBytes)))
+	fmt.Fprintf(w, "%s: generation %d, %d objects uploaded (%s sent), up to %s\n", rep.Location, rep.Generation, rep.Uploaded, humanize.IBytes(uint64(rep.Bytes)), upTo)
+	printResumed(w, rep)
 	return nil
+}
+
+// printResumed says what a push took over from an interrupted one, and what it cleaned up.
+func printResumed(w io.Writer, rep archive.PushReport) {
+	if rep.ResumedBytes > 0 {
+		fmt.Fprintf(w, "resumed an interrupted upload: %s already in the bucket (%d parts) not sent again\n", humanize.IBytes(uint64(rep.ResumedBytes)), rep.ResumedParts)
+	}
+	if rep.AbortedUploads > 0 {
+		fmt.Fprintf(w, "aborted %d abandoned incomplete uploads\n", rep.AbortedUploads)
+	}
 }
 
 func runArchivePrune(c *cli.Context) error {
@@ -205,6 +258,7 @@ func runArchivePrune(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.Writer, "%s: %d snapshots kept, %d dropped, logs from %d kept; %s %d objects (%s) and %d manifests; generation %d\n",
 		rep.Location, len(rep.Kept), len(rep.Dropped), rep.FirstLog, verb, rep.Objects, humanize.IBytes(uint64(rep.Bytes)), rep.Manifests, rep.Generation)
+	fmt.Fprintf(c.App.Writer, "kept %d objects (%s); %s %d abandoned incomplete uploads\n", rep.KeptObjects, humanize.IBytes(uint64(rep.KeptBytes)), strings.Replace(verb, "delete", "abort", 1), rep.AbortedUploads)
 	return nil
 }
 
@@ -228,18 +282,59 @@ func runArchiveList(c *cli.Context) error {
 }
 
 func printManifest(w io.Writer, loc archive.Location, m archive.Manifest) {
-	fmt.Fprintf(w, "%s  generation %d, written %s\n", loc, m.Generation, m.Written.Format(time.RFC3339))
+	eng := m.Engine
+	if eng == "" {
+		eng = "bdb"
+	}
+	fmt.Fprintf(w, "%s  generation %d, written %s, engine %s\n", loc, m.Generation, m.Written.Format(time.RFC3339), eng)
 	fmt.Fprintln(w, "snapshots:")
 	for _, s := range m.Snapshots {
 		var size int64
 		for _, f := range s.Files {
 			size += f.Size
 		}
-		fmt.Fprintf(w, "  %s  taken %s, %d files (%s), needs logs from %d\n", s.ID, s.Done.Format(time.RFC3339), len(s.Files), humanize.IBytes(uint64(size)), s.FirstLog)
+		needs := fmt.Sprintf("needs logs from %d", s.FirstLog)
+		if s.FirstLog == 0 {
+			needs = "the mirror as it was then (no log history)"
+		}
+		fmt.Fprintf(w, "  %s  taken %s, %d files (%s), %s\n", s.ID, s.Done.Format(time.RFC3339), len(s.Files), humanize.IBytes(uint64(size)), needs)
+	}
+	if m.Engine != "" && m.Engine != "bdb" && len(m.Logs) == 0 {
+		printWALs(w, m)
+		return
 	}
 	fmt.Fprintln(w, "logs:")
 	for _, r := range logRanges(m.Logs) {
 		fmt.Fprintf(w, "  %s\n", r)
+	}
+}
+
+// printWALs lists the WALs shipped after the newest snapshot (SQLite): how far each goes, and when
+// its last part was pushed.
+func printWALs(w io.Writer, m archive.Manifest) {
+	fmt.Fprintln(w, "WALs shipped after the newest snapshot:")
+	n := 0
+	if len(m.Snapshots) > 0 {
+		newest := m.Snapshots[len(m.Snapshots)-1].ID
+		last := map[string]archive.WAL{}
+		var order []string
+		for _, l := range m.WALs {
+			if l.Snapshot != newest || len(l.Parts) == 0 {
+				continue
+			}
+			if _, ok := last[l.Rel]; !ok {
+				order = append(order, l.Rel)
+			}
+			last[l.Rel] = l
+		}
+		for _, rel := range order {
+			l := last[rel]
+			fmt.Fprintf(w, "  %s  %s in %d parts, to %s\n", rel, humanize.IBytes(uint64(l.Covered)), len(l.Parts), l.Parts[len(l.Parts)-1].Pushed.Format(time.RFC3339))
+			n++
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "  none")
 	}
 }
 

@@ -39,13 +39,13 @@ func newArchivePush(c *cli.Context, ps pairSetup, logger *slog.Logger) (*archive
 	if err != nil {
 		return nil, usageError("--archive: %v", err)
 	}
-	eng, ok := ps.eng.(engine.Engine)
-	if !ok {
-		return nil, usageError("--archive keeps a log history, and %s has none: mount without --archive", ps.eng.Name())
-	}
 	o, err := pushOptions(c)
 	if err != nil {
 		return nil, err
+	}
+	eng := ps.eng
+	if _, hist := eng.(engine.Engine); !hist && o.SnapshotEvery > 0 {
+		return nil, usageError("--snapshot-every counts log volume, and %s keeps no log history: give --snapshot-interval (e.g. 1h) instead", eng.Name())
 	}
 	r, err := retention(c)
 	if err != nil {

@@ -160,12 +160,12 @@ var (
 	descForeign       = newMetricDesc("foreign_writes_total", "Changes made to the primary directly, not through the mount, that the fanotify watch saw; each is marked for resync.")
 )
 
-var allMetricDescs = []*prometheus.Desc{
+var allMetricDescs = append([]*prometheus.Desc{
 	descState, descBytes, descOps, descWrites, descPendingOps, descPendingBytes, descFsync, descSealed,
 	descRetained, descLogBytes, descResyncRunning, descResyncBytes, descResyncGoal, descResyncPaths,
 	descResyncPathsTo, descResyncTook, descMirrorErrors, descPrimaryErrors, descDegradedSince, descDegradedPaths,
 	descForeign, descPrimaryLost, descFailovers, descEngine, descSinceCkpt, descArchiveLagS, descArchiveLagB, descArchiveFail, descArchiveErrors,
-}
+}, archiveRetentionDescs...) // metrics_archive.go
 
 // mirrorCollector turns a snapshot of the mount's figures into metrics at scrape time.
 type mirrorCollector struct {
@@ -235,6 +235,7 @@ func (c mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descArchiveLagB, float64(a.LagBytes))
 		gauge(descArchiveFail, boolMetric(a.Failing))
 		counter(descArchiveErrors, a.Failures)
+		collectArchiveRetention(ch, a)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/mirrorctl/mirrorctl/archive"
+	"github.com/mirrorctl/mirrorctl/engine/detect"
+	"github.com/mirrorctl/mirrorctl/meta"
 	"github.com/urfave/cli/v2"
 )
 
@@ -46,11 +48,6 @@ func runRestore(c *cli.Context) error {
 		}
 		o.Until = t
 	}
-	eng, err := bdbEngine(c)
-	if err != nil {
-		return err
-	}
-	o.Engine = eng
 	if _, err := archive.CheckTarget(c.String("to")); err != nil {
 		return restoreError(err) // before any connection: a refusal costs nothing
 	}
@@ -65,12 +62,29 @@ func runRestore(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		// The engine is the one the archive's manifest names (Berkeley DB when none).
+		kind := meta.EngineBDB
+		if m, ok, err := s.LatestManifest(c.Context); err != nil {
+			return err
+		} else if ok && m.Engine != "" {
+			kind = m.Engine
+		}
+		if o.Engine, err = engineOf(c, detect.Kind(kind)); err != nil {
+			return err
+		}
 		rep, err = archive.RestoreFromStore(c.Context, s, c.String("to"), o)
 		if err != nil {
 			return restoreError(err)
 		}
-	} else if rep, err = archive.RestoreFromMirror(c.Context, from, c.String("to"), o); err != nil {
-		return restoreError(err)
+	} else {
+		eng, err := engineFor(c, from)
+		if err != nil {
+			return err
+		}
+		o.Engine = eng
+		if rep, err = archive.RestoreFromMirror(c.Context, from, c.String("to"), o); err != nil {
+			return restoreError(err)
+		}
 	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, rep)
@@ -79,6 +93,11 @@ func runRestore(c *cli.Context) error {
 	src := rep.From
 	if rep.Snapshot != "" {
 		src += " (snapshot " + rep.Snapshot + ")"
+	}
+	if rep.SnapshotOf != nil { // an engine without a log history: a snapshot, restarted and checked
+		fmt.Fprintf(w, "restored %s into %s: %d files (%s), the mirror as it was at %s; %d databases opened and checked (integrity_check) in %s\n",
+			src, rep.To, rep.Files, humanize.IBytes(uint64(rep.Bytes)), rep.SnapshotOf.Format(time.RFC3339Nano), len(rep.Recovery.Databases), rep.Recovery.Duration.Round(time.Millisecond))
+		return nil
 	}
 	fmt.Fprintf(w, "restored %s into %s: %d files and logs %d-%d (%s), catastrophic recovery in %s, databases verified\n",
 		src, rep.To, rep.Files, rep.FirstLog, rep.LastLog, humanize.IBytes(uint64(rep.Bytes)), rep.Recovery.Duration.Round(time.Millisecond))

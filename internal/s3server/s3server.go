@@ -73,6 +73,10 @@ func Start(t testing.TB, bucket string) *Server {
 	return s
 }
 
+// Client is a client of the server with its root keys, for a test to look at what the server holds
+// (its objects, its incomplete uploads and their parts).
+func (s *Server) Client() *minio.Client { return s.client() }
+
 func (s *Server) client() *minio.Client {
 	c, err := minio.New(s.Addr, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), BucketLookup: minio.BucketLookupPath})
 	if err != nil {
