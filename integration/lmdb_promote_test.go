@@ -245,7 +245,7 @@ func TestLMDB_NoLogHistory(t *testing.T) {
 		want string
 	}{
 		{[]string{"promote", "--catastrophic", "--mirror", mirrorDir}, "LMDB keeps no log history, so there is no catastrophic recovery of " + mirrorDir},
-		{[]string{"mount", "--primary", primary, "--mirror", mirrorDir, "--archive", "s3://bucket/kv", mp}, "--archive keeps a log history, and LMDB has none"},
+		{[]string{"mount", "--primary", primary, "--mirror", mirrorDir, "--archive", "s3://bucket/kv", mp}, "--archive does not serve LMDB yet: its data.mdb is a sparse file as large as the map"},
 		{[]string{"promote", "--engine", "bdb", "--mirror", mirrorDir}, "--engine bdb, but the record of mirror " + mirrorDir + " (" + mirrorDir + "/.mirrorctl/mirror.json) says it mirrors LMDB: give --engine lmdb (or auto)"},
 	} {
 		before := snapshots(t, filepath.Dir(primary))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/archive"
-	"github.com/mirrorctl/mirrorctl/engine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -44,8 +43,8 @@ func newArchivePush(c *cli.Context, ps pairSetup, logger *slog.Logger) (*archive
 		return nil, err
 	}
 	eng := ps.eng
-	if _, hist := eng.(engine.Engine); !hist && o.SnapshotEvery > 0 {
-		return nil, usageError("--snapshot-every counts log volume, and %s keeps no log history: give --snapshot-interval (e.g. 1h) instead", eng.Name())
+	if err := archivable(eng, o); err != nil {
+		return nil, err
 	}
 	r, err := retention(c)
 	if err != nil {
