@@ -523,25 +523,8 @@ func (d *drill) fault(ctx context.Context) error {
 // keepCommitting is a mirror fault's expected course: the mount degrades, the application goes on
 // committing on the primary without an error, and then stops cleanly.
 func (d *drill) keepCommitting(ctx context.Context, at int64) error {
-	deadline := time.Now().Add(time.Minute)
-	degraded := false
-	for !degraded || d.commits.Load() < at+100 {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d commits after the fault, degraded=%v, one minute later: the mount did not degrade or the application stalled", d.commits.Load()-at, degraded)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-d.workloadDone:
-			d.workloadDone <- err
-			_ = d.waitWorkload(0)
-			return fmt.Errorf("the application failed although only the mirror broke: %s", d.res.WorkloadEnd)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if !degraded {
-			st, _ := runChildJSON[struct{ State string }](ctx, d.o.Binary, "status", "--json", d.mp)
-			degraded = st.State == "degraded"
-		}
+	if err := d.waitState(ctx, "degraded", at, 100); err != nil {
+		return err
 	}
 	if err := d.stopWorkload(); err != nil {
 		return fmt.Errorf("the workload did not stop cleanly on a degraded mount: %s", d.res.WorkloadEnd)

@@ -35,7 +35,7 @@ func (d *drill) failover(ctx context.Context) error {
 		return err
 	}
 	d.o.Say("the primary disk died after %d acknowledged commits; the application goes on", at)
-	if err := d.waitState(ctx, "primary-lost", at); err != nil {
+	if err := d.waitState(ctx, "primary-lost", at, 50); err != nil {
 		return err
 	}
 	d.o.Say("the mirror serves alone; attaching a new mirror while the application commits")
@@ -48,7 +48,7 @@ func (d *drill) failover(ctx context.Context) error {
 		return fmt.Errorf("attach-mirror: %w", err)
 	}
 	d.res.ResyncTime = time.Since(start)
-	if err := d.waitState(ctx, "serving", d.commits.Load()); err != nil {
+	if err := d.waitState(ctx, "serving", d.commits.Load(), 50); err != nil {
 		return err
 	}
 	if err := d.stopWorkload(); err != nil {
@@ -68,14 +68,14 @@ func (d *drill) failover(ctx context.Context) error {
 	return d.check(ctx, d.mirror)
 }
 
-// waitState waits until status says state and the application committed 50 more times than at,
-// failing if the application stops meanwhile.
-func (d *drill) waitState(ctx context.Context, state string, at int64) error {
+// waitState waits until status says state and the application committed more times than at,
+// failing if the application stops meanwhile: the fault must not reach it.
+func (d *drill) waitState(ctx context.Context, state string, at, more int64) error {
 	deadline := time.Now().Add(time.Minute)
 	seen := false
-	for !seen || d.commits.Load() < at+50 {
+	for !seen || d.commits.Load() < at+more {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("a minute after the fault: state %s seen=%v, %d commits since: the mount did not switch or the application stalled", state, seen, d.commits.Load()-at)
+			return fmt.Errorf("%d commits after the fault, state %s seen=%v, one minute later: the mount did not turn %s or the application stalled", d.commits.Load()-at, state, seen, state)
 		}
 		select {
 		case <-ctx.Done():
@@ -83,7 +83,7 @@ func (d *drill) waitState(ctx context.Context, state string, at int64) error {
 		case err := <-d.workloadDone:
 			d.workloadDone <- err
 			_ = d.waitWorkload(0)
-			return fmt.Errorf("the application failed although the mirror could serve: %s", d.res.WorkloadEnd)
+			return fmt.Errorf("the application failed although the other disk could serve: %s", d.res.WorkloadEnd)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if !seen {
