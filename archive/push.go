@@ -463,7 +463,22 @@ func (p *pusher) count(tr Transfer) {
 // takes first: all but its logs, the regions recovery rebuilds, and the metadata area.
 func databaseFiles(eng engine.Core, dir string) ([]string, error) {
 	var rels []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err := walkEnvFiles(dir, func(path, rel string) error {
+		switch eng.Classify(rel) {
+		case engine.ClassLog, engine.ClassRegion:
+			return nil
+		}
+		rels = append(rels, rel)
+		return nil
+	})
+	sort.Strings(rels)
+	return rels, err
+}
+
+// walkEnvFiles calls fn with the path and the slash-separated relative path of every regular file of
+// an environment directory, the metadata area left out.
+func walkEnvFiles(dir string, fn func(path, rel string) error) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -481,13 +496,6 @@ func databaseFiles(eng engine.Core, dir string) ([]string, error) {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		switch eng.Classify(rel) {
-		case engine.ClassLog, engine.ClassRegion:
-			return nil
-		}
-		rels = append(rels, rel)
-		return nil
+		return fn(path, rel)
 	})
-	sort.Strings(rels)
-	return rels, err
 }

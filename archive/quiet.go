@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,7 +29,6 @@ import (
 	"time"
 
 	"github.com/mirrorctl/mirrorctl/engine"
-	"github.com/mirrorctl/mirrorctl/meta"
 )
 
 const (
@@ -57,22 +55,8 @@ type FileStamp struct {
 // stampFiles stamps the regular files of dir but the regions and the metadata area, sorted.
 func stampFiles(eng engine.Core, dir string) ([]FileStamp, error) {
 	var out []FileStamp
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel == meta.Dir {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() || eng.Classify(rel) == engine.ClassRegion {
+	err := walkEnvFiles(dir, func(path, rel string) error {
+		if eng.Classify(rel) == engine.ClassRegion {
 			return nil
 		}
 		fi, err := os.Lstat(path)
