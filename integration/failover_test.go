@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -58,6 +59,7 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 	if r := mirrorctl(t, "attach-mirror", mp, filepath.Join(t.TempDir(), "early")); r.Code == 0 || !strings.Contains(r.Stderr, "is in place") {
 		t.Errorf("attach-mirror while the primary serves was not refused: %s", r)
 	}
+	inoBefore := inodeOf(t, filepath.Join(mp, "accounts.db"))
 	disk.Shutdown(t)
 	eventually(t, time.Minute, "the switch to the mirror", func() bool {
 		s, _ := readFailoverStatus(t, mp)
@@ -69,6 +71,10 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 	}
 	if r := mirrorctl(t, "attach-mirror", mp, stranger); r.Code == 0 || !strings.Contains(r.Stderr, "not empty") {
 		t.Errorf("attach-mirror onto a non-empty directory was not refused: %s", r)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the kernel's entry timeout: the name is looked up again
+	if ino := inodeOf(t, filepath.Join(mp, "accounts.db")); ino != inoBefore {
+		t.Errorf("accounts.db changed its inode number at the switch: %d, then %d", inoBefore, ino)
 	}
 	s, r := readFailoverStatus(t, mp)
 	if s.Healthy || s.Primary != mirrorDir || s.Stats.Failovers != 1 || s.Stats.PrimaryLost == nil || s.Stats.PrimaryLost.Primary != primary {
@@ -153,4 +159,13 @@ func TestFailover_KilledRightAfterTheSwitch(t *testing.T) {
 	t.Logf("%d commits acknowledged before the SIGKILL, %d found", c.Acked, c.Found)
 	m2.Stop(t)
 	verifyClean(t, mirrorDir, newMirror)
+}
+
+func inodeOf(t *testing.T, p string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
 }
