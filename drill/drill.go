@@ -513,7 +513,7 @@ func (d *drill) fault(ctx context.Context) error {
 		d.mount.Stop(30 * time.Second)
 	}
 	if d.o.Fault == FaultStop {
-		if err := d.verify(ctx); err != nil {
+		if err := d.verify(ctx, d.primary, d.mirror); err != nil {
 			return fmt.Errorf("after a clean stop: %w", err)
 		}
 	}
@@ -550,7 +550,7 @@ func (d *drill) resyncAndCheckPrimary(ctx context.Context) error {
 		return fmt.Errorf("resync: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	d.mount.Stop(30 * time.Second)
-	if err := d.verify(ctx); err != nil {
+	if err := d.verify(ctx, d.primary, d.mirror); err != nil {
 		return fmt.Errorf("after resync: %w", err)
 	}
 	d.res.Checked = "primary"
@@ -558,8 +558,8 @@ func (d *drill) resyncAndCheckPrimary(ctx context.Context) error {
 }
 
 // verify runs `mirrorctl verify` of the stopped pair.
-func (d *drill) verify(ctx context.Context) error {
-	if out, err := exec.CommandContext(ctx, d.o.Binary, "verify", "--primary", d.primary, "--mirror", d.mirror).CombinedOutput(); err != nil {
+func (d *drill) verify(ctx context.Context, primary, mirrorDir string) error {
+	if out, err := exec.CommandContext(ctx, d.o.Binary, "verify", "--primary", primary, "--mirror", mirrorDir).CombinedOutput(); err != nil {
 		return fmt.Errorf("verify: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return nil

@@ -10,9 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -61,7 +59,7 @@ func (d *drill) failover(ctx context.Context) error {
 	}
 	d.mount.Stop(30 * time.Second)
 	// Verified before the check, which opens the databases (an engine may tidy up at its close).
-	if err := d.verifyPair(ctx, d.mirror, newMirror); err != nil {
+	if err := d.verify(ctx, d.mirror, newMirror); err != nil {
 		return fmt.Errorf("the attached mirror: %w", err)
 	}
 	d.res.Checked = "the mirror that took over"
@@ -106,12 +104,4 @@ func (d *drill) longestPauseAfter(t time.Time) time.Duration {
 		longest = max(longest, d.ackTimes[i].Sub(d.ackTimes[i-1]))
 	}
 	return longest
-}
-
-// verifyPair runs mirrorctl verify on a stopped pair.
-func (d *drill) verifyPair(ctx context.Context, primary, mirrorDir string) error {
-	if out, err := exec.CommandContext(ctx, d.o.Binary, "verify", "--primary", primary, "--mirror", mirrorDir).CombinedOutput(); err != nil {
-		return fmt.Errorf("verify: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }

@@ -156,16 +156,6 @@ func guarded[T any](m *Mirror, op func() (T, error)) (T, error) {
 	}
 }
 
-// shared holds the roles as an operation does, for work off the request path (sealing, retention);
-// the returned function lets go.
-func (m *Mirror) shared() func() {
-	if !m.failover.on {
-		return func() {}
-	}
-	m.failover.roles.RLock()
-	return m.failover.roles.RUnlock
-}
-
 // switchToMirror makes the mirror the served tree after the primary failed with cause. It reports
 // whether the mirror serves now (switched here or by another operation first).
 func (m *Mirror) switchToMirror(cause error) bool {
