@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Failover without downtime (--on-primary-error=failover): the primary's disk dies under a Berkeley DB
@@ -31,12 +34,7 @@ type failoverStatus struct {
 
 func readFailoverStatus(t *testing.T, mp string) (failoverStatus, result) {
 	t.Helper()
-	r := mirrorctl(t, "status", "--json", mp)
-	var s failoverStatus
-	if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
-		t.Fatalf("status --json: %s", r)
-	}
-	return s, r
+	return statusAs[failoverStatus](t, mp)
 }
 
 // primaryOnDisk is workloadDirs with the primary on a disk of its own, which the test can kill.
@@ -60,6 +58,16 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 		t.Errorf("attach-mirror while the primary serves was not refused: %s", r)
 	}
 	inoBefore := inodeOf(t, filepath.Join(mp, "accounts.db"))
+	// A reader opened before the disk dies reads on after it, from the mirror.
+	note := filepath.Join(mp, "note.txt")
+	if err := os.WriteFile(note, []byte("written before the disk died\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.Open(note)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
 	disk.Shutdown(t)
 	eventually(t, time.Minute, "the switch to the mirror", func() bool {
 		s, _ := readFailoverStatus(t, mp)
@@ -72,6 +80,14 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 	if r := mirrorctl(t, "attach-mirror", mp, stranger); r.Code == 0 || !strings.Contains(r.Stderr, "not empty") {
 		t.Errorf("attach-mirror onto a non-empty directory was not refused: %s", r)
 	}
+	// Dropped from the page cache, so that the read reaches the mount, which has the mirror answer it.
+	if err := unix.Fadvise(int(reader.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(reader); err != nil || string(b) != "written before the disk died\n" {
+		t.Errorf("a reader opened before the switch reads %q, %v after it", b, err)
+	}
+	reader.Close() // before the unmount
 	time.Sleep(1100 * time.Millisecond) // past the kernel's entry timeout: the name is looked up again
 	if ino := inodeOf(t, filepath.Join(mp, "accounts.db")); ino != inoBefore {
 		t.Errorf("accounts.db changed its inode number at the switch: %d, then %d", inoBefore, ino)

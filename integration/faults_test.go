@@ -25,8 +25,14 @@ type statusJSON struct {
 
 func status(t *testing.T, mp string) (statusJSON, result) {
 	t.Helper()
+	return statusAs[statusJSON](t, mp)
+}
+
+// statusAs runs status --json of mp and decodes what a test reads of it into a T.
+func statusAs[T any](t *testing.T, mp string) (T, result) {
+	t.Helper()
 	r := mirrorctl(t, "status", "--json", mp)
-	var s statusJSON
+	var s T
 	if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
 		t.Fatalf("status --json: %s", r)
 	}
