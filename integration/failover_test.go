@@ -87,7 +87,7 @@ func TestFailover_PrimaryDiskDiesUnderLoad(t *testing.T) {
 	if b, err := io.ReadAll(reader); err != nil || string(b) != "written before the disk died\n" {
 		t.Errorf("a reader opened before the switch reads %q, %v after it", b, err)
 	}
-	reader.Close() // before the unmount
+	reader.Close()                      // before the unmount
 	time.Sleep(1100 * time.Millisecond) // past the kernel's entry timeout: the name is looked up again
 	if ino := inodeOf(t, filepath.Join(mp, "accounts.db")); ino != inoBefore {
 		t.Errorf("accounts.db changed its inode number at the switch: %d, then %d", inoBefore, ino)
