@@ -20,6 +20,11 @@
 //     reaches relative to its current directory) works on both sides as on the kernel's own file
 //     systems. No full path string is ever handed to a system call.
 //   - The metadata area (meta.Dir) of each tree is never mirrored, listed or compared.
+//   - With PrimaryFailover, a primary whose disk proves gone is replaced by a whole mirror while the
+//     mount serves, with no operation between its two halves at the switch, and the switch recorded
+//     on the mirror before anything runs there (failover.go).
+//   - With RebuiltDir, the engine's rebuilt files are served from that directory alone, never from
+//     the primary (rebuilt.go).
 //   - Sparse files stay sparse: Sync, resync and Verify walk files by their extents (sparse.go), so a
 //     hole on the primary is neither read nor written and is a hole on the mirror after a copy.
 //   - A mirrored inode stays mirrored under every name, and an excluded one excluded: whether a write
